@@ -1,0 +1,61 @@
+"""aiotofu: stream TofuPilot's REST API v2 from asyncio.
+
+::
+
+    async with aiotofu.Client() as client:
+        async for batch in client.batches.list(part_numbers=["PCB-V1.2"]):
+            print(batch.number, batch.created_at)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._client import Client
+from ._models import Batch, Page, StationRef, UserRef
+from ._paginate import Paginator
+from ._retry import RetryPolicy
+from ._sync import SyncClient
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    DecodeError,
+    InvalidParameterError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TofuPilotError,
+    TransportError,
+)
+
+try:
+    __version__ = version("aiotofu")
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "Client",
+    "ConflictError",
+    "DecodeError",
+    "InvalidParameterError",
+    "NotFoundError",
+    "Page",
+    "PaginationError",
+    "Paginator",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "StationRef",
+    "SyncClient",
+    "TofuPilotError",
+    "TransportError",
+    "UserRef",
+    "__version__",
+]

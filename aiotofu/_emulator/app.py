@@ -1,0 +1,320 @@
+"""The emulator's HTTP side: TofuPilot's v2 batches endpoints on aiohttp.web, faults in front.
+
+Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bounds, defaults,
+``{"data", "meta"}`` and the error bodies); where it is silent, the official SDK's models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .._convert import parse_datetime
+from .faults import Faults
+from .store import BatchFilter, Store, to_micros
+
+try:
+    import orjson
+
+    def _dumps(value: Any) -> bytes:
+        return orjson.dumps(value)
+except ImportError:  # pragma: no cover - orjson is optional
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+__all__ = ["EmulatorState", "create_app"]
+
+MAX_LIMIT = 100
+MAX_CURSOR = 2**53 - 1
+MAX_SEARCH = 100
+# TofuPilot's own pattern for created_after / created_before, verbatim from its reference.
+DATE_TIME = re.compile(
+    r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|"
+    r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|"
+    r"(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+    r"(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$"
+)
+ARRAYS = ("ids", "numbers", "part_numbers", "revision_numbers")
+SCALARS = (
+    "created_after",
+    "created_before",
+    "limit",
+    "cursor",
+    "search_query",
+    "sort_by",
+    "sort_order",
+)
+PROXY_PAGE = (
+    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
+    "</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+@dataclass
+class Stats:
+    """What the emulator has seen: requests, answers by status, requests in flight, their peak."""
+
+    requests: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    cursors: list[int] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Forget everything counted so far (in-flight requests stay counted)."""
+        self.requests = 0
+        self.peak_in_flight = self.in_flight
+        self.statuses.clear()
+        self.cursors.clear()
+
+
+@dataclass
+class EmulatorState:
+    """Everything one emulator serves from: its data, its key, its faults and its counters."""
+
+    store: Store
+    api_key: str = field(default_factory=lambda: "tp-emulator-" + secrets.token_urlsafe(12))
+    faults: Faults = field(default_factory=Faults)
+    stats: Stats = field(default_factory=Stats)
+
+
+STATE: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(state: EmulatorState) -> web.Application:
+    """The aiohttp application of an emulator, serving under ``/api``."""
+    app = web.Application(middlewares=[_count, _faults, _auth])
+    app[STATE] = state
+    app.router.add_get("/api/v2/batches", list_batches)
+    app.router.add_post("/api/v2/batches", create_batch)
+    app.router.add_get("/api/v2/batches/{number}", get_batch)
+    return app
+
+
+def _error(status: int, code: str, message: str, issues: list[Any] | None = None) -> web.Response:
+    body = {"message": message, "code": code, "issues": issues or []}
+    return web.Response(status=status, body=_dumps(body), content_type="application/json")
+
+
+def _json(body: Any) -> web.Response:
+    return web.Response(body=_dumps(body), content_type="application/json")
+
+
+# -- middlewares: outermost first -------------------------------------------------------
+
+
+@web.middleware
+async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
+    stats = request.app[STATE].stats
+    stats.requests += 1
+    stats.in_flight += 1
+    stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+    try:
+        response = await handler(request)
+    finally:
+        stats.in_flight -= 1
+    stats.statuses[response.status] += 1
+    return response
+
+
+@web.middleware
+async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What a flaky network, an overloaded server or a proxy in front of it would do."""
+    faults = request.app[STATE].faults
+    settings = faults.settings
+    if settings.latency:
+        await asyncio.sleep(settings.latency)
+    cursor = _int_or_none(request.query.get("cursor")) if request.method == "GET" else None
+    fault, retry_after = faults.decide(request.method + " " + request.path_qs, cursor, time.time())
+    if fault is None:
+        return await handler(request)
+    if fault == 429:
+        response = _error(429, "TOO_MANY_REQUESTS", "Too many requests")
+        response.headers["Retry-After"] = f"{retry_after:g}"
+        return response
+    if fault == 500:
+        return _error(500, "INTERNAL_SERVER_ERROR", "Internal server error")
+    if fault in (502, 503, 504):
+        # What a proxy in front of the API sends: an HTML page, not TofuPilot's JSON.
+        reason = {
+            502: "Bad Gateway",
+            503: "Service Temporarily Unavailable",
+            504: "Gateway Time-out",
+        }
+        page = PROXY_PAGE.format(status=fault, reason=reason[fault])
+        return web.Response(status=int(fault), text=page, content_type="text/html")
+    if fault == "html":
+        page = PROXY_PAGE.format(status=200, reason="Welcome")
+        return web.Response(status=200, text=page, content_type="text/html")
+    if fault == "hang":
+        await asyncio.sleep(3600)  # cancelled when the client gives up (handler_cancellation)
+    # "drop": start a real answer, then close the connection halfway through its body.
+    answer = await handler(request)
+    body = answer.body if isinstance(answer, web.Response) else None
+    body = body if isinstance(body, bytes) else b"{}"
+    dropped = web.StreamResponse(status=answer.status, headers={"Content-Type": "application/json"})
+    dropped.content_length = len(body)
+    await dropped.prepare(request)
+    await dropped.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return dropped
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = f"Bearer {request.app[STATE].api_key}"
+    given = request.headers.get("Authorization", "")
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        return _error(401, "UNAUTHORIZED", "Unauthorized")
+    return await handler(request)
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    """``GET /v2/batches``: filter, sort, and one page at an offset cursor."""
+    issues: list[dict[str, Any]] = []
+    query = request.query
+    for name in SCALARS:
+        if len(query.getall(name, [])) > 1:
+            issues.append(_issue(name, "invalid_type", "Expected string, received array"))
+    limit = _integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
+    cursor = _integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
+    created_after = _date_time(query.get("created_after"), "created_after", issues)
+    created_before = _date_time(query.get("created_before"), "created_before", issues)
+    search_query = query.get("search_query")
+    if search_query is not None and len(search_query) > MAX_SEARCH:
+        issues.append(
+            _issue(
+                "search_query", "too_big", f"String must contain at most {MAX_SEARCH} character(s)"
+            )
+        )
+    sort_by = _choice(
+        query.get("sort_by"), "sort_by", ("number", "created_at"), "created_at", issues
+    )
+    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
+    if issues:
+        return _error(400, "BAD_REQUEST", "Bad request", issues)
+    where = BatchFilter(
+        ids=query.getall("ids", []),
+        numbers=query.getall("numbers", []),
+        part_numbers=query.getall("part_numbers", []),
+        revision_numbers=query.getall("revision_numbers", []),
+        created_after=created_after,
+        created_before=created_before,
+        search_query=search_query or None,
+        sort_by=sort_by,
+        sort_order=sort_order,
+    )
+    state = request.app[STATE]
+    state.stats.cursors.append(cursor)
+    data, has_more = state.store.list_batches(where, offset=cursor, limit=limit)
+    return _json(
+        {
+            "data": data,
+            "meta": {"has_more": has_more, "next_cursor": cursor + limit if has_more else None},
+        }
+    )
+
+
+async def create_batch(request: web.Request) -> web.Response:
+    """``POST /v2/batches`` with ``{"number"}``: ``{"id"}``, or 409 when the number exists."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    number = body.get("number") if isinstance(body, dict) else None
+    if not isinstance(number, str) or not number.strip():
+        issue = _issue("number", "invalid_type", "Required: a non-empty string")
+        return _error(400, "BAD_REQUEST", "Bad request", [issue])
+    if len(number) > 255:
+        issue = _issue("number", "too_big", "String must contain at most 255 character(s)")
+        return _error(400, "BAD_REQUEST", "Bad request", [issue])
+    try:
+        batch_id = request.app[STATE].store.create_batch(number)
+    except KeyError:
+        return _error(409, "CONFLICT", f"A batch numbered {number!r} already exists")
+    return _json({"id": batch_id})
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    """``GET /v2/batches/{number}``: the batch with its units."""
+    batch = request.app[STATE].store.get_batch(request.match_info["number"])
+    if batch is None:
+        return _error(404, "NOT_FOUND", "Batch not found")
+    return _json(batch)
+
+
+# -- validation, in the words of the zod schemas behind TofuPilot's API ------------------
+
+
+def _issue(name: str, code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "path": [name], "message": message}
+
+
+def _integer(
+    text: str | None, name: str, default: int, low: int, high: int, issues: list[dict[str, Any]]
+) -> int:
+    if text is None:
+        return default
+    if not re.fullmatch(r"-?\d+", text.strip()):
+        issues.append(_issue(name, "invalid_type", "Expected integer, received string"))
+        return default
+    value = int(text)
+    if value < low:
+        issues.append(_issue(name, "too_small", f"Number must be greater than or equal to {low}"))
+    elif value > high:
+        issues.append(_issue(name, "too_big", f"Number must be less than or equal to {high}"))
+    return value
+
+
+def _date_time(text: str | None, name: str, issues: list[dict[str, Any]]) -> int | None:
+    if text is None:
+        return None
+    if not DATE_TIME.match(text):
+        issues.append(_issue(name, "invalid_string", "Invalid datetime"))
+        return None
+    return to_micros(parse_datetime(text))
+
+
+def _choice(
+    text: str | None,
+    name: str,
+    choices: tuple[str, ...],
+    default: str,
+    issues: list[dict[str, Any]],
+) -> str:
+    if text is None:
+        return default
+    if text not in choices:
+        expected = " | ".join(f"'{c}'" for c in choices)
+        issues.append(
+            _issue(
+                name,
+                "invalid_enum_value",
+                f"Invalid enum value. Expected {expected}, received '{text}'",
+            )
+        )
+        return default
+    return text
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,122 @@
+"""Running an emulator: in the current event loop (tests, the demo) or as a command."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+import socket
+import sys
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from .app import EmulatorState, create_app
+from .faults import Fault, Faults, FaultSettings
+from .store import Store
+
+__all__ = ["EmulatorServer", "serve"]
+
+
+class EmulatorServer:
+    """A local TofuPilot v2 server in the running event loop.
+
+    ``start()`` binds (port 0: any free port) and fills ``base_url``; ``stop()`` closes it.
+    The data, key, faults and counters live in ``state``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        batches: int = 0,
+        seed: int = 0,
+        api_key: str | None = None,
+        db: str = ":memory:",
+        faults: FaultSettings | None = None,
+    ) -> None:
+        store = Store(db)
+        if batches:
+            store.generate(batches, seed=seed)
+        self.state = EmulatorState(store=store, faults=Faults(faults or FaultSettings(seed=seed)))
+        if api_key is not None:
+            self.state.api_key = api_key
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/api``; the port is known once started."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/api"
+
+    async def start(self) -> None:
+        """Bind and serve."""
+        # handler_cancellation: a client that gives up cancels its request's handler, so a
+        # hanging fault does not outlive the test that injected it.
+        runner = web.AppRunner(
+            create_app(self.state), handler_cancellation=True, access_log=None, shutdown_timeout=1
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        if server is not None and self.port == 0:
+            sockets: list[socket.socket] = getattr(server, "sockets", [])
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop serving and close the database."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self.state.store.close()
+
+    def inject(self, *faults: Fault, cursor: int | None = None) -> None:
+        """Answer the next matching requests with these faults (see ``Faults.inject``)."""
+        self.state.faults.inject(*faults, cursor=cursor)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(server: EmulatorServer, out: TextIO = sys.stdout) -> None:
+    """Run ``server`` until SIGINT or SIGTERM; the first line printed ends with the base URL."""
+    await server.start()
+    out.write(f"aiotofu emulator listening on {server.base_url}\n")
+    out.write(f"API key: {server.state.api_key}\n")
+    out.write(f"batches: {server.state.store.count()}\n")
+    out.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+        out.write("aiotofu emulator stopped\n")
+        out.flush()
+
+
+def describe(server: EmulatorServer) -> dict[str, Any]:
+    """The emulator's counters, for the demo and for tests."""
+    stats = server.state.stats
+    return {
+        "requests": stats.requests,
+        "peak_in_flight": stats.peak_in_flight,
+        "statuses": dict(stats.statuses),
+        "faults": dict(server.state.faults.injected),
+    }

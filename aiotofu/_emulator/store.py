@@ -1,0 +1,348 @@
+"""The emulator's data: batches, units, users and stations in SQLite (standard library only).
+
+In memory by default; a path persists it. Timestamps are kept as integer microseconds since the
+epoch (TofuPilot answers with millisecond precision, so generated and created records use whole
+milliseconds), and every order has a unique tie-breaker so that offsets are stable.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["BatchFilter", "Store", "format_timestamp"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT);
+CREATE TABLE IF NOT EXISTS stations (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    number TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,          -- microseconds since the epoch, UTC
+    unit_count INTEGER NOT NULL DEFAULT 0,
+    user_id TEXT REFERENCES users(id),
+    station_id TEXT REFERENCES stations(id)
+);
+CREATE TABLE IF NOT EXISTS units (
+    batch_seq INTEGER NOT NULL REFERENCES batches(seq),
+    serial_number TEXT NOT NULL,
+    part_number TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_by_created ON batches (created_at, id);
+CREATE INDEX IF NOT EXISTS batches_by_number ON batches (number, id);
+CREATE INDEX IF NOT EXISTS units_by_batch ON units (batch_seq, part_number, revision);
+CREATE INDEX IF NOT EXISTS units_by_part ON units (part_number, revision, batch_seq);
+"""
+
+_SELECT = """
+SELECT b.id, b.number, b.created_at, b.unit_count, b.user_id, u.name, b.station_id, s.name
+FROM batches AS b
+LEFT JOIN users AS u ON u.id = b.user_id
+LEFT JOIN stations AS s ON s.id = b.station_id"""
+
+_FIRST_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Alan", "Barbara", "Dennis", "Frances"]
+_LAST_NAMES = ["Lovelace", "Hopper", "Torvalds", "Hamilton", "Turing", "Liskov", "Ritchie"]
+_STATIONS = ["Assembly", "ICT", "Functional Test", "Burn-in", "Final QA", "Flashing"]
+_PARTS = [
+    ("PCB-V1.2", "Main board", ["1.0", "1.1", "2.0"]),
+    ("PCB-V1.3", "Main board", ["1.0", "1.1"]),
+    ("PSU-220", "Power supply", ["A", "B"]),
+    ("SENS-T1", "Temperature sensor", ["1.0"]),
+    ("CAM-4K", "Camera module", ["3.2", "3.3"]),
+]
+EPOCH_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def to_micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def format_timestamp(micros: int) -> str:
+    """``2024-01-15T10:30:00.000Z``: what TofuPilot (a JavaScript server) sends."""
+    seconds, micro = divmod(micros, 1_000_000)
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    """The filters of ``GET /v2/batches``, already validated."""
+
+    ids: Sequence[str] = ()
+    numbers: Sequence[str] = ()
+    part_numbers: Sequence[str] = ()
+    revision_numbers: Sequence[str] = ()
+    created_after: int | None = None  # microseconds, inclusive
+    created_before: int | None = None  # microseconds, inclusive
+    search_query: str | None = None
+    sort_by: str = "created_at"
+    sort_order: str = "desc"
+
+
+class Store:
+    """All the emulator's data. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.executescript("PRAGMA journal_mode = WAL;" if path != ":memory:" else "")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def count(self) -> int:
+        """How many batches there are."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_batches(
+        self, where: BatchFilter, *, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of batches in the requested order, and whether more follow."""
+        clauses, params = _where(where)
+        direction = "DESC" if where.sort_order == "desc" else "ASC"
+        column = "created_at" if where.sort_by == "created_at" else "number"
+        order = f"ORDER BY b.{column} {direction}, b.id {direction}"
+        # The offset is walked on the covering index alone; only the page's rows are joined.
+        sql = (
+            f"{_SELECT} JOIN (SELECT b.seq FROM batches AS b"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + f" {order} LIMIT ? OFFSET ?) AS page ON page.seq = b.seq {order}"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [*params, limit + 1, offset]).fetchall()
+        return [_batch(row) for row in rows[:limit]], len(rows) > limit
+
+    def get_batch(self, number: str) -> dict[str, Any] | None:
+        """A batch with its units, as ``GET /v2/batches/{number}`` answers; None if unknown."""
+        with self._lock:
+            row = self._db.execute(_SELECT + " WHERE b.number = ?", [number]).fetchone()
+            if row is None:
+                return None
+            units = self._db.execute(
+                "SELECT serial_number, created_at, part_number, revision FROM units "
+                "WHERE batch_seq = (SELECT seq FROM batches WHERE number = ?) "
+                "ORDER BY serial_number",
+                [number],
+            ).fetchall()
+        batch = _batch(row)
+        del batch["unit_count"]
+        batch["units"] = [
+            {
+                "id": _stable_id("unit", serial),
+                "serial_number": serial,
+                "created_at": format_timestamp(created),
+                "part": {
+                    "id": _stable_id("part", part_number),
+                    "number": part_number,
+                    "name": _part_name(part_number),
+                    "revision": {
+                        "id": _stable_id("rev", part_number, revision),
+                        "number": revision,
+                    },
+                },
+            }
+            for serial, created, part_number, revision in units
+        ]
+        return batch
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_batch(
+        self,
+        number: str,
+        *,
+        created_at: int | None = None,
+        units: Sequence[tuple[str, str, str]] = (),
+        user: tuple[str, str | None] | None = None,
+        station: tuple[str, str] | None = None,
+        batch_id: str | None = None,
+    ) -> str:
+        """Add a batch (units are ``(serial, part_number, revision)``); its id. KeyError on a
+        duplicate number."""
+        batch_id = batch_id or str(uuid.uuid4())
+        with self._lock:
+            if created_at is None:
+                # Now, but never before the newest batch: generated data may run ahead of the
+                # wall clock, and a new batch must still be the newest.
+                newest = self._db.execute("SELECT MAX(created_at) FROM batches").fetchone()[0]
+                now = time.time_ns() // 1_000_000 * 1000
+                created_at = now if newest is None else max(now, int(newest) + 1000)
+            try:
+                self._db.execute("BEGIN")
+                if user is not None:
+                    self._db.execute("INSERT OR IGNORE INTO users VALUES (?, ?)", user)
+                if station is not None:
+                    self._db.execute("INSERT OR IGNORE INTO stations VALUES (?, ?)", station)
+                cursor = self._db.execute(
+                    "INSERT INTO batches (id, number, created_at, unit_count, user_id, station_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        batch_id,
+                        number,
+                        created_at,
+                        len(units),
+                        user and user[0],
+                        station and station[0],
+                    ],
+                )
+                seq = cursor.lastrowid
+                self._db.executemany(
+                    "INSERT INTO units VALUES (?, ?, ?, ?, ?)",
+                    [(seq, serial, part, rev, created_at) for serial, part, rev in units],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self._db.execute("ROLLBACK")
+                raise KeyError(number) from exc
+        return batch_id
+
+    def generate(self, count: int, *, seed: int = 0) -> None:
+        """Add ``count`` realistic batches, the same for the same seed and count.
+
+        Creation times start on 2024-01-01 and advance by up to 10 minutes, sometimes not at all
+        (batches created in the same millisecond); some batches have no user, some no station,
+        some users no name, some batches no units.
+        """
+        rng = random.Random(seed)
+        users = [
+            (
+                _uuid(rng),
+                None if i % 5 == 4 else f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
+            )
+            for i in range(12)
+        ]
+        stations = [(_uuid(rng), f"{name} Station {i + 1:02d}") for i, name in enumerate(_STATIONS)]
+        start = self._newest() or to_micros(EPOCH_START)
+        first = self.count()
+        created = start
+        batches = []
+        units = []
+        for index in range(first, first + count):
+            created += 0 if rng.random() < 0.03 else rng.randrange(1, 600_000) * 1000
+            number = f"BATCH-{index + 1:07d}"
+            user = rng.choice(users) if rng.random() < 0.7 else None
+            station = rng.choice(stations) if rng.random() < 0.8 else None
+            part, _, revisions = rng.choice(_PARTS)
+            revision = rng.choice(revisions)
+            unit_count = 0 if rng.random() < 0.05 else rng.randrange(1, 12)
+            seq = index + 1
+            batches.append(
+                (
+                    seq,
+                    _uuid(rng),
+                    number,
+                    created,
+                    unit_count,
+                    user and user[0],
+                    station and station[0],
+                )
+            )
+            for k in range(unit_count):
+                units.append((seq, f"SN-{seq:07d}-{k:02d}", part, revision, created))
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO users VALUES (?, ?)", users)
+            self._db.executemany("INSERT OR IGNORE INTO stations VALUES (?, ?)", stations)
+            self._db.executemany("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
+            self._db.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?)", units)
+            self._db.execute("COMMIT")
+            self._db.execute("ANALYZE")
+
+    def _newest(self) -> int | None:
+        with self._lock:
+            value = self._db.execute("SELECT MAX(created_at) FROM batches").fetchone()[0]
+        return None if value is None else int(value)
+
+    def newest_created_at(self) -> int | None:
+        """The newest ``created_at`` in microseconds, or None when there is no batch."""
+        return self._newest()
+
+    def iter_numbers(self) -> Iterator[str]:
+        """Every batch number, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT number FROM batches ORDER BY created_at, id").fetchall()
+        return (row[0] for row in rows)
+
+
+def _where(where: BatchFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if where.ids:
+        clauses.append(f"b.id IN ({','.join('?' * len(where.ids))})")
+        params += where.ids
+    if where.numbers:
+        clauses.append(f"b.number IN ({','.join('?' * len(where.numbers))})")
+        params += where.numbers
+    if where.created_after is not None:
+        clauses.append("b.created_at >= ?")
+        params.append(where.created_after)
+    if where.created_before is not None:
+        clauses.append("b.created_at <= ?")
+        params.append(where.created_before)
+    if where.part_numbers or where.revision_numbers:
+        # Part and revision are matched on the same unit: a revision belongs to its part.
+        unit_clauses = ["x.batch_seq = b.seq"]
+        if where.part_numbers:
+            unit_clauses.append(f"x.part_number IN ({','.join('?' * len(where.part_numbers))})")
+            params += where.part_numbers
+        if where.revision_numbers:
+            unit_clauses.append(f"x.revision IN ({','.join('?' * len(where.revision_numbers))})")
+            params += where.revision_numbers
+        clauses.append(f"EXISTS (SELECT 1 FROM units AS x WHERE {' AND '.join(unit_clauses)})")
+    if where.search_query:
+        pattern = "%" + _escape_like(where.search_query) + "%"
+        clauses.append(
+            "(b.number LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM units AS y "
+            "WHERE y.batch_seq = b.seq AND y.serial_number LIKE ? ESCAPE '\\'))"
+        )
+        params += [pattern, pattern]
+    return clauses, params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _batch(row: Sequence[Any]) -> dict[str, Any]:
+    batch_id, number, created_at, unit_count, user_id, user_name, station_id, station_name = row
+    return {
+        "id": batch_id,
+        "number": number,
+        "created_at": format_timestamp(created_at),
+        "created_by_user": None if user_id is None else {"id": user_id, "name": user_name},
+        "created_by_station": (
+            None if station_id is None else {"id": station_id, "name": station_name}
+        ),
+        "unit_count": unit_count,
+    }
+
+
+def _uuid(rng: random.Random) -> str:
+    """A version-4 UUID from ``rng``, formatted without building a uuid.UUID (seeding speed)."""
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "aiotofu:" + ":".join(parts)))
+
+
+def _part_name(part_number: str) -> str:
+    return next((name for number, name, _ in _PARTS if number == part_number), part_number)

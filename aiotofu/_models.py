@@ -1,0 +1,58 @@
+"""The records aiotofu yields: frozen attrs classes with exactly the fields the API documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import attrs
+
+__all__ = ["Batch", "Page", "StationRef", "UserRef"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class UserRef:
+    """The user who created a record. ``name`` is ``None`` for users without a display name."""
+
+    id: str
+    name: str | None = None
+
+
+@attrs.frozen
+class StationRef:
+    """The test station that created a record."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class Batch:
+    """A batch of units, as ``GET /v2/batches`` returns it.
+
+    ``created_at`` is always time-zone aware. A batch created through the API by a station has no
+    ``created_by_user``, one created in the web app has no ``created_by_station``.
+    """
+
+    id: str
+    number: str
+    created_at: datetime
+    unit_count: int
+    created_by_user: UserRef | None = None
+    created_by_station: StationRef | None = None
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list endpoint.
+
+    ``cursor`` is the offset this page was requested at; ``next_cursor`` is the server's cursor for
+    the following page (``None`` on the last one); ``has_more`` says whether one exists.
+    """
+
+    items: tuple[T, ...]
+    cursor: int
+    has_more: bool
+    next_cursor: int | None

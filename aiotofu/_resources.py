@@ -1,0 +1,211 @@
+"""``client.batches``: the batches endpoints, and how a listing is kept consistent under writes."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._convert import parse_datetime
+from ._models import Batch, Page
+from ._paginate import Paginator
+from ._params import (
+    MAX_CURSOR,
+    MAX_PAGE_SIZE,
+    ListQuery,
+    SortBy,
+    SortOrder,
+    check_int,
+    format_datetime,
+    make_list_query,
+)
+from ._resume import decode_token, encode_token
+from ._sansio import decode_page
+from .errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["Batches"]
+
+MAX_PREFETCH = 64
+_BATCHES = "/v2/batches"
+
+
+class Batches:
+    """The batches of a TofuPilot organisation: ``client.batches``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<aiotofu batches of {self._client!r}>"
+
+    def list(
+        self,
+        *,
+        ids: str | Iterable[str] | None = None,
+        numbers: str | Iterable[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        search_query: str | None = None,
+        part_numbers: str | Iterable[str] | None = None,
+        revision_numbers: str | Iterable[str] | None = None,
+        sort_by: SortBy = "created_at",
+        sort_order: SortOrder = "desc",
+        page_size: int = 50,
+        max_items: int | None = None,
+        cursor: int = 0,
+        prefetch: int = 2,
+    ) -> Paginator[Batch]:
+        """Stream the batches that match every given filter, following the cursor for you.
+
+        Filters are TofuPilot's (``GET /v2/batches``): ``ids``, ``numbers``, ``part_numbers`` and
+        ``revision_numbers`` take a string or a list of strings; ``created_after`` and
+        ``created_before`` are inclusive and must be timezone-aware; ``search_query`` matches a
+        batch number or a unit serial number. ``page_size`` is the API's ``limit`` (1..100),
+        ``max_items`` stops after that many records, ``cursor`` is the offset to start from and
+        ``prefetch`` the number of pages requested ahead of the consumer (0: one request at a time).
+
+        Every argument is checked here, before any request: a bad one raises
+        InvalidParameterError naming it. Records created by others while the stream runs do not
+        make it repeat or skip a record (see the README's "Guarantees").
+        """
+        query = make_list_query(
+            ids=ids,
+            numbers=numbers,
+            part_numbers=part_numbers,
+            revision_numbers=revision_numbers,
+            created_after=created_after,
+            created_before=created_before,
+            search_query=search_query,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+        return self._paginate(
+            query,
+            page_size=check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
+            cursor=check_int("cursor", cursor, 0, MAX_CURSOR),
+            max_items=None if max_items is None else check_int("max_items", max_items, 0),
+            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            pinned_before=None,
+        )
+
+    def resume(
+        self, token: str, *, max_items: int | None = None, prefetch: int = 2
+    ) -> Paginator[Batch]:
+        """Continue a listing just after the last record its ``resume_token`` had yielded.
+
+        The token carries the filters, the page size and the consistency pin; ``max_items`` and
+        ``prefetch`` apply to this run. A malformed or altered token raises InvalidParameterError.
+        """
+        payload = decode_token(token)
+        try:
+            if payload.get("resource") != "batches":
+                raise ValueError("not a token of a batches listing")
+            fields = dict(payload["query"])
+            for name in ("created_after", "created_before"):
+                if fields.get(name) is not None:
+                    fields[name] = parse_datetime(fields[name])
+            query = make_list_query(**fields)
+            pin = payload["pin"]
+            pinned_before = None if pin is None else parse_datetime(pin)
+            page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
+            cursor = check_int("cursor", payload["cursor"], 0, MAX_CURSOR)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
+        return self._paginate(
+            query,
+            page_size=page_size,
+            cursor=cursor,
+            max_items=None if max_items is None else check_int("max_items", max_items, 0),
+            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            pinned_before=pinned_before,
+        )
+
+    def _paginate(
+        self,
+        query: ListQuery,
+        *,
+        page_size: int,
+        cursor: int,
+        max_items: int | None,
+        prefetch: int,
+        pinned_before: datetime | None,
+    ) -> Paginator[Batch]:
+        # How the result set is frozen against writers depends on the order (see DESIGN.md):
+        # newest first: the first page holds the newest record, and its created_at is the pin;
+        # oldest first: new records land after everything else and shift nothing;
+        # by number: new records land anywhere, so the newest created_at is asked for first.
+        probe = pin_from_page = None
+        if query.sort_by == "number":
+            probe = functools.partial(self._newest_created_at, query)
+        elif query.sort_order == "desc":
+            pin_from_page = _newest_in_page
+        return Paginator(
+            functools.partial(self._fetch_page, query),
+            cursor=cursor,
+            page_size=page_size,
+            max_items=max_items,
+            prefetch=prefetch,
+            key=operator.attrgetter("id"),
+            probe=probe,
+            pin_from_page=pin_from_page,
+            pinned_before=pinned_before,
+            token=functools.partial(_token, query, page_size),
+        )
+
+    async def _fetch_page(
+        self, query: ListQuery, cursor: int, limit: int, pinned_before: datetime | None
+    ) -> Page[Batch]:
+        request = self._client._request(
+            _BATCHES, query.to_query(cursor=cursor, limit=limit, created_before=pinned_before)
+        )
+        return await self._client._send(
+            request, functools.partial(decode_page, cls=Batch, cursor=cursor)
+        )
+
+    async def _newest_created_at(self, query: ListQuery) -> datetime | None:
+        newest = ListQuery(**{**_fields(query), "sort_by": "created_at", "sort_order": "desc"})
+        page = await self._fetch_page(newest, 0, 1, None)
+        return _newest_in_page(page)
+
+
+def _newest_in_page(page: Page[Batch]) -> datetime | None:
+    return max((batch.created_at for batch in page.items), default=None)
+
+
+def _fields(query: ListQuery) -> dict[str, Any]:
+    return {
+        "ids": query.ids,
+        "numbers": query.numbers,
+        "part_numbers": query.part_numbers,
+        "revision_numbers": query.revision_numbers,
+        "created_after": query.created_after,
+        "created_before": query.created_before,
+        "search_query": query.search_query,
+        "sort_by": query.sort_by,
+        "sort_order": query.sort_order,
+    }
+
+
+def _token(query: ListQuery, page_size: int, cursor: int, pinned_before: datetime | None) -> str:
+    fields: dict[str, Any] = {}
+    for name, value in _fields(query).items():
+        if isinstance(value, datetime):
+            value = format_datetime(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        if value or value == 0:  # keep tokens short: leave out what is unset
+            fields[name] = value
+    return encode_token(
+        {
+            "resource": "batches",
+            "query": fields,
+            "page_size": page_size,
+            "cursor": cursor,
+            "pin": None if pinned_before is None else format_datetime(pinned_before),
+        }
+    )

@@ -1,0 +1,86 @@
+"""RetryPolicy: which failures are retried, and how long to wait before the next try.
+
+The decision is a pure function of (attempt, error, a random number), so tests can assert exact
+backoff sequences; the waiting itself happens in one place, the client's request loop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import attrs
+
+from .errors import (
+    InvalidParameterError,
+    RateLimitError,
+    ServerError,
+    TofuPilotError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy", "is_retryable"]
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def is_retryable(error: TofuPilotError) -> bool:
+    """True for 429, 500, 502, 503, 504, connection errors and timeouts; never for a DecodeError."""
+    if isinstance(error, TransportError):
+        return True
+    if isinstance(error, (RateLimitError, ServerError)):
+        return error.status in RETRYABLE_STATUSES
+    return False
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InvalidParameterError(attribute.name, f"must be a number >= 0, got {value!r}")
+
+
+def _attempts(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or value < 1:
+        raise InvalidParameterError(attribute.name, f"must be an integer >= 1, got {value!r}")
+
+
+def _flag(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if type(value) is not bool:
+        raise InvalidParameterError(attribute.name, f"must be True or False, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried. Pass ``retry=None`` to the client to disable retries.
+
+    ``attempts`` counts every try, the first included. Waits grow exponentially from
+    ``initial_backoff`` and are capped at ``max_backoff``; with ``jitter`` each wait is drawn
+    between half and all of that value, so that many clients do not retry in lockstep. A 429's
+    ``Retry-After`` replaces the backoff for that wait, even above ``max_backoff``; one above
+    ``max_retry_after`` is not waited for: the RateLimitError is raised instead.
+    """
+
+    attempts: int = attrs.field(default=5, validator=_attempts)
+    initial_backoff: float = attrs.field(default=0.5, validator=_positive)
+    max_backoff: float = attrs.field(default=30.0, validator=_positive)
+    jitter: bool = attrs.field(default=True, validator=_flag)
+    max_retry_after: float = attrs.field(default=120.0, validator=_positive)
+
+    def backoff(self, attempt: int, rand: float = 1.0) -> float:
+        """The wait after failed try ``attempt`` (1-based); ``rand`` in [0, 1) is the jitter."""
+        wait = min(self.max_backoff, self.initial_backoff * 2.0 ** min(attempt - 1, 64))
+        return wait * (0.5 + rand / 2) if self.jitter else wait
+
+    def wait_before_retry(
+        self,
+        attempt: int,
+        error: TofuPilotError,
+        rand: Callable[[], float] = random.random,
+    ) -> float | None:
+        """Seconds to wait before try ``attempt + 1``, or None when ``error`` must be raised."""
+        if attempt >= self.attempts or not is_retryable(error):
+            return None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            return error.retry_after
+        return self.backoff(attempt, rand())

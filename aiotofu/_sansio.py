@@ -1,0 +1,221 @@
+"""The pure core of the protocol: build a request, decipher a response. No I/O, no event loop.
+
+Kept apart from aiohttp in the manner of gidgethub's ``sansio`` module, so that every status,
+header and body shape can be tested with plain values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from . import errors
+from ._convert import json_type as _kind
+from ._convert import structure
+from ._models import Page
+from ._params import MAX_CURSOR
+
+try:  # orjson is optional (the ``speed`` extra): several times faster on large pages.
+    import orjson
+
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - exercised only where orjson is not installed
+    _loads = json.loads
+
+__all__ = [
+    "Request",
+    "Response",
+    "build_request",
+    "decode_page",
+    "error_from_response",
+    "parse_retry_after",
+]
+
+T = TypeVar("T")
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    408: "TIMEOUT",
+    409: "CONFLICT",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+_ERROR_CLASSES: dict[int, type[errors.APIError]] = {
+    400: errors.BadRequestError,
+    401: errors.AuthenticationError,
+    403: errors.PermissionDeniedError,
+    404: errors.NotFoundError,
+    409: errors.ConflictError,
+    429: errors.RateLimitError,
+}
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request, fully described. ``headers`` carries the key, so it stays out of repr."""
+
+    method: str
+    url: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class Response:
+    """A complete HTTP response: the body has been read in full and the connection released."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def build_request(
+    base_url: str,
+    path: str,
+    *,
+    api_key: str,
+    query: list[tuple[str, str]] | None = None,
+    user_agent: str,
+) -> Request:
+    """A GET request for ``path`` (which starts with ``/v2/``) below ``base_url``."""
+    return Request(
+        method="GET",
+        url=base_url.rstrip("/") + path,
+        query=tuple(query or ()),
+        headers={
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        },
+    )
+
+
+def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
+    """Turn the answer to a list request at ``cursor`` into a Page, or raise the matching error."""
+    if not 200 <= response.status < 300:
+        raise error_from_response(response)
+    body = _decode_json(response)
+    if type(body) is not dict:
+        raise errors.DecodeError(
+            f"unexpected response body: expected an object with data and meta, got {_kind(body)}"
+        )
+    data = body.get("data")
+    meta = body.get("meta")
+    if type(data) is not list:
+        raise errors.DecodeError(
+            f"unexpected response body: $.data must be an array, got {_kind(data)}"
+        )
+    if type(meta) is not dict:
+        raise errors.DecodeError(
+            f"unexpected response body: $.meta must be an object, got {_kind(meta)}"
+        )
+    has_more = meta.get("has_more")
+    next_cursor = meta.get("next_cursor")
+    if type(has_more) is not bool:
+        raise errors.DecodeError(
+            f"unexpected response body: $.meta.has_more must be a boolean, got {_kind(has_more)}"
+        )
+    if next_cursor is not None and (
+        type(next_cursor) is not int or not 0 <= next_cursor <= MAX_CURSOR
+    ):
+        raise errors.DecodeError(
+            "unexpected response body: $.meta.next_cursor must be null or an integer "
+            f"between 0 and 2^53-1, got {_kind(next_cursor)}"
+        )
+    if has_more and (next_cursor is None or next_cursor <= cursor):
+        raise errors.PaginationError(
+            f"the server says has_more at cursor {cursor} but its next_cursor is "
+            f"{next_cursor!r}; following it would never end"
+        )
+    items = structure(data, list[cls], "$.data")  # type: ignore[valid-type]
+    return Page(items=tuple(items), cursor=cursor, has_more=has_more, next_cursor=next_cursor)
+
+
+def error_from_response(response: Response, now: datetime | None = None) -> errors.APIError:
+    """The APIError subclass for an error status, with the body's message, code and issues.
+
+    A body that is not TofuPilot's JSON error shape (a proxy's HTML page, an empty body) still gives
+    the right class and a message that says what came back.
+    """
+    status = response.status
+    code = _STATUS_CODES.get(status, f"HTTP_{status}")
+    message = _describe_body(response)
+    issues: list[Any] = []
+    try:
+        body = _loads(response.body)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        if isinstance(body.get("code"), str) and body["code"]:
+            code = body["code"]
+        if isinstance(body.get("message"), str) and body["message"]:
+            message = body["message"]
+        if isinstance(body.get("issues"), list):
+            issues = body["issues"]
+    cls = _ERROR_CLASSES.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
+    if cls is errors.RateLimitError:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+        return errors.RateLimitError(status, code, message, issues, retry_after=retry_after)
+    return cls(status, code, message, issues)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or HTTP-date), or None.
+
+    A date in the past means "now" (0.0); anything unparseable is ignored (None), as RFC 9110 asks.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 and seconds != float("inf") else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; email.utils marks "-0000" as naive
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _decode_json(response: Response) -> Any:
+    content_type = response.headers.get("Content-Type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise errors.DecodeError(f"expected a JSON body, got {_describe_body(response)}")
+    try:
+        return _loads(response.body)
+    except ValueError as exc:
+        raise errors.DecodeError(f"the response body is not valid JSON: {exc}") from exc
+
+
+def _describe_body(response: Response) -> str:
+    """A short, readable account of a body that is not what was expected."""
+    content_type = response.headers.get("Content-Type") or "no content type"
+    body = response.body
+    if not body:
+        return f"an empty body ({content_type})"
+    title = _TITLE.search(body[:4096])
+    if title:
+        text = title.group(1).decode("utf-8", "replace").strip()
+        return f"an HTML page titled {text[:80]!r}"
+    snippet = body[:80].decode("utf-8", "replace")
+    return f"{len(body)} bytes of {content_type}: {snippet!r}"

@@ -1,0 +1,211 @@
+"""SyncClient: the same API for synchronous code, on an event loop in a background thread.
+
+The loop runs in a thread of anyio's blocking portal. Iterators pull a page at a time across the
+thread boundary (not a record at a time, which would cost a round trip per record) and hand the
+records out locally; the resume token still marks the last record actually handed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._client import Client
+from ._models import Batch, Page
+from ._paginate import Paginator
+from ._retry import RetryPolicy
+from .errors import InvalidParameterError, TofuPilotError
+
+__all__ = ["SyncClient", "SyncPaginator"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class SyncClient:
+    """A blocking client with the constructor and API of :class:`aiotofu.Client`.
+
+    ::
+
+        with aiotofu.SyncClient() as client:
+            for batch in client.batches.list(part_numbers=["PCB-V1.2"]):
+                ...
+
+    It runs an event loop in one background thread, started on first use and stopped by
+    ``close()`` (or leaving the ``with`` block), which also cancels whatever is still running.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = 4,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
+        timeout: float = 30.0,
+        session: None = None,
+    ) -> None:
+        if session is not None:
+            raise InvalidParameterError(
+                "session",
+                "SyncClient runs its own event loop and cannot use an aiohttp session "
+                "created for another one; use aiotofu.Client to bring your own session",
+            )
+        # Built here, in the caller's thread, so that bad arguments raise before any thread starts.
+        self._client = Client(
+            api_key,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            retry=retry,
+            timeout=timeout,
+        )
+        self._lock = threading.Lock()
+        self._stack: contextlib.ExitStack | None = None
+        self._portal: BlockingPortal | None = None
+        self._closed = False
+        self._iterators: weakref.WeakSet[SyncPaginator[Any]] = weakref.WeakSet()
+        self.batches = SyncBatches(self)
+        """Batches: ``list()``, ``resume()``."""
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._client.base_url
+
+    def __repr__(self) -> str:
+        return repr(self._client).replace("aiotofu.Client", "aiotofu.SyncClient", 1)
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel open iterators, close the HTTP session, and stop the background thread."""
+        with self._lock:
+            self._closed = True
+            portal, stack = self._portal, self._stack
+            self._portal = self._stack = None
+        if portal is None or stack is None:
+            return
+        try:
+            for iterator in list(self._iterators):
+                portal.call(iterator._paginator.aclose)
+            portal.call(self._client.aclose)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                # Cancel anything an interrupted call left running, then end the thread.
+                portal.call(portal.stop, True)
+            stack.close()
+
+    def _call(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
+        return self._get_portal().call(func, *args)
+
+    def _get_portal(self) -> BlockingPortal:
+        with self._lock:
+            if self._closed:
+                raise TofuPilotError("this client is closed")
+            if self._portal is None:
+                self._stack = contextlib.ExitStack()
+                self._portal = self._stack.enter_context(
+                    start_blocking_portal(name="aiotofu-sync-loop")
+                )
+            return self._portal
+
+
+class SyncBatches:
+    """``SyncClient.batches``: ``list()`` and ``resume()`` returning blocking iterators."""
+
+    def __init__(self, client: SyncClient) -> None:
+        self._client = client
+
+    def list(self, **filters: Any) -> SyncPaginator[Batch]:
+        """``Client.batches.list()`` as a plain iterator; arguments are checked at once."""
+        return self._wrap(self._client._client.batches.list(**filters))
+
+    def resume(self, token: str, **options: Any) -> SyncPaginator[Batch]:
+        """Continue a listing from a ``resume_token``, as a plain iterator."""
+        return self._wrap(self._client._client.batches.resume(token, **options))
+
+    def _wrap(self, paginator: Paginator[Batch]) -> SyncPaginator[Batch]:
+        iterator = SyncPaginator(self._client, paginator)
+        self._client._iterators.add(iterator)
+        return iterator
+
+
+class SyncPaginator(Generic[T]):
+    """A blocking iterator over records: ``for``, ``pages()``, ``collect()``, ``resume_token``.
+
+    Use it in a ``with`` block (or call ``close()``) when you may stop early; an iterator
+    dropped after ``break`` is closed when it is garbage-collected.
+    """
+
+    def __init__(self, client: SyncClient, paginator: Paginator[T]) -> None:
+        self._client = client
+        self._paginator = paginator
+        self._buffer: deque[tuple[int, T]] = deque()
+        self._position: int | None = None
+
+    def __iter__(self) -> SyncPaginator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if not self._buffer:
+            self._buffer.extend(self._client._call(self._paginator._next_records))
+            if not self._buffer:
+                raise StopIteration
+        offset, item = self._buffer.popleft()
+        self._position = offset + 1
+        return item
+
+    def pages(self) -> Iterator[Page[T]]:
+        """Iterate page by page."""
+        if self._buffer:
+            offsets = [offset for offset, _ in self._buffer]
+            items = tuple(item for _, item in self._buffer)
+            self._buffer.clear()
+            self._position = offsets[-1] + 1
+            yield Page(items=items, cursor=offsets[0], has_more=True, next_cursor=self._position)
+        self._position = None  # from here on, the async paginator keeps the position
+        pages = self._paginator.pages()
+        while True:
+            try:
+                yield self._client._call(pages.__anext__)
+            except StopAsyncIteration:
+                return
+
+    def collect(self) -> list[T]:
+        """Every remaining record in a list."""
+        return [*(item for _, item in self._buffer), *self._client._call(self._paginator.collect)]
+
+    @property
+    def resume_token(self) -> str:
+        """The position just after the last record handed out (see the async ``resume_token``)."""
+        if self._position is None:
+            return self._paginator.resume_token
+        return self._paginator._token_at(self._position)
+
+    def close(self) -> None:
+        """Cancel the requests in flight."""
+        self._buffer.clear()
+        with contextlib.suppress(TofuPilotError):
+            self._client._call(self._paginator.aclose)
+
+    def __enter__(self) -> SyncPaginator[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        portal = getattr(self._client, "_portal", None)
+        if portal is not None:
+            with contextlib.suppress(RuntimeError):
+                portal.start_task_soon(self._paginator.aclose)

@@ -1,0 +1,498 @@
+"""The ``aiotofu`` command: list batches, run an emulator, or watch the demo.
+
+::
+
+    aiotofu batches list --part-number PCB-V1.2 --format csv > batches.csv
+    aiotofu emulator --port 8080 --batches 10000
+    aiotofu demo
+
+Usage and API errors print one line on stderr and exit non-zero (2: usage, 1: the API or the
+network failed, 130: interrupted); the API key never appears in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from ._client import API_KEY_ENV, BASE_URL_ENV, Client
+from ._convert import parse_datetime
+from ._emulator import EmulatorServer, FaultSettings, is_loopback, serve
+from ._models import Batch
+from ._paginate import Paginator
+from ._params import format_datetime
+from ._retry import RetryPolicy
+from .errors import InvalidParameterError, TofuPilotError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CSV_COLUMNS = (
+    "id",
+    "number",
+    "created_at",
+    "unit_count",
+    "created_by_user_id",
+    "created_by_user_name",
+    "created_by_station_id",
+    "created_by_station_name",
+)
+
+
+class UsageError(Exception):
+    """A bad command line, reported in one line with exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (UsageError, InvalidParameterError) as exc:
+        print(f"aiotofu: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TofuPilotError as exc:
+        print(f"aiotofu: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("aiotofu: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiotofu", description="Stream TofuPilot data, or serve a local emulator of its API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    batches = commands.add_parser("batches", help="batches: list them")
+    batch_commands = batches.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = batch_commands.add_parser(
+        "list", help="stream batches to stdout", description="Stream batches to stdout."
+    )
+    _add_filters(listing)
+    listing.add_argument("--page-size", type=int, default=100, metavar="N", help="1..100 (100)")
+    listing.add_argument("--max-items", type=int, metavar="N", help="stop after N batches")
+    listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
+    listing.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "table"),
+        help="output format (default: table on a terminal, jsonl otherwise)",
+    )
+    listing.add_argument(
+        "--resume", metavar="TOKEN", help="continue a listing from its resume token"
+    )
+    _add_connection(listing)
+    listing.set_defaults(run=_run_list)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve a local emulator of TofuPilot's v2 batches API",
+        description="Serve TofuPilot's v2 batches API locally. The first line printed ends with "
+        "the base URL; SIGINT or SIGTERM stop it.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8080, help="port; 0 = any free one (8080)")
+    emulator.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding an address other hosts can reach",
+    )
+    _add_emulator_data(emulator, batches=1000)
+    emulator.add_argument("--api-key", help="the key to accept (default: a random one)")
+    emulator.add_argument("--db", default=":memory:", metavar="PATH", help="SQLite file to keep")
+    _add_faults(emulator)
+    emulator.set_defaults(run=_run_emulator)
+
+    demo = commands.add_parser(
+        "demo",
+        help="stream batches from an embedded emulator with faults, and report",
+        description="Start an emulator in-process, stream every batch from it through injected "
+        "faults, and report what happened.",
+    )
+    _add_emulator_data(demo, batches=3000)
+    _add_faults(demo, latency=0.02, fail_rate=0.1, drop_rate=0.02)
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (repeat a flag for several values)")
+    group.add_argument("--id", dest="ids", action="append", metavar="ID")
+    group.add_argument("--number", dest="numbers", action="append", metavar="NUMBER")
+    group.add_argument("--part-number", dest="part_numbers", action="append", metavar="PART")
+    group.add_argument("--revision", dest="revision_numbers", action="append", metavar="REV")
+    group.add_argument(
+        "--created-after", metavar="DATETIME", help="RFC 3339, e.g. 2024-01-15T00:00:00Z"
+    )
+    group.add_argument("--created-before", metavar="DATETIME", help="RFC 3339")
+    group.add_argument(
+        "--search", dest="search_query", metavar="TEXT", help="batch or serial number"
+    )
+    group.add_argument("--sort-by", choices=("created_at", "number"), default="created_at")
+    group.add_argument("--sort-order", choices=("asc", "desc"), default="desc")
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base-url", help=f"API base URL (default: ${BASE_URL_ENV} or TofuPilot's)"
+    )
+    parser.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV})")
+
+
+def _add_emulator_data(parser: argparse.ArgumentParser, *, batches: int) -> None:
+    parser.add_argument(
+        "--batches", type=int, default=batches, help=f"batches to generate ({batches})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the faults (0)")
+
+
+def _add_faults(
+    parser: argparse.ArgumentParser,
+    *,
+    latency: float = 0.0,
+    fail_rate: float = 0.0,
+    drop_rate: float = 0.0,
+) -> None:
+    group = parser.add_argument_group("faults")
+    group.add_argument("--latency", type=float, default=latency, metavar="SECONDS")
+    group.add_argument("--fail-rate", type=float, default=fail_rate, metavar="P", help="5xx share")
+    group.add_argument(
+        "--drop-rate", type=float, default=drop_rate, metavar="P", help="dropped connections share"
+    )
+    group.add_argument(
+        "--rate-limit", type=float, metavar="N", help="requests per second, then 429"
+    )
+
+
+def _fault_settings(args: argparse.Namespace) -> FaultSettings:
+    try:
+        return FaultSettings(
+            latency=args.latency,
+            fail_rate=args.fail_rate,
+            drop_rate=args.drop_rate,
+            rate_limit=args.rate_limit,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- aiotofu batches list --------------------------------------------------------------------
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    client = Client(args.api_key, base_url=args.base_url)  # config errors raise before any I/O
+
+    def listing() -> Paginator[Batch]:
+        if args.resume:
+            return client.batches.resume(
+                args.resume, max_items=args.max_items, prefetch=args.prefetch
+            )
+        return client.batches.list(
+            ids=args.ids,
+            numbers=args.numbers,
+            part_numbers=args.part_numbers,
+            revision_numbers=args.revision_numbers,
+            created_after=_datetime_flag("--created-after", args.created_after),
+            created_before=_datetime_flag("--created-before", args.created_before),
+            search_query=args.search_query,
+            sort_by=args.sort_by,
+            sort_order=args.sort_order,
+            page_size=args.page_size,
+            max_items=args.max_items,
+            prefetch=args.prefetch,
+        )
+
+    paginator = _rename_errors(listing)
+    writer = _writer(out_format, sys.stdout)
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+
+    async def stream() -> None:
+        async with client, paginator:
+            async for batch in paginator:
+                writer(batch)
+                if progress:
+                    progress.tick()
+
+    interrupted = _run_interruptibly(stream)
+    sys.stdout.flush()
+    if progress:
+        progress.done()
+    if interrupted:
+        print(
+            f"aiotofu: interrupted; resume with --resume {paginator.resume_token}", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _rename_errors(build: Callable[[], Paginator[Batch]]) -> Paginator[Batch]:
+    """Report an argument error under its flag's name (``--page-size``, not ``page_size``)."""
+    try:
+        return build()
+    except InvalidParameterError as exc:
+        flag = "--" + exc.parameter.replace("_", "-")
+        flag = {"--search-query": "--search", "--token": "--resume"}.get(flag, flag)
+        raise UsageError(f"{flag}: {str(exc).split(': ', 1)[1]}") from None
+
+
+def _datetime_flag(flag: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        raise UsageError(
+            f"{flag}: expected an RFC 3339 date-time with a time zone, got {text!r}"
+        ) from None
+
+
+def _run_interruptibly(stream: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``stream`` in a new loop; on Ctrl-C (or SIGTERM) cancel it cleanly. True if interrupted."""
+    interrupted = False
+
+    async def runner() -> None:
+        nonlocal interrupted
+        task = asyncio.ensure_future(stream())
+        loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, interrupt)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    asyncio.run(runner())
+    return interrupted
+
+
+def batch_to_json(batch: Batch) -> dict[str, Any]:
+    """A batch as TofuPilot's JSON shape (``created_at`` in RFC 3339, UTC)."""
+    user, station = batch.created_by_user, batch.created_by_station
+    return {
+        "id": batch.id,
+        "number": batch.number,
+        "created_at": format_datetime(batch.created_at),
+        "unit_count": batch.unit_count,
+        "created_by_user": None if user is None else {"id": user.id, "name": user.name},
+        "created_by_station": None if station is None else {"id": station.id, "name": station.name},
+    }
+
+
+def _writer(out_format: str, out: TextIO) -> Callable[[Batch], None]:
+    if out_format == "jsonl":
+
+        def write_json(batch: Batch) -> None:
+            out.write(json.dumps(batch_to_json(batch), ensure_ascii=False) + "\n")
+
+        return write_json
+    if out_format == "csv":
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(CSV_COLUMNS)
+
+        def write_csv(batch: Batch) -> None:
+            user, station = batch.created_by_user, batch.created_by_station
+            rows.writerow(
+                [
+                    batch.id,
+                    batch.number,
+                    format_datetime(batch.created_at),
+                    batch.unit_count,
+                    user.id if user else "",
+                    (user.name or "") if user else "",
+                    station.id if station else "",
+                    station.name if station else "",
+                ]
+            )
+
+        return write_csv
+    out.write(f"{'NUMBER':<20} {'CREATED (UTC)':<24} {'UNITS':>5}  {'USER':<20} STATION\n")
+
+    def write_row(batch: Batch) -> None:
+        user = batch.created_by_user
+        station = batch.created_by_station
+        out.write(
+            f"{batch.number[:20]:<20} {format_datetime(batch.created_at)[:24]:<24} "
+            f"{batch.unit_count:>5}  {((user.name or user.id) if user else '-')[:20]:<20} "
+            f"{station.name if station else '-'}\n"
+        )
+
+    return write_row
+
+
+class _Progress:
+    """``12,345 batches, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._count = 0
+        self._start = self._shown = time.monotonic()
+
+    def tick(self) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._shown >= 0.2:
+            self._shown = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        rate = self._count / max(now - self._start, 1e-9)
+        self._out.write(f"\r{self._count:,} batches, {rate:,.0f}/s ")
+        self._out.flush()
+
+    def done(self) -> None:
+        self._draw(time.monotonic())
+        self._out.write("\n")
+        self._out.flush()
+
+
+# -- aiotofu emulator ------------------------------------------------------------------------
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise UsageError(
+            f"--host {args.host} is reachable from other machines; pass --allow-remote to bind it"
+        )
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port: expected 0..65535, got {args.port}")
+    if args.batches < 0:
+        raise UsageError(f"--batches: expected a count >= 0, got {args.batches}")
+    server = EmulatorServer(
+        host=args.host,
+        port=args.port,
+        batches=args.batches,
+        seed=args.seed,
+        api_key=args.api_key,
+        db=args.db,
+        faults=_fault_settings(args),
+    )
+    try:
+        asyncio.run(serve(server))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+    return EXIT_OK
+
+
+# -- aiotofu demo ----------------------------------------------------------------------------
+
+
+class _RetryCounter(logging.Handler):
+    """Counts the retries the client logs, by what failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("retrying"):
+            self.count += 1
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    if args.batches < 1:
+        raise UsageError(f"--batches: expected a count >= 1, got {args.batches}")
+    faults = _fault_settings(args)
+    print(f"aiotofu demo: generating {args.batches:,} batches in an embedded emulator ...")
+    server = EmulatorServer(batches=args.batches, seed=args.seed, faults=faults)
+    counter = _RetryCounter()
+    logger = logging.getLogger("aiotofu")
+    logger.addHandler(counter)
+    logger.propagate, propagate = False, logger.propagate
+    try:
+        report = asyncio.run(_demo(server, faults))
+    finally:
+        logger.removeHandler(counter)
+        logger.propagate = propagate
+    unique = len(report["ids"])
+    print(
+        f"faults: {faults.latency * 1000:g} ms latency, {faults.fail_rate:.0%} 5xx, "
+        f"{faults.drop_rate:.0%} dropped connections"
+        + (f", {faults.rate_limit:g} requests/s" if faults.rate_limit else "")
+    )
+    print(f"first: {report['first']}")
+    print(f"last:  {report['last']}")
+    print(
+        f"streamed {report['records']:,} batches in {report['pages']} pages "
+        f"in {report['elapsed']:.2f} s ({report['records'] / report['elapsed']:,.0f} batches/s)"
+    )
+    injected = ", ".join(f"{count} x {kind}" for kind, count in sorted(report["faults"].items()))
+    print(f"server: {report['requests']} requests, faults injected: {injected or 'none'}")
+    print(f"client: {counter.count} retries; peak requests in flight {report['peak']}")
+    exact = unique == report["records"] == args.batches
+    print(
+        f"every batch exactly once, newest first: {'yes' if exact and report['ordered'] else 'NO'}"
+    )
+    return EXIT_OK if exact and report["ordered"] else EXIT_FAILED
+
+
+async def _demo(server: EmulatorServer, faults: FaultSettings) -> dict[str, Any]:
+    await server.start()
+    try:
+        policy = RetryPolicy(initial_backoff=0.05, max_backoff=1.0, attempts=8)
+        async with Client(server.state.api_key, base_url=server.base_url, retry=policy) as client:
+            start = time.perf_counter()
+            pages = 0
+            batches: list[Batch] = []
+            async for page in client.batches.list(page_size=100, prefetch=3).pages():
+                pages += 1
+                batches.extend(page.items)
+            elapsed = time.perf_counter() - start
+        stats = server.state.stats
+        return {
+            "records": len(batches),
+            "ids": {b.id for b in batches},
+            "ordered": all(
+                (a.created_at, a.id) >= (b.created_at, b.id) for a, b in zip(batches, batches[1:])
+            ),
+            "pages": pages,
+            "elapsed": elapsed,
+            "requests": stats.requests,
+            "peak": stats.peak_in_flight,
+            "faults": dict(server.state.faults.injected),
+            "first": _describe(batches[0]) if batches else "-",
+            "last": _describe(batches[-1]) if batches else "-",
+        }
+    finally:
+        await server.stop()
+
+
+def _describe(batch: Batch) -> str:
+    user, station = batch.created_by_user, batch.created_by_station
+    creator = (user.name or user.id) if user else station.name if station else "nobody known"
+    return (
+        f"{batch.number} created {format_datetime(batch.created_at)} by {creator}, "
+        f"{batch.unit_count} units"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The exceptions aiotofu raises. Every one of them derives from :class:`TofuPilotError`.
+
+::
+
+    TofuPilotError
+    ├── InvalidParameterError (also ValueError)   bad argument, found before any request
+    ├── APIError(status, code, message, issues)    the server answered with an error status
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── ConflictError           409
+    │   ├── RateLimitError          429 (retry_after)
+    │   └── ServerError             5xx
+    ├── TransportError                              connection failures and timeouts
+    └── DecodeError                                 a body that is not the documented shape
+        └── PaginationError                         meta that would loop forever
+
+Third-party exceptions (aiohttp's, cattrs') are translated where they arise and chained with
+``raise ... from exc``. No message built here ever contains the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DecodeError",
+    "InvalidParameterError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TofuPilotError",
+    "TransportError",
+]
+
+
+class TofuPilotError(Exception):
+    """The root of every exception aiotofu raises."""
+
+
+class InvalidParameterError(TofuPilotError, ValueError):
+    """An argument is of the wrong type or out of range; raised before anything is sent.
+
+    ``parameter`` is the name of the offending argument, as the caller spelled it.
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        super().__init__(f"{parameter}: {message}")
+
+
+class APIError(TofuPilotError):
+    """The API answered with an error status.
+
+    Attributes mirror TofuPilot's error body ``{"message", "code", "issues"}``; when the body is not
+    JSON (a proxy's HTML page, an empty body) ``code`` is derived from the status and ``message``
+    says what came back.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        issues: Sequence[Any] = (),
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.issues: tuple[Any, ...] = tuple(issues)
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"{self.status} {self.code}: {self.message}"
+        details = [_describe_issue(issue) for issue in self.issues[:5]]
+        if details:
+            text += " (" + "; ".join(details) + ")"
+            if len(self.issues) > 5:
+                text += f" and {len(self.issues) - 5} more issues"
+        return text
+
+
+def _describe_issue(issue: Any) -> str:
+    """One line for one entry of an error body's ``issues`` (zod-style ``{path, message}``)."""
+    if isinstance(issue, dict):
+        path = issue.get("path")
+        message = issue.get("message", "")
+        if isinstance(path, list) and path:
+            return f"{'.'.join(str(p) for p in path)}: {message}"
+        return str(message)
+    return str(issue)
+
+
+class BadRequestError(APIError):
+    """400: the server rejected the request's parameters."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the API key may not read this resource."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the current state (a duplicate batch number, say)."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds (``None`` when it sent none). It is
+    raised when retries are disabled or exhausted, or when the server asks for a longer wait than
+    :attr:`aiotofu.RetryPolicy.max_retry_after`.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        issues: Sequence[Any] = (),
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, code, message, issues)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
+        return text
+
+
+class ServerError(APIError):
+    """5xx: the server or a proxy in front of it failed."""
+
+
+class TransportError(TofuPilotError):
+    """The request did not get a complete answer: refused, reset or dropped connection, timeout."""
+
+
+class DecodeError(TofuPilotError):
+    """A successful answer whose body is not the documented shape; the message names the path."""
+
+
+class PaginationError(DecodeError):
+    """Pagination metadata that would loop forever (``has_more`` without an advancing cursor)."""

@@ -1,0 +1,184 @@
+"""Helpers for testing code that uses aiotofu.
+
+- :class:`Emulator`: a local TofuPilot v2 server in the running event loop, with data you control
+  and faults on demand (see the README's "Testing your code" section); ``emulator`` is a ready
+  pytest fixture for it when pytest-asyncio is installed.
+- :func:`virtual_clock`: makes aiotofu's retry waits instant and records them, so that tests of
+  code that meets 429s and 503s run fast and can assert what was waited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._client import Client
+from ._clock import set_clock
+from ._emulator import EmulatorServer, Fault, FaultSettings
+from ._emulator.server import describe
+from ._emulator.store import to_micros
+from .errors import InvalidParameterError
+
+__all__ = ["Emulator", "VirtualClock", "emulator", "virtual_clock"]
+
+
+class Emulator:
+    """A local TofuPilot v2 batches server on a free loopback port, in the running event loop.
+
+    ::
+
+        async with Emulator(batches=250) as emu:
+            async with emu.client() as client:
+                assert len(await client.batches.list().collect()) == 250
+
+    ``batches`` generated records (deterministic for a ``seed``); faults as in
+    ``aiotofu emulator --help``: ``latency`` seconds per answer, ``fail_rate`` and ``drop_rate``
+    shares of requests, ``rate_limit`` requests per second.
+    """
+
+    def __init__(
+        self,
+        *,
+        batches: int = 0,
+        seed: int = 0,
+        api_key: str | None = None,
+        latency: float = 0.0,
+        fail_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        rate_limit: float | None = None,
+    ) -> None:
+        try:
+            faults = FaultSettings(
+                latency=latency,
+                fail_rate=fail_rate,
+                drop_rate=drop_rate,
+                rate_limit=rate_limit,
+                seed=seed,
+            )
+        except ValueError as exc:
+            raise InvalidParameterError("faults", str(exc)) from None
+        self._server = EmulatorServer(batches=batches, seed=seed, api_key=api_key, faults=faults)
+
+    async def __aenter__(self) -> Emulator:
+        await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._server.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The URL to pass as ``base_url``, e.g. ``http://127.0.0.1:40123/api``."""
+        return self._server.base_url
+
+    @property
+    def api_key(self) -> str:
+        """The only key this emulator accepts."""
+        return self._server.state.api_key
+
+    def client(self, **options: Any) -> Client:
+        """A Client for this emulator; ``options`` go to the Client (``retry``, ``timeout``...)."""
+        return Client(self.api_key, base_url=self.base_url, **options)
+
+    def add_batch(
+        self,
+        number: str,
+        *,
+        units: Sequence[tuple[str, str, str]] = (),
+        created_at: datetime | None = None,
+    ) -> str:
+        """Create a batch (units as ``(serial_number, part_number, revision)``); return its id.
+
+        ``created_at`` defaults to now (and never before the newest batch).
+        """
+        micros = None if created_at is None else to_micros(created_at)
+        return self._server.state.store.create_batch(number, created_at=micros, units=units)
+
+    def set_faults(self, **settings: Any) -> None:
+        """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,
+        ``retry_after``, ``seed``."""
+        faults = self._server.state.faults
+        current = faults.settings
+        values = {name: getattr(current, name) for name in current.__dataclass_fields__}
+        unknown = set(settings) - set(values)
+        if unknown:
+            raise InvalidParameterError(sorted(unknown)[0], "not a fault setting")
+        try:
+            faults.settings = FaultSettings(**{**values, **settings})
+        except ValueError as exc:
+            raise InvalidParameterError("faults", str(exc)) from None
+
+    def inject(self, *faults: Fault, cursor: int | None = None) -> None:
+        """Answer the next matching requests with these faults, one each, in order.
+
+        A fault is 429 (with ``Retry-After``), 500, 502, 503, 504 (some as a proxy's HTML page),
+        ``"drop"`` (the connection closes halfway through the body), ``"hang"`` (no answer) or
+        ``"html"`` (a 200 with an HTML page). With ``cursor``, only requests for that page match.
+        """
+        self._server.inject(*faults, cursor=cursor)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Requests served, the peak of requests in flight, answers by status, faults injected."""
+        return describe(self._server)
+
+    @property
+    def cursors(self) -> list[int]:
+        """The cursor of every list request answered normally, in arrival order."""
+        return list(self._server.state.stats.cursors)
+
+    def reset_stats(self) -> None:
+        """Start counting afresh."""
+        self._server.state.stats.reset()
+        self._server.state.faults.injected.clear()
+
+
+class VirtualClock:
+    """A clock whose ``sleep`` returns at once and advances ``monotonic()`` by the time asked.
+
+    ``sleeps`` lists every wait aiotofu asked for, in order.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """The virtual time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the wait, advance the virtual time, and let the loop run once."""
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@contextlib.contextmanager
+def virtual_clock() -> Iterator[VirtualClock]:
+    """Within the block, clients created use a :class:`VirtualClock` (yielded)."""
+    clock = VirtualClock()
+    previous = set_clock(clock)
+    try:
+        yield clock
+    finally:
+        set_clock(previous)
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the fixture needs pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def emulator() -> AsyncIterator[Emulator]:
+        """pytest fixture: an :class:`Emulator` with 100 batches, started for one test.
+
+        Enable it with ``pytest_plugins = ["aiotofu.testing"]`` in your ``conftest.py``.
+        """
+        async with Emulator(batches=100) as server:
+            yield server
