@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import itertools
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -264,7 +264,7 @@ def _datetime_flag(flag: str, text: str | None) -> datetime | None:
 
 
 def _run_interruptibly(stream: Callable[[], Awaitable[None]]) -> bool:
-    """Run ``stream`` in a new loop; on Ctrl-C (or SIGTERM) cancel it cleanly. True if interrupted."""
+    """Run ``stream`` in a new loop; Ctrl-C or SIGTERM cancel it cleanly. True if interrupted."""
     interrupted = False
 
     async def runner() -> None:
@@ -471,7 +471,7 @@ async def _demo(server: EmulatorServer, faults: FaultSettings) -> dict[str, Any]
             "records": len(batches),
             "ids": {b.id for b in batches},
             "ordered": all(
-                (a.created_at, a.id) >= (b.created_at, b.id) for a, b in zip(batches, batches[1:])
+                (a.created_at, a.id) >= (b.created_at, b.id) for a, b in itertools.pairwise(batches)
             ),
             "pages": pages,
             "elapsed": elapsed,
