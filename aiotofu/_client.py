@@ -140,8 +140,10 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            await self._wait_while_paused()
             async with self._limiter:
+                # Inside the limiter: a request that was queued for a slot when a 429 came
+                # back must wait out the pause too.
+                await self._wait_while_paused()
                 try:
                     return decode(await self._transport.send(request))
                 except (APIError, TransportError) as exc:

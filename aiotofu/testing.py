@@ -18,11 +18,12 @@ from typing import Any
 from ._client import Client
 from ._clock import set_clock
 from ._emulator import EmulatorServer, Fault, FaultSettings
+from ._emulator.app import LoggedRequest
 from ._emulator.server import describe
 from ._emulator.store import to_micros
 from .errors import InvalidParameterError
 
-__all__ = ["Emulator", "VirtualClock", "emulator", "virtual_clock"]
+__all__ = ["Emulator", "LoggedRequest", "VirtualClock", "emulator", "virtual_clock"]
 
 
 class Emulator:
@@ -126,9 +127,9 @@ class Emulator:
         return describe(self._server)
 
     @property
-    def cursors(self) -> list[int]:
-        """The cursor of every list request answered normally, in arrival order."""
-        return list(self._server.state.stats.cursors)
+    def log(self) -> list[LoggedRequest]:
+        """Every request served so far, in the order they were answered."""
+        return list(self._server.state.stats.log)
 
     def reset_stats(self) -> None:
         """Start counting afresh."""

@@ -61,6 +61,17 @@ PROXY_PAGE = (
 )
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as the emulator saw it: when it arrived (``time.monotonic()``), its method,
+    path and query, and the status it was answered with (0: the connection was dropped)."""
+
+    at: float
+    method: str
+    path_qs: str
+    status: int
+
+
 @dataclass
 class Stats:
     """What the emulator has seen: requests, answers by status, requests in flight, their peak."""
@@ -69,14 +80,14 @@ class Stats:
     in_flight: int = 0
     peak_in_flight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
-    cursors: list[int] = field(default_factory=list)
+    log: list[LoggedRequest] = field(default_factory=list)
 
     def reset(self) -> None:
         """Forget everything counted so far (in-flight requests stay counted)."""
         self.requests = 0
         self.peak_in_flight = self.in_flight
         self.statuses.clear()
-        self.cursors.clear()
+        self.log.clear()
 
 
 @dataclass
@@ -121,11 +132,16 @@ async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
     stats.requests += 1
     stats.in_flight += 1
     stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+    arrived = time.monotonic()
+    status = 0
     try:
         response = await handler(request)
+        if request.transport is not None and not request.transport.is_closing():
+            status = response.status
     finally:
         stats.in_flight -= 1
-    stats.statuses[response.status] += 1
+        stats.log.append(LoggedRequest(arrived, request.method, request.path_qs, status))
+    stats.statuses[status] += 1
     return response
 
 
@@ -220,9 +236,7 @@ async def list_batches(request: web.Request) -> web.Response:
         sort_by=sort_by,
         sort_order=sort_order,
     )
-    state = request.app[STATE]
-    state.stats.cursors.append(cursor)
-    data, has_more = state.store.list_batches(where, offset=cursor, limit=limit)
+    data, has_more = request.app[STATE].store.list_batches(where, offset=cursor, limit=limit)
     return _json(
         {
             "data": data,

@@ -1,0 +1,268 @@
+"""The ``aiotofu`` command: in-process for its output, in subprocesses for signals and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aiotofu
+from aiotofu.cli import CSV_COLUMNS, main
+from aiotofu.testing import Emulator
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def connection(emu: Emulator) -> list[str]:
+    return ["--base-url", emu.base_url, "--api-key", emu.api_key]
+
+
+def test_jsonl_streams_every_batch_as_tofupilot_json(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, "batches", "list", *connection(threaded_emu))
+    assert (status, err) == (0, "")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 1000
+    assert len({line["id"] for line in lines}) == 1000
+    assert set(lines[0]) == {
+        "id",
+        "number",
+        "created_at",
+        "unit_count",
+        "created_by_user",
+        "created_by_station",
+    }
+    assert lines[0]["created_at"].endswith("Z")
+    assert threaded_emu.api_key not in out
+
+
+def test_csv_has_a_header_and_a_row_per_batch(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(
+        capsys, "batches", "list", "--format", "csv", "--max-items", "25", *connection(threaded_emu)
+    )
+    rows = list(csv.reader(io.StringIO(out)))
+    assert status == 0
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == 26
+
+
+def test_table_and_filters(threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    threaded_emu.add_batch("CLI-ONE", units=[("CLI-SN-1", "PART-X", "R1")])
+    threaded_emu.add_batch("CLI-TWO", units=[("CLI-SN-2", "PART-Y", "R1")])
+    status, out, _ = run(
+        capsys,
+        "batches",
+        "list",
+        "--format",
+        "table",
+        "--part-number",
+        "PART-X",
+        "--part-number",
+        "PART-Y",
+        "--revision",
+        "R1",
+        "--created-after",
+        "2020-01-01T00:00:00Z",
+        "--sort-by",
+        "number",
+        "--sort-order",
+        "asc",
+        *connection(threaded_emu),
+    )
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[0].startswith("NUMBER")
+    assert [line.split()[0] for line in lines[1:]] == ["CLI-ONE", "CLI-TWO"]
+    status, out, _ = run(
+        capsys, "batches", "list", "--search", "CLI-SN-2", *connection(threaded_emu)
+    )
+    assert [json.loads(line)["number"] for line in out.splitlines()] == ["CLI-TWO"]
+
+
+def test_resume_continues_a_listing(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url)
+    with client, client.batches.list(page_size=50) as iterator:
+        head = [next(iterator).id for _ in range(990)]
+        token = iterator.resume_token
+    status, out, _ = run(capsys, "batches", "list", "--resume", token, *connection(threaded_emu))
+    assert status == 0
+    tail = [json.loads(line)["id"] for line in out.splitlines()]
+    assert len(tail) == 10
+    assert not set(head) & set(tail)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--page-size", "500"], "--page-size: must be between 1 and 100, got 500"),
+        (["--max-items", "-3"], "--max-items: must be at least 0"),
+        (["--created-after", "yesterday"], "--created-after: expected an RFC 3339"),
+        (["--created-after", "2024-01-01T00:00:00"], "--created-after: expected an RFC 3339"),
+        (["--search", "x" * 101], "--search: at most 100 characters"),
+        (["--resume", "garbage"], "--resume: not a resume token"),
+        (["--base-url", "ftp://example.com"], "base_url: expected an http(s) URL"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    status, out, err = run(capsys, "batches", "list", *connection(threaded_emu), *argv)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_key_names_the_environment_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "batches", "list", "--base-url", "http://127.0.0.1:9/api")
+    assert status == 1
+    assert "TOFUPILOT_API_KEY" in err
+
+
+def test_api_errors_are_one_line_and_exit_1(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        capsys, "batches", "list", "--base-url", threaded_emu.base_url, "--api-key", "tp-wrong-key"
+    )
+    assert (status, out) == (1, "")
+    assert err == "aiotofu: AuthenticationError: 401 UNAUTHORIZED: Unauthorized\n"
+    assert "tp-wrong-key" not in err
+
+
+def test_a_refused_connection_is_a_transport_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(
+        capsys, "batches", "list", "--base-url", "http://127.0.0.1:9/api", "--api-key", "k"
+    )
+    assert status == 1
+    assert err.startswith("aiotofu: TransportError: ")
+    assert err.count("\n") == 1
+
+
+def test_the_emulator_refuses_a_public_address(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "emulator", "--host", "0.0.0.0")
+    assert status == 2
+    assert "--allow-remote" in err
+
+
+def test_bad_fault_settings_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "demo", "--fail-rate", "1.5")
+    assert status == 2
+    assert "fail_rate must be between 0 and 1" in err
+
+
+def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "demo", "--batches", "400", "--latency", "0", "--fail-rate", "0.2")
+    assert status == 0
+    assert "streamed 400 batches in 4 pages" in out
+    assert "every batch exactly once, newest first: yes" in out
+
+
+# -- subprocesses: real signals -------------------------------------------------------------
+
+
+def command(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "aiotofu", *argv]
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """``aiotofu emulator --port 0`` in a subprocess: (process, base URL, key)."""
+    process = subprocess.Popen(
+        command("emulator", "--port", "0", "--batches", "300", "--api-key", "tp-subprocess-key"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    base_url = first.split()[-1]
+    key_line = process.stdout.readline()
+    try:
+        yield process, base_url, key_line.split()[-1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_the_emulator_command_serves_and_stops_on_sigterm(
+    emulator_process: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    process, base_url, key = emulator_process
+    assert base_url.startswith("http://127.0.0.1:")
+    assert base_url.endswith("/api")
+    assert key == "tp-subprocess-key"
+    listed = subprocess.run(
+        command("batches", "list", "--base-url", base_url, "--api-key", key),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0
+    assert len(listed.stdout.splitlines()) == 300
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "stopped" in out
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_listing_cleanly_and_prints_the_resume_token(
+    emulator_process: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    _, base_url, key = emulator_process
+    env: dict[str, Any] = {**os.environ, "TOFUPILOT_API_KEY": key, "TOFUPILOT_URL": base_url}
+    # --page-size 1 and no prefetch: slow enough to be interrupted in the middle.
+    listing = subprocess.Popen(
+        command("batches", "list", "--page-size", "1", "--prefetch", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert listing.stdout is not None
+    for _ in range(5):
+        listing.stdout.readline()
+    listing.send_signal(signal.SIGINT)
+    out, err = listing.communicate(timeout=20)
+    assert listing.returncode == 130
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if "--resume" in line]
+    token = line.split("--resume ")[1]
+    assert key not in err + out
+    resumed = subprocess.run(
+        command("batches", "list", "--resume", token),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    lines_before = 5 + len(out.splitlines())
+    assert resumed.returncode == 0
+    assert lines_before + len(resumed.stdout.splitlines()) == 300
+
+
+def test_python_dash_m_aiotofu_help() -> None:
+    result = subprocess.run(command("--help"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "batches" in result.stdout
+    assert "emulator" in result.stdout
