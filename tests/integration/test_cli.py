@@ -1,4 +1,4 @@
-"""The ``aiotofu`` command: in-process for its output, in subprocesses for signals and exit codes."""
+"""The ``aiotofu`` command: in-process for its output, in subprocesses for signals and exits."""
 
 from __future__ import annotations
 
