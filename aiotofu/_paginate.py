@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -84,27 +84,34 @@ class PageState:
             count = min(count, math.ceil(self.remaining / self.page_size))
         return [self.cursor + k * self.page_size for k in range(count)]
 
-    def accept(self, page: Page[T], key: Callable[[T], Hashable]) -> tuple[list[int], list[T]]:
+    def accept(
+        self, page: Page[T], key: Callable[[T], Hashable]
+    ) -> tuple[Sequence[int], Sequence[T]]:
         """Take the page at ``self.cursor``; return the raw offsets and the records to yield."""
         if page.cursor != self.cursor:
             raise PaginationError(
                 f"internal error: got the page at {page.cursor}, expected {self.cursor}"
             )
-        offsets: list[int] = []
-        items: list[T] = []
-        ids: set[Hashable] = set()
-        for index, item in enumerate(page.items):
-            item_id = key(item)
-            if item_id in self.previous_ids or item_id in ids:
-                continue
-            ids.add(item_id)
-            offsets.append(page.cursor + index)
-            items.append(item)
+        items: Sequence[T] = page.items
+        ids = [key(item) for item in items]
+        unique = set(ids)
+        offsets: Sequence[int]
+        if len(unique) == len(ids) and self.previous_ids.isdisjoint(unique):
+            offsets = range(page.cursor, page.cursor + len(items))  # the usual case
+        else:
+            seen = set(self.previous_ids)
+            kept = []
+            for index, item_id in enumerate(ids):
+                if item_id not in seen:
+                    seen.add(item_id)
+                    kept.append(index)
+            offsets = [page.cursor + index for index in kept]
+            items = [items[index] for index in kept]
         predicted = page.cursor + self.limit_at(page.cursor)
         if self.remaining is not None:
-            del offsets[self.remaining :], items[self.remaining :]
+            offsets, items = offsets[: self.remaining], items[: self.remaining]
             self.remaining -= len(items)
-        self.previous_ids = frozenset(ids)
+        self.previous_ids = frozenset(unique)
         if not page.has_more or self.remaining == 0:
             self.done = True
             return offsets, items
@@ -156,10 +163,15 @@ class Paginator(Generic[T]):
         self._pinned_before = pinned_before
         self._pinned = pinned_before is not None
         self._token = token
-        self._position = cursor
         self._pending: deque[tuple[int, asyncio.Task[Page[T]]]] = deque()
-        self._buffer: deque[tuple[int, T]] = deque()
-        self._current: Page[T] | None = None
+        # The current page's records, their offsets, and how many were handed out. Records are
+        # handed out by index (no per-record bookkeeping on the hot path); the position for
+        # resume tokens is derived from the offsets only when asked for.
+        self._page: Page[T] | None = None
+        self._items: Sequence[T] = ()
+        self._offsets: Sequence[int] = ()
+        self._index = 0
+        self._start = cursor  # the position when nothing of the current page was handed out
         self._has_more_seen = False
         self._closed = False
 
@@ -169,15 +181,14 @@ class Paginator(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        while not self._buffer:
-            result = await self._next_page()
-            if result is None:
-                raise StopAsyncIteration
-            _, offsets, items = result
-            self._buffer.extend(zip(offsets, items, strict=True))
-        offset, item = self._buffer.popleft()
-        self._position = offset + 1
-        return item
+        index = self._index
+        if index < len(self._items):
+            self._index = index + 1
+            return self._items[index]
+        if not await self._load_next_page():
+            raise StopAsyncIteration
+        self._index = 1
+        return self._items[0]
 
     def pages(self) -> AsyncIterator[Page[T]]:
         """Iterate page by page; each Page holds the records not yet yielded, in server order."""
@@ -186,7 +197,10 @@ class Paginator(Generic[T]):
     async def collect(self) -> list[T]:
         """Every remaining record in a list (bounded by ``max_items`` if given)."""
         async with self:
-            return [item async for item in self]
+            records: list[T] = []
+            while (chunk := await self._take_rest()) is not None:
+                records += chunk[1]
+            return records
 
     async def __aenter__(self) -> Paginator[T]:
         return self
@@ -197,7 +211,8 @@ class Paginator(Generic[T]):
     async def aclose(self) -> None:
         """Stop: cancel every request in flight, and wait until they have let go of the network."""
         self._closed = True
-        self._buffer.clear()
+        # Nothing more is handed out; what was stays counted, for the resume token.
+        self._items, self._offsets = self._items[: self._index], self._offsets[: self._index]
         await self._cancel_pending()
 
     @property
@@ -207,29 +222,20 @@ class Paginator(Generic[T]):
         Pass it to ``client.batches.resume()`` (in this process or another) to continue exactly
         there, with the same filters and the same consistency pin.
         """
-        return self._token_at(self._position)
+        return self._token_at(self._position())
+
+    def _position(self) -> int:
+        """The offset just after the last record handed out."""
+        return self._offsets[self._index - 1] + 1 if self._index else self._start
 
     def _token_at(self, position: int) -> str:
         if self._token is None:
             raise TofuPilotError("this listing cannot be resumed")
         return self._token(position, self._pinned_before)
 
-    async def _next_records(self) -> list[tuple[int, T]]:
-        """For SyncClient: the buffered records, else the next page's, with their offsets."""
-        if not self._buffer:
-            result = await self._next_page()
-            if result is None:
-                return []
-            _, offsets, items = result
-            self._buffer.extend(zip(offsets, items, strict=True))
-        records = list(self._buffer)
-        self._buffer.clear()
-        self._position = records[-1][0] + 1
-        return records
-
     def __repr__(self) -> str:
         state = "closed" if self._closed else "done" if self._state.done else "open"
-        return f"<aiotofu.Paginator {state} at cursor {self._position}>"
+        return f"<aiotofu.Paginator {state} at cursor {self._position()}>"
 
     def __del__(self) -> None:
         # Dropped without aclose(): cancel what is in flight. Nothing can be awaited here, and
@@ -239,27 +245,39 @@ class Paginator(Generic[T]):
                 with contextlib.suppress(RuntimeError):  # the loop is already closed
                     task.get_loop().call_soon_threadsafe(task.cancel)
 
+    async def _take_rest(self) -> tuple[Sequence[int], Sequence[T]] | None:
+        """Hand out, at once, the rest of the current page, else the next page; None at the end.
+
+        For ``pages()``, ``collect()`` and SyncClient, which take records a page at a time.
+        """
+        if self._index >= len(self._items) and not await self._load_next_page():
+            return None
+        offsets, items = self._offsets[self._index :], self._items[self._index :]
+        self._index = len(self._items)
+        return offsets, items
+
     async def _next_whole_page(self) -> Page[T]:
         """For pages(): the rest of the current page if records were taken singly, else the next."""
-        if self._buffer:
-            offsets = [offset for offset, _ in self._buffer]
-            items = [item for _, item in self._buffer]
-            self._buffer.clear()
-            assert self._current is not None
-            page = attrs.evolve(self._current, cursor=offsets[0], items=tuple(items))
-        else:
-            result = await self._next_page()
-            if result is None:
-                raise StopAsyncIteration
-            page, offsets, items = result
-            page = attrs.evolve(page, items=tuple(items))
-        if offsets:
-            self._position = offsets[-1] + 1
-        return page
+        rest = await self._take_rest()
+        if rest is None:
+            raise StopAsyncIteration
+        offsets, items = rest
+        assert self._page is not None
+        return attrs.evolve(self._page, cursor=offsets[0], items=tuple(items))
+
+    async def _load_next_page(self) -> bool:
+        """Make the next page with records the current one; False at the end of the stream."""
+        result = await self._next_page()
+        if result is None:
+            return False
+        self._start = self._position()
+        self._page, self._offsets, self._items = result
+        self._index = 0
+        return True
 
     # -- fetching ------------------------------------------------------------------------
 
-    async def _next_page(self) -> tuple[Page[T], list[int], list[T]] | None:
+    async def _next_page(self) -> tuple[Page[T], Sequence[int], Sequence[T]] | None:
         """The next page with records to yield, their offsets, the records; None at the end."""
         if self._closed:
             return None
@@ -286,7 +304,6 @@ class Paginator(Generic[T]):
                 self._has_more_seen = True
                 self._schedule(self._state.ahead(self._prefetch))
             if items:
-                self._current = page
                 return page, offsets, items
         return None
 

@@ -17,7 +17,7 @@ import attrs
 
 from . import errors
 from ._convert import json_type as _kind
-from ._convert import structure
+from ._convert import structure_list
 from ._models import Page
 from ._params import MAX_CURSOR
 
@@ -140,7 +140,7 @@ def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
             f"the server says has_more at cursor {cursor} but its next_cursor is "
             f"{next_cursor!r}; following it would never end"
         )
-    items = structure(data, list[cls], "$.data")  # type: ignore[valid-type]
+    items = structure_list(data, cls, "$.data")
     return Page(items=tuple(items), cursor=cursor, has_more=has_more, next_cursor=next_cursor)
 
 

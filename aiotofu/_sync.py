@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._client import Client
@@ -150,30 +150,32 @@ class SyncPaginator(Generic[T]):
     def __init__(self, client: SyncClient, paginator: Paginator[T]) -> None:
         self._client = client
         self._paginator = paginator
-        self._buffer: deque[tuple[int, T]] = deque()
-        self._position: int | None = None
+        # The chunk of records fetched across the thread boundary, and how many were handed out.
+        self._items: Sequence[T] = ()
+        self._offsets: Sequence[int] = ()
+        self._index = 0
 
     def __iter__(self) -> SyncPaginator[T]:
         return self
 
     def __next__(self) -> T:
-        if not self._buffer:
-            self._buffer.extend(self._client._call(self._paginator._next_records))
-            if not self._buffer:
+        index = self._index
+        if index >= len(self._items):
+            chunk = self._client._call(self._paginator._take_rest)
+            if chunk is None:
                 raise StopIteration
-        offset, item = self._buffer.popleft()
-        self._position = offset + 1
-        return item
+            self._offsets, self._items = chunk
+            index = 0
+        self._index = index + 1
+        return self._items[index]
 
     def pages(self) -> Iterator[Page[T]]:
         """Iterate page by page."""
-        if self._buffer:
-            offsets = [offset for offset, _ in self._buffer]
-            items = tuple(item for _, item in self._buffer)
-            self._buffer.clear()
-            self._position = offsets[-1] + 1
-            yield Page(items=items, cursor=offsets[0], has_more=True, next_cursor=self._position)
-        self._position = None  # from here on, the async paginator keeps the position
+        if self._index < len(self._items):
+            offsets, items = self._offsets[self._index :], self._items[self._index :]
+            self._index = len(self._items)
+            assert self._paginator._page is not None
+            yield attrs.evolve(self._paginator._page, cursor=offsets[0], items=tuple(items))
         pages = self._paginator.pages()
         while True:
             try:
@@ -183,18 +185,23 @@ class SyncPaginator(Generic[T]):
 
     def collect(self) -> list[T]:
         """Every remaining record in a list."""
-        return [*(item for _, item in self._buffer), *self._client._call(self._paginator.collect)]
+        rest = list(self._items[self._index :])
+        self._index = len(self._items)
+        return rest + self._client._call(self._paginator.collect)
 
     @property
     def resume_token(self) -> str:
         """The position just after the last record handed out (see the async ``resume_token``)."""
-        if self._position is None:
-            return self._paginator.resume_token
-        return self._paginator._token_at(self._position)
+        if self._index < len(self._items):
+            # Records were fetched across the thread boundary but not all handed out yet.
+            index = self._index
+            position = self._offsets[index - 1] + 1 if index else self._offsets[0]
+            return self._paginator._token_at(position)
+        return self._paginator.resume_token
 
     def close(self) -> None:
         """Cancel the requests in flight."""
-        self._buffer.clear()
+        self._items = ()
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._paginator.aclose)
 

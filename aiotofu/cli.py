@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_emulator_data(emulator, batches=1000)
     emulator.add_argument("--api-key", help="the key to accept (default: a random one)")
     emulator.add_argument("--db", default=":memory:", metavar="PATH", help="SQLite file to keep")
+    emulator.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="compute batches on the fly instead of storing them (read-only, no filters): "
+        "for streaming millions in benchmarks",
+    )
     _add_faults(emulator)
     emulator.set_defaults(run=_run_emulator)
 
@@ -392,6 +398,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         db=args.db,
         faults=_fault_settings(args),
+        synthetic=args.synthetic,
     )
     try:
         asyncio.run(serve(server))

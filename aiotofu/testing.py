@@ -20,7 +20,7 @@ from ._clock import set_clock
 from ._emulator import EmulatorServer, Fault, FaultSettings
 from ._emulator.app import LoggedRequest
 from ._emulator.server import describe
-from ._emulator.store import to_micros
+from ._emulator.store import Store, to_micros
 from .errors import InvalidParameterError
 
 __all__ = ["Emulator", "LoggedRequest", "VirtualClock", "emulator", "virtual_clock"]
@@ -96,7 +96,9 @@ class Emulator:
         ``created_at`` defaults to now (and never before the newest batch).
         """
         micros = None if created_at is None else to_micros(created_at)
-        return self._server.state.store.create_batch(number, created_at=micros, units=units)
+        store = self._server.state.store
+        assert isinstance(store, Store)  # never synthetic: this class does not make those
+        return store.create_batch(number, created_at=micros, units=units)
 
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,

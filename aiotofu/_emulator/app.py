@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .._convert import parse_datetime
 from .faults import Faults
-from .store import BatchFilter, Store, to_micros
+from .store import BatchFilter, Store, SyntheticStore, to_micros
 
 try:
     import orjson
@@ -94,7 +94,7 @@ class Stats:
 class EmulatorState:
     """Everything one emulator serves from: its data, its key, its faults and its counters."""
 
-    store: Store
+    store: Store | SyntheticStore
     api_key: str = field(default_factory=lambda: "tp-emulator-" + secrets.token_urlsafe(12))
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
@@ -223,6 +223,13 @@ async def list_batches(request: web.Request) -> web.Response:
         query.get("sort_by"), "sort_by", ("number", "created_at"), "created_at", issues
     )
     sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
+    store = request.app[STATE].store
+    if isinstance(store, SyntheticStore):
+        issues += [
+            _issue(name, "unsupported", "A synthetic emulator serves only the date filters")
+            for name in (*ARRAYS, "search_query")
+            if name in query
+        ]
     if issues:
         return _error(400, "BAD_REQUEST", "Bad request", issues)
     where = BatchFilter(
@@ -236,7 +243,7 @@ async def list_batches(request: web.Request) -> web.Response:
         sort_by=sort_by,
         sort_order=sort_order,
     )
-    data, has_more = request.app[STATE].store.list_batches(where, offset=cursor, limit=limit)
+    data, has_more = store.list_batches(where, offset=cursor, limit=limit)
     return _json(
         {
             "data": data,
@@ -258,8 +265,11 @@ async def create_batch(request: web.Request) -> web.Response:
     if len(number) > 255:
         issue = _issue("number", "too_big", "String must contain at most 255 character(s)")
         return _error(400, "BAD_REQUEST", "Bad request", [issue])
+    store = request.app[STATE].store
+    if isinstance(store, SyntheticStore):
+        return _error(405, "METHOD_NOT_ALLOWED", "A synthetic emulator is read-only")
     try:
-        batch_id = request.app[STATE].store.create_batch(number)
+        batch_id = store.create_batch(number)
     except KeyError:
         return _error(409, "CONFLICT", f"A batch numbered {number!r} already exists")
     return _json({"id": batch_id})
@@ -267,7 +277,10 @@ async def create_batch(request: web.Request) -> web.Response:
 
 async def get_batch(request: web.Request) -> web.Response:
     """``GET /v2/batches/{number}``: the batch with its units."""
-    batch = request.app[STATE].store.get_batch(request.match_info["number"])
+    store = request.app[STATE].store
+    if isinstance(store, SyntheticStore):
+        return _error(405, "METHOD_NOT_ALLOWED", "A synthetic emulator lists batches only")
+    batch = store.get_batch(request.match_info["number"])
     if batch is None:
         return _error(404, "NOT_FOUND", "Batch not found")
     return _json(batch)

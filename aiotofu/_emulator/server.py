@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .app import EmulatorState, create_app
 from .faults import Fault, Faults, FaultSettings
-from .store import Store
+from .store import Store, SyntheticStore
 
 __all__ = ["EmulatorServer", "serve"]
 
@@ -35,10 +35,15 @@ class EmulatorServer:
         api_key: str | None = None,
         db: str = ":memory:",
         faults: FaultSettings | None = None,
+        synthetic: bool = False,
     ) -> None:
-        store = Store(db)
-        if batches:
-            store.generate(batches, seed=seed)
+        store: Store | SyntheticStore
+        if synthetic:
+            store = SyntheticStore(batches, seed=seed)
+        else:
+            store = Store(db)
+            if batches:
+                store.generate(batches, seed=seed)
         self.state = EmulatorState(store=store, faults=Faults(faults or FaultSettings(seed=seed)))
         if api_key is not None:
             self.state.api_key = api_key

@@ -7,6 +7,7 @@ milliseconds), and every order has a unique tie-breaker so that offsets are stab
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sqlite3
 import threading
@@ -346,3 +347,71 @@ def _stable_id(*parts: str) -> str:
 
 def _part_name(part_number: str) -> str:
     return next((name for number, name, _ in _PARTS if number == part_number), part_number)
+
+
+class SyntheticStore:
+    """Any number of batches computed from their position instead of stored: for benchmarks that
+    stream millions of records without a database of millions of rows.
+
+    Batch ``i`` (0 is the oldest) is created ``i`` minutes after 2024-01-01; everything else is
+    derived from ``i`` and the seed, so every answer is the same from run to run. Only the
+    ordering parameters are supported; filters are refused by the handler.
+    """
+
+    def __init__(self, count: int, *, seed: int = 0) -> None:
+        self._count = count
+        self._seed = seed
+        self._start = to_micros(EPOCH_START)
+        rng = random.Random(seed)
+        self._users = [
+            (_uuid(rng), f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}") for _ in range(8)
+        ]
+        self._stations = [(_uuid(rng), f"{name} Station") for name in _STATIONS]
+
+    def count(self) -> int:
+        """How many batches there are."""
+        return self._count
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def newest_created_at(self) -> int | None:
+        """The newest ``created_at`` in microseconds."""
+        return self._start + (self._count - 1) * 60_000_000 if self._count else None
+
+    def list_batches(
+        self, where: BatchFilter, *, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page; numbers grow with creation time, so both sorts give the same order.
+
+        The date filters are served (aiotofu pins ``created_before``); the handler refuses the
+        others.
+        """
+        step = 60_000_000
+        low, high = 0, self._count - 1  # the positions in range, oldest to newest
+        if where.created_after is not None:
+            low = max(low, -(-(where.created_after - self._start) // step))
+        if where.created_before is not None:
+            high = min(high, (where.created_before - self._start) // step)
+        total = max(0, high - low + 1)
+        end = min(total, offset + limit)
+        if where.sort_order == "desc":
+            positions = range(high - offset, high - end, -1)
+        else:
+            positions = range(low + offset, low + end)
+        return [self._batch(i) for i in positions], end < total
+
+    def _batch(self, i: int) -> dict[str, Any]:
+        digest = hashlib.blake2b(f"{self._seed}:{i}".encode(), digest_size=16).hexdigest()
+        user = self._users[i % len(self._users)] if i % 10 < 7 else None
+        station = self._stations[i % len(self._stations)] if i % 10 != 3 else None
+        return {
+            "id": f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:]}",
+            "number": f"BATCH-{i + 1:07d}",
+            "created_at": format_timestamp(self._start + i * 60_000_000),
+            "created_by_user": None if user is None else {"id": user[0], "name": user[1]},
+            "created_by_station": None
+            if station is None
+            else {"id": station[0], "name": station[1]},
+            "unit_count": (i * 7) % 12,
+        }

@@ -1,0 +1,1 @@
+"""aiotofu's benchmarks: ``python -m benchmarks`` (see ``benchmarks/__main__.py``)."""

@@ -1,0 +1,280 @@
+"""``python -m benchmarks``: aiotofu against the official SDK and the raw floor, side by side.
+
+Every scenario starts an emulator in its own process, so the figures for CPU time are the
+client's alone. Contenders alternate run by run and medians are reported. ``--quick`` makes a
+smoke run of under a minute; CI may run it, and nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
+
+from benchmarks import contenders  # noqa: E402
+from benchmarks.emulator import Server, emulator  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(contender: contenders.Contender, server: Server, page_size: int) -> dict[str, float]:
+    """Run one contender once: wall time, client CPU time, records."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    count = asyncio.run(contender(server.base_url, server.api_key, page_size))
+    return {
+        "seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "records": count,
+    }
+
+
+def alternate(
+    named: dict[str, contenders.Contender], server: Server, page_size: int, runs: int
+) -> dict[str, dict[str, float]]:
+    """Median figures per contender over ``runs`` rounds, the contenders taking turns."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in named}
+    for contender in named.values():  # one warm-up round: imports, connection pools
+        measure(contender, server, page_size)
+    for _ in range(runs):
+        for name, contender in named.items():
+            samples[name].append(measure(contender, server, page_size))
+    return {
+        name: {key: statistics.median(s[key] for s in runs_) for key in runs_[0]}
+        for name, runs_ in samples.items()
+    }
+
+
+def latency_bound(quick: bool) -> dict[str, Any]:
+    """50 ms per page, 40 pages of 100: how close to the ideal of 8 requests at a time."""
+    pages, per_page, latency = 40, 100, 0.05
+    ideal = (1 + math.ceil((pages - 1) / 8)) * latency
+    named: dict[str, contenders.Contender] = {
+        "official SDK, sync loop": contenders.sdk_sync,
+        "official SDK, async loop": contenders.sdk_async,
+        "hand-written aiohttp loop": contenders.raw_aiohttp,
+        "aiotofu prefetch=0": contenders.aiotofu_contender(prefetch=0),
+        "aiotofu max_concurrency=8, prefetch=7": contenders.aiotofu_contender(
+            prefetch=7, max_concurrency=8
+        ),
+    }
+    with emulator(pages * per_page, latency=latency) as server:
+        figures = alternate(named, server, per_page, runs=1 if quick else 5)
+    for row in figures.values():
+        row["ratio_to_ideal"] = row["seconds"] / ideal
+    sdk = figures["official SDK, sync loop"]["seconds"]
+    ours = figures["aiotofu max_concurrency=8, prefetch=7"]["seconds"]
+    return {
+        "ideal_seconds": ideal,
+        "contenders": figures,
+        "speedup_over_sdk_sync": sdk / ours,
+        "targets": {"speedup >= 7": sdk / ours >= 7, "ratio <= 1.15": ours / ideal <= 1.15},
+    }
+
+
+def cpu_bound(quick: bool) -> dict[str, Any]:
+    """No latency, 20 000 records in pages of 100: records/s and client CPU per record."""
+    records = 5_000 if quick else 20_000
+    named: dict[str, contenders.Contender] = {
+        "raw floor (aiohttp + JSON)": contenders.raw_aiohttp,
+        "official SDK, sync loop": contenders.sdk_sync,
+        "official SDK, async loop": contenders.sdk_async,
+        "aiotofu (defaults)": contenders.aiotofu_contender(prefetch=2),
+    }
+    with emulator(records) as server:
+        figures = alternate(named, server, 100, runs=1 if quick else 5)
+    for row in figures.values():
+        row["records_per_second"] = row["records"] / row["seconds"]
+        row["cpu_us_per_record"] = row["cpu_seconds"] / row["records"] * 1e6
+    ours = figures["aiotofu (defaults)"]
+    floor = figures["raw floor (aiohttp + JSON)"]
+    sdk_async = figures["official SDK, async loop"]
+    return {
+        "records": records,
+        "contenders": figures,
+        "structuring_one_page": structuring_micro(),
+        "targets": {
+            "records/s >= 5x SDK async": ours["records_per_second"]
+            >= 5 * sdk_async["records_per_second"],
+            "CPU/record <= 1.5x floor": ours["cpu_us_per_record"] <= 1.5 * floor["cpu_us_per_record"],
+            "CPU/record <= 0.15x SDK async": ours["cpu_us_per_record"]
+            <= 0.15 * sdk_async["cpu_us_per_record"],
+        },
+    }
+
+
+def structuring_micro() -> dict[str, float]:
+    """No network: turning one page of 100 records (bytes) into models, µs per page."""
+    from tofupilot.v2.models import BatchListResponse
+
+    from aiotofu import Batch
+    from aiotofu._emulator.store import BatchFilter, Store
+    from aiotofu._sansio import Response, decode_page
+
+    store = Store()
+    store.generate(100, seed=1)
+    data, _ = store.list_batches(BatchFilter(), offset=0, limit=100)
+    body = json.dumps({"data": data, "meta": {"has_more": True, "next_cursor": 100}}).encode()
+    response = Response(200, {"Content-Type": "application/json"}, body)
+
+    def per_page(work: Callable[[], object], rounds: int) -> float:
+        started = time.perf_counter()
+        for _ in range(rounds):
+            work()
+        return (time.perf_counter() - started) / rounds * 1e6
+
+    return {
+        "aiotofu_us": per_page(lambda: decode_page(response, Batch, cursor=0), 2000),
+        "official_sdk_us": per_page(lambda: BatchListResponse.model_validate_json(body), 500),
+        "json_only_us": per_page(lambda: contenders.loads(body), 2000),
+    }
+
+
+def memory(quick: bool) -> dict[str, Any]:
+    """Peak RSS growth of a client process streaming a million records."""
+    records = 100_000 if quick else 1_000_000
+    with emulator(records, synthetic=True) as server:
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.memory_probe", server.base_url, server.api_key, str(records)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    figures = json.loads(result.stdout)
+    figures["target <= 30 MB"] = figures["growth_mb"] <= 30
+    return figures
+
+
+def scaling(quick: bool) -> dict[str, Any]:
+    """Time per record as the result grows: it should stay flat."""
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    figures: dict[str, float] = {}
+    with emulator(sizes[-1], synthetic=True) as server:
+
+        async def run(size: int) -> float:
+            async with contenders.aiotofu.Client(server.api_key, base_url=server.base_url) as c:
+                started = time.perf_counter()
+                count = 0
+                async for _ in c.batches.list(page_size=100, max_items=size):
+                    count += 1
+                assert count == size
+                return (time.perf_counter() - started) / size * 1e6
+
+        for size in sizes:
+            runs = [asyncio.run(run(size)) for _ in range(1 if quick else 3)]
+            figures[str(size)] = statistics.median(runs)
+    ratio = figures[str(sizes[-1])] / figures[str(sizes[0])]
+    return {"us_per_record": figures, "ratio_largest_to_smallest": ratio, "target <= 1.2": ratio <= 1.2}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    """The results as Markdown tables."""
+    lines = [f"Machine: {results['machine']['platform']}, {results['machine']['cpus']} CPUs, "
+             f"Python {results['machine']['python']}", ""]
+    if "latency_bound" in results:
+        section = results["latency_bound"]
+        lines += [
+            f"Latency-bound: 40 pages of 100 at 50 ms each; ideal {section['ideal_seconds'] * 1000:.0f} ms",
+            "",
+            "| contender | wall (ms) | x ideal |",
+            "|---|---:|---:|",
+        ]
+        for name, row in section["contenders"].items():
+            lines.append(f"| {name} | {row['seconds'] * 1000:.0f} | {row['ratio_to_ideal']:.2f} |")
+        lines += ["", f"aiotofu is {section['speedup_over_sdk_sync']:.1f}x faster than the SDK's loop.", ""]
+    if "cpu_bound" in results:
+        section = results["cpu_bound"]
+        lines += [
+            f"CPU-bound: {section['records']:,} records in pages of 100, no latency",
+            "",
+            "| contender | records/s | client CPU µs/record |",
+            "|---|---:|---:|",
+        ]
+        for name, row in section["contenders"].items():
+            lines.append(
+                f"| {name} | {row['records_per_second']:,.0f} | {row['cpu_us_per_record']:.1f} |"
+            )
+        micro = section["structuring_one_page"]
+        lines += [
+            "",
+            f"One page of 100 records, bytes to models: aiotofu {micro['aiotofu_us']:.0f} µs, "
+            f"official SDK {micro['official_sdk_us']:.0f} µs (JSON decoding alone "
+            f"{micro['json_only_us']:.0f} µs).",
+            "",
+        ]
+    if "memory" in results:
+        section = results["memory"]
+        lines += [
+            f"Memory: streaming {section['records']:,} records grew the client's peak RSS by "
+            f"{section['growth_mb']:.1f} MB (from {section['baseline_mb']:.0f} MB) in "
+            f"{section['seconds']:.1f} s.",
+            "",
+        ]
+    if "scaling" in results:
+        section = results["scaling"]
+        cells = ", ".join(f"{int(k):,}: {v:.1f} µs" for k, v in section["us_per_record"].items())
+        lines += [f"Scaling, time per record by result size: {cells} "
+                  f"(largest/smallest {section['ratio_largest_to_smallest']:.2f}).", ""]
+    targets = [
+        (name, ok)
+        for section in results.values()
+        if isinstance(section, dict)
+        for name, ok in (section.get("targets") or {}).items()
+    ]
+    targets += [
+        (key, value)
+        for section in results.values()
+        if isinstance(section, dict)
+        for key, value in section.items()
+        if key.startswith("target ")
+    ]
+    lines += ["Targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets)]
+    return "\n".join(lines)
+
+
+SCENARIOS = {"latency": latency_bound, "cpu": cpu_bound, "memory": memory, "scaling": scaling}
+
+
+def main() -> None:
+    """Parse the options, run the scenarios, print the tables, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    for name in args.only.split(","):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        key = {"latency": "latency_bound", "cpu": "cpu_bound"}.get(name, name)
+        results[key] = SCENARIOS[name](args.quick)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    print(f"\n(all figures in {args.output})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The ways of reading every batch that the benchmarks compare, on the same server and data.
+
+Each contender reads ``total`` records in pages of ``page_size`` and returns how many it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+import aiotofu
+
+try:
+    import orjson
+
+    loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover
+    import json
+
+    loads = json.loads
+
+Contender = Callable[[str, str, int], Awaitable[int]]
+
+
+async def raw_aiohttp(base_url: str, key: str, page_size: int) -> int:
+    """The floor: a hand-written aiohttp loop that decodes the JSON and structures nothing."""
+    headers = {"Authorization": f"Bearer {key}"}
+    count = 0
+    cursor: int | None = 0
+    async with aiohttp.ClientSession() as session:
+        while cursor is not None:
+            params = {"limit": str(page_size), "cursor": str(cursor)}
+            async with session.get(f"{base_url}/v2/batches", params=params, headers=headers) as r:
+                body = loads(await r.read())
+            count += len(body["data"])
+            cursor = body["meta"]["next_cursor"] if body["meta"]["has_more"] else None
+    return count
+
+
+def aiotofu_contender(*, prefetch: int, max_concurrency: int = 4) -> Contender:
+    """aiotofu with the given prefetch and concurrency."""
+
+    async def run(base_url: str, key: str, page_size: int) -> int:
+        async with aiotofu.Client(key, base_url=base_url, max_concurrency=max_concurrency) as c:
+            count = 0
+            async for _ in c.batches.list(page_size=page_size, prefetch=prefetch):
+                count += 1
+            return count
+
+    return run
+
+
+def _sdk(base_url: str, key: str) -> Any:
+    from tofupilot.v2 import TofuPilot
+
+    return TofuPilot(api_key=key, server_url=base_url)
+
+
+async def sdk_sync(base_url: str, key: str, page_size: int) -> int:
+    """The official SDK's synchronous loop, as its users write it (run in a worker thread)."""
+
+    def loop() -> int:
+        count = 0
+        cursor: int | None = 0
+        with _sdk(base_url, key) as sdk:
+            while cursor is not None:
+                page = sdk.batches.list(limit=page_size, cursor=cursor)
+                count += len(page.data)
+                cursor = page.meta.next_cursor if page.meta.has_more else None
+        return count
+
+    return await asyncio.to_thread(loop)
+
+
+async def sdk_async(base_url: str, key: str, page_size: int) -> int:
+    """The official SDK's asynchronous loop (``list_async``)."""
+    count = 0
+    cursor: int | None = 0
+    async with _sdk(base_url, key) as sdk:
+        while cursor is not None:
+            page = await sdk.batches.list_async(limit=page_size, cursor=cursor)
+            count += len(page.data)
+            cursor = page.meta.next_cursor if page.meta.has_more else None
+    return count
