@@ -46,8 +46,7 @@ def parse_datetime(value: str) -> datetime:
         and value[-1] == "Z"
         and value[10] == "T"
         and (len(value) == 20 or (value[19] == "." and len(value) > 21 and value[20:-1].isdigit()))
-        and value.isascii()
-    ):
+    ):  # fromisoformat itself refuses digits other than ASCII ones
         try:
             return datetime.fromisoformat(value)
         except ValueError:

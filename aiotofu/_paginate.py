@@ -312,7 +312,9 @@ class Paginator(Generic[T]):
         if self._pending and self._pending[0][0] != cursor:
             await self._cancel_pending()
         if not self._pending:
-            self._schedule([cursor])
+            # Nothing fetched ahead: fetch in the consumer's own task, with no task to schedule
+            # and wake (the first page, and every page when prefetch is 0).
+            return await self._fetch(cursor, self._state.limit_at(cursor), self._pinned_before)
         _, task = self._pending[0]
         try:
             page = await task

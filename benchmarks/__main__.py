@@ -23,8 +23,8 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders  # noqa: E402
-from benchmarks.emulator import Server, emulator  # noqa: E402
+from benchmarks import contenders
+from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -107,7 +107,8 @@ def cpu_bound(quick: bool) -> dict[str, Any]:
         "targets": {
             "records/s >= 5x SDK async": ours["records_per_second"]
             >= 5 * sdk_async["records_per_second"],
-            "CPU/record <= 1.5x floor": ours["cpu_us_per_record"] <= 1.5 * floor["cpu_us_per_record"],
+            "CPU/record <= 1.5x floor": ours["cpu_us_per_record"]
+            <= 1.5 * floor["cpu_us_per_record"],
             "CPU/record <= 0.15x SDK async": ours["cpu_us_per_record"]
             <= 0.15 * sdk_async["cpu_us_per_record"],
         },
@@ -146,7 +147,14 @@ def memory(quick: bool) -> dict[str, Any]:
     records = 100_000 if quick else 1_000_000
     with emulator(records, synthetic=True) as server:
         result = subprocess.run(
-            [sys.executable, "-m", "benchmarks.memory_probe", server.base_url, server.api_key, str(records)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.memory_probe",
+                server.base_url,
+                server.api_key,
+                str(records),
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -175,7 +183,11 @@ def scaling(quick: bool) -> dict[str, Any]:
             runs = [asyncio.run(run(size)) for _ in range(1 if quick else 3)]
             figures[str(size)] = statistics.median(runs)
     ratio = figures[str(sizes[-1])] / figures[str(sizes[0])]
-    return {"us_per_record": figures, "ratio_largest_to_smallest": ratio, "target <= 1.2": ratio <= 1.2}
+    return {
+        "us_per_record": figures,
+        "ratio_largest_to_smallest": ratio,
+        "target <= 1.2": ratio <= 1.2,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -190,19 +202,27 @@ def machine() -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     """The results as Markdown tables."""
-    lines = [f"Machine: {results['machine']['platform']}, {results['machine']['cpus']} CPUs, "
-             f"Python {results['machine']['python']}", ""]
+    lines = [
+        f"Machine: {results['machine']['platform']}, {results['machine']['cpus']} CPUs, "
+        f"Python {results['machine']['python']}",
+        "",
+    ]
     if "latency_bound" in results:
         section = results["latency_bound"]
         lines += [
-            f"Latency-bound: 40 pages of 100 at 50 ms each; ideal {section['ideal_seconds'] * 1000:.0f} ms",
+            "Latency-bound: 40 pages of 100 at 50 ms each; "
+            f"ideal {section['ideal_seconds'] * 1000:.0f} ms",
             "",
             "| contender | wall (ms) | x ideal |",
             "|---|---:|---:|",
         ]
         for name, row in section["contenders"].items():
             lines.append(f"| {name} | {row['seconds'] * 1000:.0f} | {row['ratio_to_ideal']:.2f} |")
-        lines += ["", f"aiotofu is {section['speedup_over_sdk_sync']:.1f}x faster than the SDK's loop.", ""]
+        lines += [
+            "",
+            f"aiotofu is {section['speedup_over_sdk_sync']:.1f}x faster than the SDK's loop.",
+            "",
+        ]
     if "cpu_bound" in results:
         section = results["cpu_bound"]
         lines += [
@@ -234,8 +254,11 @@ def report(results: dict[str, Any]) -> str:
     if "scaling" in results:
         section = results["scaling"]
         cells = ", ".join(f"{int(k):,}: {v:.1f} µs" for k, v in section["us_per_record"].items())
-        lines += [f"Scaling, time per record by result size: {cells} "
-                  f"(largest/smallest {section['ratio_largest_to_smallest']:.2f}).", ""]
+        lines += [
+            f"Scaling, time per record by result size: {cells} "
+            f"(largest/smallest {section['ratio_largest_to_smallest']:.2f}).",
+            "",
+        ]
     targets = [
         (name, ok)
         for section in results.values()
@@ -249,7 +272,9 @@ def report(results: dict[str, Any]) -> str:
         for key, value in section.items()
         if key.startswith("target ")
     ]
-    lines += ["Targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets)]
+    lines += [
+        "Targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in targets)
+    ]
     return "\n".join(lines)
 
 

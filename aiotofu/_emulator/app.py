@@ -151,7 +151,18 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     faults = request.app[STATE].faults
     settings = faults.settings
     if settings.latency:
-        await asyncio.sleep(settings.latency)
+        # Every answer takes `latency` from the request's arrival, the emulator's own work
+        # included: the time a remote API takes, with no queue behind the emulator's one loop.
+        arrived = time.monotonic()
+        answer = await _with_faults(request, handler, faults)
+        await asyncio.sleep(max(0.0, arrived + settings.latency - time.monotonic()))
+        return answer
+    return await _with_faults(request, handler, faults)
+
+
+async def _with_faults(
+    request: web.Request, handler: Handler, faults: Faults
+) -> web.StreamResponse:
     cursor = _int_or_none(request.query.get("cursor")) if request.method == "GET" else None
     fault, retry_after = faults.decide(request.method + " " + request.path_qs, cursor, time.time())
     if fault is None:

@@ -7,6 +7,7 @@ milliseconds), and every order has a unique tie-breaker so that offsets are stab
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import sqlite3
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["BatchFilter", "Store", "format_timestamp"]
@@ -71,10 +72,20 @@ def to_micros(value: datetime) -> int:
 
 
 def format_timestamp(micros: int) -> str:
-    """``2024-01-15T10:30:00.000Z``: what TofuPilot (a JavaScript server) sends."""
-    seconds, micro = divmod(micros, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro // 1000:03d}Z"
+    """``2024-01-15T10:30:00.000Z``: what TofuPilot (a JavaScript server) sends.
+
+    Arithmetic rather than ``strftime``, which was most of the cost of serving a page.
+    """
+    days, rest = divmod(micros, 86_400_000_000)
+    seconds, micro = divmod(rest, 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{micro // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiotofu import Batch, DecodeError, StationRef, UserRef
-from aiotofu._convert import parse_datetime, structure
+from aiotofu._convert import _parse_rfc3339, parse_datetime, structure
 
 UTC = timezone.utc
 
@@ -141,3 +141,33 @@ def test_parse_datetime_round_trips_isoformat(value: datetime) -> None:
     parsed = parse_datetime(value.isoformat())
     assert parsed == value
     assert parsed.utcoffset() == value.utcoffset()
+
+
+SHAPED = st.tuples(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ",5"]),
+    st.sampled_from(["Z", "z", "+00:00", "-07:30", ""]),
+    st.integers(0, 40),
+    st.sampled_from(list("0123456789-T:.Z ,+x\u0663")),
+)
+
+
+@given(SHAPED)
+def test_the_fast_path_agrees_with_the_reference_parser(shape: tuple[Any, ...]) -> None:
+    """datetime.fromisoformat serves TofuPilot-shaped strings; it must accept exactly what the
+    RFC 3339 regular expression accepts, and parse it the same."""
+    moment, fraction, zone, position, char = shape
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone
+    if position < len(text) and position % 3 == 0:  # sometimes, damage one character
+        text = text[:position] + char + text[position + 1 :]
+    try:
+        expected: datetime | None = _parse_rfc3339(text)
+    except ValueError:
+        expected = None
+    try:
+        parsed: datetime | None = parse_datetime(text)
+    except ValueError:
+        parsed = None
+    assert parsed == expected
+    if parsed is not None and expected is not None:
+        assert parsed.utcoffset() == expected.utcoffset()
