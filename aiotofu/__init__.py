@@ -14,6 +14,7 @@ from ._models import Batch, Page, StationRef, UserRef
 from ._paginate import Paginator
 from ._retry import RetryPolicy
 from ._sync import SyncClient
+from ._watch import Watcher
 from .errors import (
     APIError,
     AuthenticationError,
@@ -57,5 +58,6 @@ __all__ = [
     "TofuPilotError",
     "TransportError",
     "UserRef",
+    "Watcher",
     "__version__",
 ]

@@ -13,12 +13,14 @@ from typing import Any, Literal
 
 import attrs
 
+from ._convert import parse_datetime
 from .errors import InvalidParameterError
 
 __all__ = [
     "MAX_CURSOR",
     "MAX_PAGE_SIZE",
     "ListQuery",
+    "check_datetime",
     "check_int",
     "format_datetime",
     "make_list_query",
@@ -72,6 +74,36 @@ class ListQuery:
         query.append(("sort_order", self.sort_order))
         return query
 
+    def to_json(self) -> dict[str, Any]:
+        """The filters as JSON, unset ones left out (for resume tokens)."""
+        fields: dict[str, Any] = {}
+        for name, value in attrs.asdict(self, recurse=False).items():
+            if isinstance(value, datetime):
+                value = format_datetime(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if value:
+                fields[name] = value
+        return fields
+
+    @classmethod
+    def from_json(cls, fields: Any, token: str = "token") -> ListQuery:
+        """The inverse of ``to_json``, validating everything again (the JSON came from outside);
+        ``token`` names the argument the JSON came in."""
+        if not isinstance(fields, dict):
+            raise InvalidParameterError(token, "not a valid resume token (no filters)")
+        unknown = set(fields) - {field.name for field in attrs.fields(cls)}
+        if unknown:
+            raise InvalidParameterError(token, f"not a valid resume token ({sorted(unknown)[0]})")
+        fields = dict(fields)
+        for name in ("created_after", "created_before"):
+            if isinstance(fields.get(name), str):
+                try:
+                    fields[name] = parse_datetime(fields[name])
+                except ValueError as exc:
+                    raise InvalidParameterError(name, str(exc)) from None
+        return make_list_query(**fields)
+
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, microseconds only when present: the form TofuPilot documents."""
@@ -93,8 +125,8 @@ def make_list_query(
     sort_order: Any = "desc",
 ) -> ListQuery:
     """Check every filter, return them normalised; InvalidParameterError on the first bad one."""
-    after = _check_datetime("created_after", created_after)
-    before = _check_datetime("created_before", created_before)
+    after = check_datetime("created_after", created_after)
+    before = check_datetime("created_before", created_before)
     if after is not None and before is not None and after > before:
         raise InvalidParameterError(
             "created_after", "must not be later than created_before (no batch could match)"
@@ -156,7 +188,7 @@ def _check_strings(name: str, value: Any) -> tuple[str, ...]:
     return items
 
 
-def _check_datetime(name: str, value: Any) -> datetime | None:
+def check_datetime(name: str, value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):

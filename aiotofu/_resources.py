@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import attrs
 
 from ._convert import parse_datetime
 from ._models import Batch, Page
@@ -17,12 +19,14 @@ from ._params import (
     ListQuery,
     SortBy,
     SortOrder,
+    check_datetime,
     check_int,
     format_datetime,
     make_list_query,
 )
 from ._resume import decode_token, encode_token
 from ._sansio import decode_page
+from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -102,14 +106,10 @@ class Batches:
         ``prefetch`` apply to this run. A malformed or altered token raises InvalidParameterError.
         """
         payload = decode_token(token)
+        if payload.get("resource") != "batches":
+            raise InvalidParameterError("token", "not a resume token of a batches listing")
+        query = ListQuery.from_json(payload.get("query"))
         try:
-            if payload.get("resource") != "batches":
-                raise ValueError("not a token of a batches listing")
-            fields = dict(payload["query"])
-            for name in ("created_after", "created_before"):
-                if fields.get(name) is not None:
-                    fields[name] = parse_datetime(fields[name])
-            query = make_list_query(**fields)
             pin = payload["pin"]
             pinned_before = None if pin is None else parse_datetime(pin)
             page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
@@ -124,6 +124,95 @@ class Batches:
             prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
             pinned_before=pinned_before,
         )
+
+    def watch(
+        self,
+        *,
+        poll_interval: float = 30.0,
+        since: datetime | None = None,
+        ids: str | Iterable[str] | None = None,
+        numbers: str | Iterable[str] | None = None,
+        search_query: str | None = None,
+        part_numbers: str | Iterable[str] | None = None,
+        revision_numbers: str | Iterable[str] | None = None,
+        page_size: int = 100,
+        resume_token: str | None = None,
+    ) -> Watcher:
+        """Yield batches as they are created, oldest first, each exactly once, until you stop.
+
+        Batches created after ``since`` (timezone-aware); by default after the newest batch that
+        exists when watching starts (at the first iteration), as the server reports it, so a
+        skewed local clock loses nothing. Polls every ``poll_interval`` seconds once it has
+        caught up. The filters are those of ``list()``. Transient errors are retried per the
+        client's RetryPolicy; if one outlasts it, it is raised, and iterating again carries on
+        from the same position.
+
+        ``resume_token`` (from ``watcher.resume_token``) continues a watch where it stopped,
+        with its filters: give no ``since`` and no filters with it.
+        """
+        interval = poll_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not interval >= 0
+        ):
+            raise InvalidParameterError(
+                "poll_interval", f"expected seconds >= 0, got {poll_interval!r}"
+            )
+        page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        filters = {
+            "ids": ids,
+            "numbers": numbers,
+            "search_query": search_query,
+            "part_numbers": part_numbers,
+            "revision_numbers": revision_numbers,
+        }
+        start: WatchState | Callable[[], Awaitable[WatchState]]
+        if resume_token is not None:
+            given = [
+                name for name, value in {**filters, "since": since}.items() if value is not None
+            ]
+            if given:
+                raise InvalidParameterError(
+                    given[0], "the resume token carries the filters and the position"
+                )
+            query, page_size, start = _decode_watch_token(resume_token)
+        else:
+            query = make_list_query(**filters)
+            after = check_datetime("since", since)
+            if after is not None:
+                start = WatchState.exclusive(after)
+            else:
+                start = functools.partial(self._state_now, query)
+        listing = functools.partial(
+            self._paginate,
+            page_size=page_size,
+            cursor=0,
+            max_items=None,
+            prefetch=1,
+            pinned_before=None,
+        )
+        return Watcher(
+            query=query,
+            page_size=page_size,
+            poll_interval=float(interval),
+            start=start,
+            listing=listing,
+            clock=self._client._clock,
+        )
+
+    async def _state_now(self, query: ListQuery) -> WatchState:
+        """The newest batch on the server now, and every batch that shares its timestamp."""
+        newest = await self._newest_created_at(query)
+        if newest is None:
+            return WatchState(None)
+        instant = attrs.evolve(
+            query, created_after=newest, created_before=newest, sort_by="created_at"
+        )
+        paginator = self._paginate(
+            instant, page_size=100, cursor=0, max_items=None, prefetch=0, pinned_before=None
+        )
+        return WatchState(newest, frozenset(batch.id for batch in await paginator.collect()))
 
     def _paginate(
         self,
@@ -168,7 +257,7 @@ class Batches:
         )
 
     async def _newest_created_at(self, query: ListQuery) -> datetime | None:
-        newest = ListQuery(**{**_fields(query), "sort_by": "created_at", "sort_order": "desc"})
+        newest = attrs.evolve(query, sort_by="created_at", sort_order="desc")
         page = await self._fetch_page(newest, 0, 1, None)
         return _newest_in_page(page)
 
@@ -177,35 +266,29 @@ def _newest_in_page(page: Page[Batch]) -> datetime | None:
     return max((batch.created_at for batch in page.items), default=None)
 
 
-def _fields(query: ListQuery) -> dict[str, Any]:
-    return {
-        "ids": query.ids,
-        "numbers": query.numbers,
-        "part_numbers": query.part_numbers,
-        "revision_numbers": query.revision_numbers,
-        "created_after": query.created_after,
-        "created_before": query.created_before,
-        "search_query": query.search_query,
-        "sort_by": query.sort_by,
-        "sort_order": query.sort_order,
-    }
-
-
 def _token(query: ListQuery, page_size: int, cursor: int, pinned_before: datetime | None) -> str:
-    fields: dict[str, Any] = {}
-    for name, value in _fields(query).items():
-        if isinstance(value, datetime):
-            value = format_datetime(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        if value or value == 0:  # keep tokens short: leave out what is unset
-            fields[name] = value
     return encode_token(
         {
             "resource": "batches",
-            "query": fields,
+            "query": query.to_json(),
             "page_size": page_size,
             "cursor": cursor,
             "pin": None if pinned_before is None else format_datetime(pinned_before),
         }
     )
+
+
+def _decode_watch_token(token: str) -> tuple[ListQuery, int, WatchState]:
+    payload = decode_token(token, "resume_token")
+    if payload.get("resource") != "batches-watch":
+        raise InvalidParameterError("resume_token", "not a resume token of a batches watch")
+    query = ListQuery.from_json(payload.get("query"), "resume_token")
+    try:
+        page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
+        since = None if payload["since"] is None else parse_datetime(payload["since"])
+        seen = payload["seen"]
+        if not isinstance(seen, list) or not all(isinstance(i, str) for i in seen):
+            raise TypeError("seen")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidParameterError("resume_token", f"not a valid resume token ({exc})") from None
+    return query, page_size, WatchState(since, frozenset(seen))

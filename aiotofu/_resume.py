@@ -27,31 +27,32 @@ def encode_token(payload: dict[str, Any]) -> str:
     return encode_raw(bytes([_VERSION]) + hashlib.sha256(body).digest()[:_DIGEST] + body)
 
 
-def decode_token(token: Any) -> dict[str, Any]:
-    """The payload of a token made by ``encode_token``; InvalidParameterError if it is not one."""
+def decode_token(token: Any, name: str = "token") -> dict[str, Any]:
+    """The payload of a token made by ``encode_token``; InvalidParameterError naming ``name``
+    if it is not one."""
     if not isinstance(token, str):
-        raise InvalidParameterError("token", f"expected a string, got {type(token).__name__}")
+        raise InvalidParameterError(name, f"expected a string, got {type(token).__name__}")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidParameterError("token", "not a resume token (bad encoding)") from None
+        raise InvalidParameterError(name, "not a resume token (bad encoding)") from None
     # Base64 leaves unused bits in the last character: compare the round trip, so that no
     # altered character goes unnoticed.
     if encode_raw(raw) != token:
-        raise InvalidParameterError("token", "not a resume token (bad encoding)")
+        raise InvalidParameterError(name, "not a resume token (bad encoding)")
     if len(raw) <= 1 + _DIGEST:
-        raise InvalidParameterError("token", "not a resume token (truncated)")
+        raise InvalidParameterError(name, "not a resume token (truncated)")
     if raw[0] != _VERSION:
-        raise InvalidParameterError("token", f"unsupported resume token version {raw[0]}")
+        raise InvalidParameterError(name, f"unsupported resume token version {raw[0]}")
     digest, body = raw[1 : 1 + _DIGEST], raw[1 + _DIGEST :]
     if hashlib.sha256(body).digest()[:_DIGEST] != digest:
-        raise InvalidParameterError("token", "the resume token is damaged or was altered")
+        raise InvalidParameterError(name, "the resume token is damaged or was altered")
     try:
         payload = json.loads(body)
     except ValueError:
-        raise InvalidParameterError("token", "the resume token is damaged") from None
+        raise InvalidParameterError(name, "the resume token is damaged") from None
     if not isinstance(payload, dict):
-        raise InvalidParameterError("token", "the resume token is damaged")
+        raise InvalidParameterError(name, "the resume token is damaged")
     return payload
 
 

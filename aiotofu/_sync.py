@@ -20,9 +20,10 @@ from ._client import Client
 from ._models import Batch, Page
 from ._paginate import Paginator
 from ._retry import RetryPolicy
+from ._watch import Watcher
 from .errors import InvalidParameterError, TofuPilotError
 
-__all__ = ["SyncClient", "SyncPaginator"]
+__all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -69,7 +70,7 @@ class SyncClient:
         self._stack: contextlib.ExitStack | None = None
         self._portal: BlockingPortal | None = None
         self._closed = False
-        self._iterators: weakref.WeakSet[SyncPaginator[Any]] = weakref.WeakSet()
+        self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
         self.batches = SyncBatches(self)
         """Batches: ``list()``, ``resume()``."""
 
@@ -97,7 +98,7 @@ class SyncClient:
             return
         try:
             for iterator in list(self._iterators):
-                portal.call(iterator._paginator.aclose)
+                portal.call(iterator.aclose)
             portal.call(self._client.aclose)
         finally:
             with contextlib.suppress(RuntimeError):
@@ -133,6 +134,12 @@ class SyncBatches:
     def resume(self, token: str, **options: Any) -> SyncPaginator[Batch]:
         """Continue a listing from a ``resume_token``, as a plain iterator."""
         return self._wrap(self._client._client.batches.resume(token, **options))
+
+    def watch(self, **options: Any) -> SyncWatcher:
+        """``Client.batches.watch()`` as a plain, endless iterator."""
+        watcher = SyncWatcher(self._client, self._client._client.batches.watch(**options))
+        self._client._iterators.add(watcher)
+        return watcher
 
     def _wrap(self, paginator: Paginator[Batch]) -> SyncPaginator[Batch]:
         iterator = SyncPaginator(self._client, paginator)
@@ -208,6 +215,10 @@ class SyncPaginator(Generic[T]):
     def __enter__(self) -> SyncPaginator[T]:
         return self
 
+    async def aclose(self) -> None:
+        """What SyncClient.close() calls in its loop."""
+        await self._paginator.aclose()
+
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
@@ -216,3 +227,40 @@ class SyncPaginator(Generic[T]):
         if portal is not None:
             with contextlib.suppress(RuntimeError):
                 portal.start_task_soon(self._paginator.aclose)
+
+
+class SyncWatcher:
+    """A blocking, endless iterator of new batches (see ``Client.batches.watch``)."""
+
+    def __init__(self, client: SyncClient, watcher: Watcher) -> None:
+        self._client = client
+        self._watcher = watcher
+
+    def __iter__(self) -> SyncWatcher:
+        return self
+
+    def __next__(self) -> Batch:
+        try:
+            return self._client._call(self._watcher.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    @property
+    def resume_token(self) -> str:
+        """The position just after the last batch handed out."""
+        return self._watcher.resume_token
+
+    def close(self) -> None:
+        """Stop watching."""
+        with contextlib.suppress(TofuPilotError):
+            self._client._call(self._watcher.aclose)
+
+    def __enter__(self) -> SyncWatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """What SyncClient.close() calls in its loop."""
+        await self._watcher.aclose()

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import parse_datetime
@@ -32,6 +32,7 @@ from ._models import Batch
 from ._paginate import Paginator
 from ._params import format_datetime
 from ._retry import RetryPolicy
+from ._watch import Watcher
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    batches = commands.add_parser("batches", help="batches: list them")
+    batches = commands.add_parser("batches", help="batches: list them, or watch for new ones")
     batch_commands = batches.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = batch_commands.add_parser(
         "list", help="stream batches to stdout", description="Stream batches to stdout."
@@ -98,6 +99,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_connection(listing)
     listing.set_defaults(run=_run_list)
+
+    watch = batch_commands.add_parser(
+        "watch",
+        help="stream new batches as jsonl as they are created",
+        description="Stream new batches, oldest first, as jsonl, until interrupted.",
+    )
+    _add_filters(watch, dates=False, order=False)
+    watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
+    watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
+    watch.add_argument("--page-size", type=int, default=100, metavar="N", help="1..100 (100)")
+    watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
+    _add_connection(watch)
+    watch.set_defaults(run=_run_watch)
 
     emulator = commands.add_parser(
         "emulator",
@@ -136,21 +150,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
+def _add_filters(
+    parser: argparse.ArgumentParser, *, dates: bool = True, order: bool = True
+) -> None:
     group = parser.add_argument_group("filters (repeat a flag for several values)")
     group.add_argument("--id", dest="ids", action="append", metavar="ID")
     group.add_argument("--number", dest="numbers", action="append", metavar="NUMBER")
     group.add_argument("--part-number", dest="part_numbers", action="append", metavar="PART")
     group.add_argument("--revision", dest="revision_numbers", action="append", metavar="REV")
     group.add_argument(
-        "--created-after", metavar="DATETIME", help="RFC 3339, e.g. 2024-01-15T00:00:00Z"
-    )
-    group.add_argument("--created-before", metavar="DATETIME", help="RFC 3339")
-    group.add_argument(
         "--search", dest="search_query", metavar="TEXT", help="batch or serial number"
     )
-    group.add_argument("--sort-by", choices=("created_at", "number"), default="created_at")
-    group.add_argument("--sort-order", choices=("asc", "desc"), default="desc")
+    if dates:
+        group.add_argument(
+            "--created-after", metavar="DATETIME", help="RFC 3339, e.g. 2024-01-15T00:00:00Z"
+        )
+        group.add_argument("--created-before", metavar="DATETIME", help="RFC 3339")
+    if order:
+        group.add_argument("--sort-by", choices=("created_at", "number"), default="created_at")
+        group.add_argument("--sort-order", choices=("asc", "desc"), default="desc")
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -225,36 +243,72 @@ def _run_list(args: argparse.Namespace) -> int:
             prefetch=args.prefetch,
         )
 
-    paginator = _rename_errors(listing)
-    writer = _writer(out_format, sys.stdout)
+    return _stream(client, _rename_errors(listing), _writer(out_format, sys.stdout))
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    client = Client(args.api_key, base_url=args.base_url)
+
+    def watching() -> Watcher:
+        if args.resume:
+            return client.batches.watch(resume_token=args.resume, poll_interval=args.poll_interval)
+        return client.batches.watch(
+            ids=args.ids,
+            numbers=args.numbers,
+            part_numbers=args.part_numbers,
+            revision_numbers=args.revision_numbers,
+            search_query=args.search_query,
+            since=_datetime_flag("--since", args.since),
+            poll_interval=args.poll_interval,
+            page_size=args.page_size,
+        )
+
+    return _stream(client, _rename_errors(watching), _writer("jsonl", sys.stdout, flush=True))
+
+
+def _stream(
+    client: Client, stream: Paginator[Batch] | Watcher, write: Callable[[Batch], None]
+) -> int:
+    """Write every batch of ``stream``; on Ctrl-C stop cleanly and print the resume token."""
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
 
-    async def stream() -> None:
-        async with client, paginator:
-            async for batch in paginator:
-                writer(batch)
+    async def run() -> None:
+        async with client, stream:
+            async for batch in stream:
+                write(batch)
                 if progress:
                     progress.tick()
 
-    interrupted = _run_interruptibly(stream)
+    interrupted = _run_interruptibly(run)
     sys.stdout.flush()
     if progress:
         progress.done()
     if interrupted:
-        print(
-            f"aiotofu: interrupted; resume with --resume {paginator.resume_token}", file=sys.stderr
-        )
+        try:
+            token = stream.resume_token
+        except TofuPilotError:  # a watch interrupted before it knew where it starts
+            token = None
+        message = f"; resume with --resume {token}" if token else ""
+        print(f"aiotofu: interrupted{message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
 
 
-def _rename_errors(build: Callable[[], Paginator[Batch]]) -> Paginator[Batch]:
+S = TypeVar("S")
+
+
+def _rename_errors(build: Callable[[], S]) -> S:
     """Report an argument error under its flag's name (``--page-size``, not ``page_size``)."""
     try:
         return build()
     except InvalidParameterError as exc:
         flag = "--" + exc.parameter.replace("_", "-")
-        flag = {"--search-query": "--search", "--token": "--resume"}.get(flag, flag)
+        renamed = {
+            "--search-query": "--search",
+            "--token": "--resume",
+            "--resume-token": "--resume",
+        }
+        flag = renamed.get(flag, flag)
         raise UsageError(f"{flag}: {str(exc).split(': ', 1)[1]}") from None
 
 
@@ -311,11 +365,13 @@ def batch_to_json(batch: Batch) -> dict[str, Any]:
     }
 
 
-def _writer(out_format: str, out: TextIO) -> Callable[[Batch], None]:
+def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[Batch], None]:
     if out_format == "jsonl":
 
         def write_json(batch: Batch) -> None:
             out.write(json.dumps(batch_to_json(batch), ensure_ascii=False) + "\n")
+            if flush:  # a watch: each batch is news, and a pipe must not sit on it
+                out.flush()
 
         return write_json
     if out_format == "csv":

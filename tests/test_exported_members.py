@@ -25,6 +25,7 @@ EXPECTED = [
     "TofuPilotError",
     "TransportError",
     "UserRef",
+    "Watcher",
     "__version__",
 ]
 

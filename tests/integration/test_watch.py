@@ -1,0 +1,197 @@
+"""watch(): new batches from a concurrent writer, exactly once, oldest first; resume; errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import aiotofu
+from aiotofu.testing import Emulator, VirtualClock
+
+SAME_INSTANT = datetime(2031, 1, 1, tzinfo=timezone.utc)
+
+
+async def take(watcher: aiotofu.Watcher, count: int) -> list[aiotofu.Batch]:
+    """The next ``count`` batches of the watch, failing rather than hanging if they never come."""
+    got: list[aiotofu.Batch] = []
+
+    async def collect() -> None:
+        async for batch in watcher:
+            got.append(batch)
+            if len(got) == count:
+                return
+
+    await asyncio.wait_for(collect(), timeout=15)
+    return got
+
+
+async def test_a_concurrent_writer_is_seen_exactly_once_including_ties(emu: Emulator) -> None:
+    async with emu.client() as client:
+        watcher = client.batches.watch(poll_interval=0.01, page_size=3)
+
+        async def writer() -> None:
+            await asyncio.sleep(0.05)
+            for k in range(10):
+                emu.add_batch(f"LIVE-{k}")
+                await asyncio.sleep(0.005)
+            for k in range(4):  # several created in the same instant, across polls
+                emu.add_batch(f"TIE-{k}", created_at=SAME_INSTANT)
+                await asyncio.sleep(0.02)
+            emu.add_batch("LAST", created_at=SAME_INSTANT + timedelta(milliseconds=1))
+
+        task = asyncio.create_task(writer())
+        async with watcher:
+            got = await take(watcher, 15)
+        await task
+    numbers = [b.number for b in got]
+    assert numbers[:10] == [f"LIVE-{k}" for k in range(10)]
+    assert sorted(numbers[10:14]) == [f"TIE-{k}" for k in range(4)]
+    assert numbers[14] == "LAST"
+    assert [b.created_at for b in got] == sorted(b.created_at for b in got)
+
+
+async def test_what_existed_before_watching_is_not_yielded(emu: Emulator) -> None:
+    # Two batches share the newest instant when watching starts: neither is new.
+    emu.add_batch("OLD-A", created_at=SAME_INSTANT)
+    emu.add_batch("OLD-B", created_at=SAME_INSTANT)
+    async with emu.client() as client:
+        watcher = client.batches.watch(poll_interval=0.01)
+        first = asyncio.create_task(take(watcher, 1))
+        await asyncio.sleep(0.05)
+        emu.add_batch("NEW-AT-SAME-INSTANT", created_at=SAME_INSTANT)
+        [batch] = await first
+        await watcher.aclose()
+    assert batch.number == "NEW-AT-SAME-INSTANT"
+
+
+async def test_since_yields_batches_created_strictly_after_it(emu: Emulator) -> None:
+    async with emu.client() as client:
+        listing = await client.batches.list(page_size=100, max_items=5).collect()
+        since = listing[-1].created_at  # the fifth newest
+        async with client.batches.watch(since=since, poll_interval=0.01) as watcher:
+            got = await take(watcher, 4)
+    assert [b.id for b in got] == [b.id for b in reversed(listing[:4])]
+
+
+async def test_a_watch_resumes_from_its_token(emu: Emulator) -> None:
+    async with emu.client() as client:
+        async with client.batches.watch(poll_interval=0.01) as watcher:
+            pending = asyncio.create_task(take(watcher, 2))
+            await asyncio.sleep(0.05)  # watching has started: what follows is new
+            for k in range(3):
+                emu.add_batch(f"R-{k}")
+            first = await pending
+            token = watcher.resume_token
+        emu.add_batch("R-3")
+        async with client.batches.watch(resume_token=token, poll_interval=0.01) as resumed:
+            rest = await take(resumed, 2)
+    assert [b.number for b in first + rest] == ["R-0", "R-1", "R-2", "R-3"]
+
+
+async def test_transient_errors_are_ridden_out(emu: Emulator, clock: VirtualClock) -> None:
+    async with emu.client() as client:
+        watcher = client.batches.watch(poll_interval=5)
+        emu.inject(503, "drop", 502)
+        first = asyncio.create_task(take(watcher, 2))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        emu.add_batch("AFTER-ERRORS-1")
+        emu.add_batch("AFTER-ERRORS-2")
+        got = await first
+        await watcher.aclose()
+    assert [b.number for b in got] == ["AFTER-ERRORS-1", "AFTER-ERRORS-2"]
+    assert emu.stats["faults"] == {"503": 1, "drop": 1, "502": 1}
+    assert 5.0 in clock.sleeps  # it polled on the client's clock
+
+
+async def test_an_empty_organisation_yields_its_first_batches() -> None:
+    async with Emulator() as emu, emu.client() as client:
+        watcher = client.batches.watch(poll_interval=0.01)
+        first = asyncio.create_task(take(watcher, 2))
+        await asyncio.sleep(0.05)
+        emu.add_batch("FIRST")
+        emu.add_batch("SECOND")
+        got = await first
+        await watcher.aclose()
+    assert [b.number for b in got] == ["FIRST", "SECOND"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"poll_interval": -1}, "poll_interval"),
+        ({"poll_interval": "5"}, "poll_interval"),
+        ({"since": datetime(2024, 1, 1)}, "since"),
+        ({"page_size": 0}, "page_size"),
+        ({"ids": []}, "ids"),
+        ({"resume_token": "garbage"}, "resume_token"),
+        ({"resume_token": "x", "numbers": ["N"]}, "numbers"),
+    ],
+)
+def test_bad_watch_arguments(kwargs: dict[str, object], name: str) -> None:
+    client = aiotofu.Client("key")
+    with pytest.raises(aiotofu.InvalidParameterError, match=f"^{name}: "):
+        client.batches.watch(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_list_token_is_not_a_watch_token() -> None:
+    client = aiotofu.Client("key")
+    token = client.batches.list().resume_token
+    with pytest.raises(
+        aiotofu.InvalidParameterError, match="^resume_token: not a resume token of a"
+    ):
+        client.batches.watch(resume_token=token)
+
+
+def test_sync_watch(threaded_emu: Emulator) -> None:
+    with aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url) as client:
+        [newest] = client.batches.list(max_items=1).collect()
+        watcher = client.batches.watch(since=newest.created_at, poll_interval=0.01)
+        threaded_emu.add_batch("SYNC-1")
+        with watcher:
+            batch = next(watcher)
+            token = watcher.resume_token
+        assert batch.number == "SYNC-1"
+        threaded_emu.add_batch("SYNC-2")
+        with client.batches.watch(resume_token=token, poll_interval=0.01) as resumed:
+            assert next(resumed).number == "SYNC-2"
+
+
+def test_the_watch_command_streams_jsonl_and_prints_a_token_on_ctrl_c(
+    threaded_emu: Emulator,
+) -> None:
+    env = {
+        **os.environ,
+        "TOFUPILOT_API_KEY": threaded_emu.api_key,
+        "TOFUPILOT_URL": threaded_emu.base_url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiotofu", "batches", "watch", "--poll-interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        # The watch starts from the newest batch: wait until the command has read it.
+        for _ in range(500):
+            if threaded_emu.stats["requests"] >= 2:
+                break
+            time.sleep(0.02)
+        threaded_emu.add_batch("CLI-WATCHED")
+        line = process.stdout.readline()
+        assert '"number": "CLI-WATCHED"' in line
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert "--resume " in err
+    assert threaded_emu.api_key not in err
