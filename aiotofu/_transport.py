@@ -12,9 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 
 from ._sansio import Request, Response
-from .errors import TofuPilotError, TransportError
+from .errors import DecodeError, TofuPilotError, TransportError
 
-__all__ = ["AiohttpTransport", "is_session", "user_agent"]
+__all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_session", "user_agent"]
 
 
 def user_agent() -> str:
@@ -29,6 +29,29 @@ def user_agent() -> str:
 def is_session(value: object) -> bool:
     """Whether ``value`` is an aiohttp ClientSession (the type a caller may lend the client)."""
     return isinstance(value, aiohttp.ClientSession)
+
+
+# A page of 100 batches is about 25 KB. A body past this is not a page: it is refused before
+# it can exhaust memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, or DecodeError once it passes MAX_BODY_BYTES."""
+    length = response.content_length
+    if length is not None and length <= MAX_BODY_BYTES:
+        return await response.read()  # the usual case: aiohttp reads it in one piece
+    chunks = []
+    size = 0
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise DecodeError(
+                f"the response body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB: "
+                "not a page of this API"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class AiohttpTransport:
@@ -60,7 +83,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 timeout=self._timeout,
             ) as response:
-                body = await response.read()
+                body = await _read_body(response)
                 return Response(status=response.status, headers=response.headers, body=body)
         except asyncio.TimeoutError as exc:
             raise TransportError(

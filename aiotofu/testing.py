@@ -118,8 +118,9 @@ class Emulator:
         """Answer the next matching requests with these faults, one each, in order.
 
         A fault is 429 (with ``Retry-After``), 500, 502, 503, 504 (some as a proxy's HTML page),
-        ``"drop"`` (the connection closes halfway through the body), ``"hang"`` (no answer) or
-        ``"html"`` (a 200 with an HTML page). With ``cursor``, only requests for that page match.
+        ``"drop"`` (the connection closes halfway through the body), ``"hang"`` (no answer),
+        ``"slow"`` (the body at one byte a second) or ``"html"`` (a 200 with an HTML page).
+        With ``cursor``, only requests for that page match.
         """
         self._server.inject(*faults, cursor=cursor)
 

@@ -186,9 +186,13 @@ async def _with_faults(
         page = PROXY_PAGE.format(status=200, reason="Welcome")
         return web.Response(status=200, text=page, content_type="text/html")
     if fault == "hang":
-        await asyncio.sleep(3600)  # cancelled when the client gives up (handler_cancellation)
-    # "drop": start a real answer, then close the connection halfway through its body.
+        # No answer at all; the handler is cancelled when the client gives up
+        # (handler_cancellation), and after an hour the connection is dropped.
+        await asyncio.sleep(3600)
     answer = await handler(request)
+    if fault == "slow":
+        return await _trickle(request, answer)
+    # "drop": start a real answer, then close the connection halfway through its body.
     body = answer.body if isinstance(answer, web.Response) else None
     body = body if isinstance(body, bytes) else b"{}"
     dropped = web.StreamResponse(status=answer.status, headers={"Content-Type": "application/json"})
@@ -198,6 +202,19 @@ async def _with_faults(
     if request.transport is not None:
         request.transport.close()
     return dropped
+
+
+async def _trickle(request: web.Request, answer: web.StreamResponse) -> web.StreamResponse:
+    """Send the answer one byte a second, as a connection in trouble would."""
+    body = answer.body if isinstance(answer, web.Response) else None
+    body = body if isinstance(body, bytes) else b"{}"
+    slow = web.StreamResponse(status=answer.status, headers={"Content-Type": "application/json"})
+    slow.content_length = len(body)
+    await slow.prepare(request)
+    for index in range(len(body)):
+        await slow.write(body[index : index + 1])
+        await asyncio.sleep(1.0)
+    return slow
 
 
 @web.middleware

@@ -15,8 +15,8 @@ from typing import Literal
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultSettings", "Faults"]
 
-Fault = Literal[429, 500, 502, 503, 504, "drop", "hang", "html"]
-FAULT_KINDS: tuple[Fault, ...] = (429, 500, 502, 503, 504, "drop", "hang", "html")
+Fault = Literal[429, 500, 502, 503, 504, "drop", "hang", "slow", "html"]
+FAULT_KINDS: tuple[Fault, ...] = (429, 500, 502, 503, 504, "drop", "hang", "slow", "html")
 _RANDOM_ERRORS: tuple[Fault, ...] = (500, 502, 503, 504)
 
 

@@ -1,0 +1,56 @@
+"""Chaos: 30 % 5xx (HTML from the proxy for 502/503/504), 5 % dropped connections and bursts of
+429 with Retry-After, while 10 000 records stream with prefetch. Every record, once, in order.
+
+The full 100 000-record run with real waits is ``python -m benchmarks.chaos``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+
+import pytest
+
+import aiotofu
+from aiotofu.testing import Emulator, VirtualClock
+
+RECORDS = 10_000
+
+
+@pytest.mark.parametrize("prefetch", [0, 4])
+async def test_ten_thousand_records_through_chaos(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture, prefetch: int
+) -> None:
+    async with Emulator(batches=RECORDS, seed=5) as emu:
+        async with emu.client(retry=None) as calm:
+            expected = [b.id for b in await calm.batches.list(page_size=100, prefetch=0).collect()]
+        emu.set_faults(fail_rate=0.30, drop_rate=0.05, retry_after=2)
+        rng = random.Random(5)
+        for cursor in rng.sample(range(0, RECORDS, 100), 10):  # bursts of 429 on some pages
+            emu.inject(429, 429, 429, cursor=cursor)
+        caplog.set_level(logging.WARNING, logger="aiotofu")
+        policy = aiotofu.RetryPolicy(attempts=20, initial_backoff=0.1, max_backoff=2)
+        async with emu.client(retry=policy, max_concurrency=6) as client:
+            got = [
+                b.id for b in await client.batches.list(page_size=100, prefetch=prefetch).collect()
+            ]
+        faults = emu.stats["faults"]
+    assert got == expected  # every record exactly once, in server order
+    assert len(got) == RECORDS
+    retried = Counter(_kind(record.getMessage()) for record in caplog.records)
+    for kind, injected in faults.items():
+        # Each fault was retried, but for speculative requests past the end, cancelled instead.
+        assert injected - prefetch - 1 <= retried[kind] <= injected, kind
+    assert faults["429"] == 30
+    assert faults["drop"] > 0
+    assert {"500", "502", "503", "504"} <= set(faults)
+    waits = [r.getMessage() for r in caplog.records if _kind(r.getMessage()) == "429"]
+    assert all(" in 2.00 s " in message for message in waits)  # Retry-After, not the backoff
+
+
+def _kind(message: str) -> str:
+    """What failed, from a retry log line: the status, or "drop" for a broken connection."""
+    cause = message.split("failed: ", 1)[1]
+    status = cause.split(" ", 1)[0]
+    return status if status.isdigit() else "drop"
