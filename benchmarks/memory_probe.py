@@ -21,8 +21,10 @@ def peak_rss_mb() -> float:
 
 async def probe(base_url: str, key: str, records: int) -> dict[str, float]:
     async with aiotofu.Client(key, base_url=base_url, max_concurrency=4) as client:
-        # Warm up first (imports, session, code paths), so the baseline is the steady state.
-        await client.batches.list(page_size=100, max_items=1000, prefetch=3).collect()
+        # Warm up first (imports, session, code paths, pools), streaming as below, so that the
+        # baseline is the steady state of a streaming client.
+        async for _ in client.batches.list(page_size=100, max_items=2000, prefetch=3):
+            pass
         baseline = peak_rss_mb()
         started = time.perf_counter()
         count = 0
