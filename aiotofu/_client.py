@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import warnings
@@ -15,7 +14,7 @@ from ._clock import get_clock
 from ._resources import Batches
 from ._retry import RetryPolicy
 from ._sansio import Request, Response, build_request
-from ._transport import AiohttpTransport, is_session, user_agent
+from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import (
     APIError,
     InvalidParameterError,
@@ -187,19 +186,10 @@ def _check_base_url(url: Any) -> str:
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidParameterError("base_url", "must not carry a query, a fragment or credentials")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         warnings.warn(
             f"base_url {parts.scheme}://{parts.hostname} is not HTTPS: "
             "the API key would travel in clear text",
             stacklevel=3,
         )
     return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -77,22 +77,15 @@ def _parse_rfc3339(value: str) -> datetime:
     )
 
 
-def _strict_str(value: Any, _: type) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected a string, got {json_type(value)}")
-    return value
+def _strict(kind: type[Any], description: str) -> Callable[[Any, type[Any]], Any]:
+    """A structuring hook that accepts exactly ``kind`` (no bool for int, no coercion)."""
 
+    def hook(value: Any, _: type[Any]) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {description}, got {json_type(value)}")
+        return value
 
-def _strict_int(value: Any, _: type) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {json_type(value)}")
-    return value
-
-
-def _strict_bool(value: Any, _: type) -> bool:
-    if type(value) is not bool:
-        raise TypeError(f"expected a boolean, got {json_type(value)}")
-    return value
+    return hook
 
 
 def _datetime(value: Any, _: type) -> datetime:
@@ -139,9 +132,9 @@ def _format_exception(exc: BaseException, type_: type[Any] | None) -> str:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     _objects_only(converter)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(bool, _strict(bool, "a boolean"))
     converter.register_structure_hook(datetime, _datetime)
     return converter
 

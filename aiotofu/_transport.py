@@ -7,6 +7,7 @@ This is the only module of the client that imports aiohttp. The body is read in 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from importlib.metadata import PackageNotFoundError, version
 
 import aiohttp
@@ -14,7 +15,7 @@ import aiohttp
 from ._sansio import Request, Response
 from .errors import DecodeError, TofuPilotError, TransportError
 
-__all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_session", "user_agent"]
+__all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_loopback", "is_session", "user_agent"]
 
 
 def user_agent() -> str:
@@ -24,6 +25,16 @@ def user_agent() -> str:
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         own = "0"
     return f"aiotofu/{own} aiohttp/{aiohttp.__version__}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (where plain HTTP exposes nothing)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def is_session(value: object) -> bool:

@@ -27,11 +27,12 @@ from typing import Any, TextIO, TypeVar
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import parse_datetime
-from ._emulator import EmulatorServer, FaultSettings, is_loopback, serve
+from ._emulator import EmulatorServer, FaultSettings, serve
 from ._models import Batch
 from ._paginate import Paginator
 from ._params import format_datetime
 from ._retry import RetryPolicy
+from ._transport import is_loopback
 from ._watch import Watcher
 from .errors import InvalidParameterError, TofuPilotError
 

@@ -6,7 +6,7 @@ through :class:`aiotofu.testing.Emulator`.
 
 from .app import EmulatorState, create_app
 from .faults import FAULT_KINDS, Fault, Faults, FaultSettings
-from .server import EmulatorServer, is_loopback, serve
+from .server import EmulatorServer, serve
 from .store import BatchFilter, Store
 
 __all__ = [
@@ -19,6 +19,5 @@ __all__ = [
     "Faults",
     "Store",
     "create_app",
-    "is_loopback",
     "serve",
 ]

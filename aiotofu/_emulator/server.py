@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import signal
 import socket
 import sys
@@ -83,16 +82,6 @@ class EmulatorServer:
     def inject(self, *faults: Fault, cursor: int | None = None) -> None:
         """Answer the next matching requests with these faults (see ``Faults.inject``)."""
         self.state.faults.inject(*faults, cursor=cursor)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve(server: EmulatorServer, out: TextIO = sys.stdout) -> None:

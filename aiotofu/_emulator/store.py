@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -282,26 +282,15 @@ class Store:
             value = self._db.execute("SELECT MAX(created_at) FROM batches").fetchone()[0]
         return None if value is None else int(value)
 
-    def newest_created_at(self) -> int | None:
-        """The newest ``created_at`` in microseconds, or None when there is no batch."""
-        return self._newest()
-
-    def iter_numbers(self) -> Iterator[str]:
-        """Every batch number, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT number FROM batches ORDER BY created_at, id").fetchall()
-        return (row[0] for row in rows)
-
 
 def _where(where: BatchFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions and their parameters for the filters of ``where``."""
     clauses: list[str] = []
     params: list[Any] = []
-    if where.ids:
-        clauses.append(f"b.id IN ({','.join('?' * len(where.ids))})")
-        params += where.ids
-    if where.numbers:
-        clauses.append(f"b.number IN ({','.join('?' * len(where.numbers))})")
-        params += where.numbers
+    for column, values in (("b.id", where.ids), ("b.number", where.numbers)):
+        if values:
+            clauses.append(_in(column, values))
+            params += values
     if where.created_after is not None:
         clauses.append("b.created_at >= ?")
         params.append(where.created_after)
@@ -311,12 +300,13 @@ def _where(where: BatchFilter) -> tuple[list[str], list[Any]]:
     if where.part_numbers or where.revision_numbers:
         # Part and revision are matched on the same unit: a revision belongs to its part.
         unit_clauses = ["x.batch_seq = b.seq"]
-        if where.part_numbers:
-            unit_clauses.append(f"x.part_number IN ({','.join('?' * len(where.part_numbers))})")
-            params += where.part_numbers
-        if where.revision_numbers:
-            unit_clauses.append(f"x.revision IN ({','.join('?' * len(where.revision_numbers))})")
-            params += where.revision_numbers
+        for column, values in (
+            ("x.part_number", where.part_numbers),
+            ("x.revision", where.revision_numbers),
+        ):
+            if values:
+                unit_clauses.append(_in(column, values))
+                params += values
         clauses.append(f"EXISTS (SELECT 1 FROM units AS x WHERE {' AND '.join(unit_clauses)})")
     if where.search_query:
         pattern = "%" + _escape_like(where.search_query) + "%"
@@ -326,6 +316,10 @@ def _where(where: BatchFilter) -> tuple[list[str], list[Any]]:
         )
         params += [pattern, pattern]
     return clauses, params
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join('?' * len(values))})"
 
 
 def _escape_like(text: str) -> str:
@@ -385,10 +379,6 @@ class SyntheticStore:
 
     def close(self) -> None:
         """Nothing to close."""
-
-    def newest_created_at(self) -> int | None:
-        """The newest ``created_at`` in microseconds."""
-        return self._start + (self._count - 1) * 60_000_000 if self._count else None
 
     def list_batches(
         self, where: BatchFilter, *, offset: int, limit: int
