@@ -129,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_emulator_data(emulator, batches=1000)
     emulator.add_argument("--api-key", help="the key to accept (default: a random one)")
-    emulator.add_argument("--db", default=":memory:", metavar="PATH", help="SQLite file to keep")
+    emulator.add_argument(
+        "--db",
+        default=":memory:",
+        metavar="PATH",
+        help="SQLite file to keep the data in (--batches then tops it up to that many)",
+    )
     emulator.add_argument(
         "--synthetic",
         action="store_true",

@@ -41,8 +41,10 @@ class EmulatorServer:
             store = SyntheticStore(batches, seed=seed)
         else:
             store = Store(db)
-            if batches:
-                store.generate(batches, seed=seed)
+            # With a kept database, `batches` is how many there should be at least.
+            missing = batches - store.count()
+            if missing > 0:
+                store.generate(missing, seed=seed)
         self.state = EmulatorState(store=store, faults=Faults(faults or FaultSettings(seed=seed)))
         if api_key is not None:
             self.state.api_key = api_key

@@ -226,7 +226,7 @@ class Store:
         return batch_id
 
     def generate(self, count: int, *, seed: int = 0) -> None:
-        """Add ``count`` realistic batches, the same for the same seed and count.
+        """Add ``count`` realistic batches, the same for the same seed and existing count.
 
         Creation times start on 2024-01-01 and advance by up to 10 minutes, sometimes not at all
         (batches created in the same millisecond); some batches have no user, some no station,
@@ -243,6 +243,8 @@ class Store:
         stations = [(_uuid(rng), f"{name} Station {i + 1:02d}") for i, name in enumerate(_STATIONS)]
         start = self._newest() or to_micros(EPOCH_START)
         first = self.count()
+        # Batches added to a kept database continue it: their own stream of random numbers.
+        rng = random.Random(f"{seed}:{first}")
         created = start
         batches = []
         units = []

@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from aiotofu import Client
+from aiotofu._emulator import EmulatorServer
 from aiotofu.testing import Emulator
 
 
@@ -265,3 +267,23 @@ async def test_proxy_errors_are_html(http: Any, emu: Emulator) -> None:
         assert response.status == 502
         assert response.content_type == "text/html"
         assert "502 Bad Gateway" in await response.text()
+
+
+async def test_a_kept_database_survives_a_restart(tmp_path: Any) -> None:
+    path = str(tmp_path / "tofu.db")
+    first = EmulatorServer(batches=120, seed=2, db=path)
+    await first.start()
+    first.state.store.create_batch("KEPT-1")
+    await first.stop()
+    again = EmulatorServer(batches=120, seed=2, db=path)  # 121 already: nothing is added
+    await again.start()
+    try:
+        async with Client(again.state.api_key, base_url=again.base_url) as client:
+            batches = await client.batches.list(page_size=100).collect()
+    finally:
+        await again.stop()
+    assert len(batches) == 121
+    assert batches[0].number == "KEPT-1"
+    grown = EmulatorServer(batches=200, seed=2, db=path)  # topped up to 200
+    assert grown.state.store.count() == 200
+    grown.state.store.close()
