@@ -38,6 +38,7 @@ __all__ = ["EmulatorState", "create_app"]
 MAX_LIMIT = 100
 MAX_CURSOR = 2**53 - 1
 MAX_SEARCH = 100
+MAX_CACHED_PAGES = 2048
 # TofuPilot's own pattern for created_after / created_before, verbatim from its reference.
 DATE_TIME = re.compile(
     r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|"
@@ -98,6 +99,7 @@ class EmulatorState:
     api_key: str = field(default_factory=lambda: "tp-emulator-" + secrets.token_urlsafe(12))
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
+    pages: dict[tuple[int, str], bytes] = field(default_factory=dict)  # see list_batches
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
@@ -230,7 +232,26 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def list_batches(request: web.Request) -> web.Response:
-    """``GET /v2/batches``: filter, sort, and one page at an offset cursor."""
+    """``GET /v2/batches``: filter, sort, and one page at an offset cursor.
+
+    Answers are cached until the data changes: the emulator serves every request from one
+    loop, and without the cache its own work would queue concurrent requests behind each
+    other, which a remote API with many servers does not do.
+    """
+    state = request.app[STATE]
+    key = (state.store.version, request.query_string)
+    cached = state.pages.get(key)
+    if cached is not None:
+        return web.Response(body=cached, content_type="application/json")
+    response = _list_batches(request, state.store)
+    if response.status == 200 and isinstance(response.body, bytes):
+        if len(state.pages) >= MAX_CACHED_PAGES:
+            state.pages.clear()
+        state.pages[key] = response.body
+    return response
+
+
+def _list_batches(request: web.Request, store: Store | SyntheticStore) -> web.Response:
     issues: list[dict[str, Any]] = []
     query = request.query
     for name in SCALARS:
@@ -251,7 +272,6 @@ async def list_batches(request: web.Request) -> web.Response:
         query.get("sort_by"), "sort_by", ("number", "created_at"), "created_at", issues
     )
     sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
-    store = request.app[STATE].store
     if isinstance(store, SyntheticStore):
         issues += [
             _issue(name, "unsupported", "A synthetic emulator serves only the date filters")

@@ -109,6 +109,7 @@ class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self.version = 0  # changes with the data: what caches of answers are keyed by
         self._db.executescript("PRAGMA journal_mode = WAL;" if path != ":memory:" else "")
         self._db.executescript(_SCHEMA)
 
@@ -223,6 +224,7 @@ class Store:
             except sqlite3.IntegrityError as exc:
                 self._db.execute("ROLLBACK")
                 raise KeyError(number) from exc
+            self.version += 1
         return batch_id
 
     def generate(self, count: int, *, seed: int = 0) -> None:
@@ -277,6 +279,7 @@ class Store:
             self._db.executemany("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
             self._db.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?)", units)
             self._db.execute("COMMIT")
+            self.version += 1
             self._db.execute("ANALYZE")
 
     def _newest(self) -> int | None:
@@ -364,6 +367,8 @@ class SyntheticStore:
     derived from ``i`` and the seed, so every answer is the same from run to run. Only the
     ordering parameters are supported; filters are refused by the handler.
     """
+
+    version = 0  # the data never changes
 
     def __init__(self, count: int, *, seed: int = 0) -> None:
         self._count = count

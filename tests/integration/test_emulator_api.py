@@ -287,3 +287,13 @@ async def test_a_kept_database_survives_a_restart(tmp_path: Any) -> None:
     grown = EmulatorServer(batches=200, seed=2, db=path)  # topped up to 200
     assert grown.state.store.count() == 200
     grown.state.store.close()
+
+
+async def test_answers_change_as_soon_as_the_data_does(http: Any) -> None:
+    """The emulator caches answers, but never past a write."""
+    _, _, before = await http("GET", "/v2/batches", {"limit": "1"})
+    _, _, again = await http("GET", "/v2/batches", {"limit": "1"})
+    assert again == before
+    _, _, created = await http("POST", "/v2/batches", json={"number": "FRESH"})
+    _, _, after = await http("GET", "/v2/batches", {"limit": "1"})
+    assert after["data"][0]["id"] == created["id"] != before["data"][0]["id"]
