@@ -18,6 +18,7 @@ import csv
 import itertools
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -70,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aiotofu: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`aiotofu batches list | head`): that is its right, not an error.
+        # Point stdout at nothing, so that flushing it at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 # -- the parser ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -266,3 +267,48 @@ def test_python_dash_m_aiotofu_help() -> None:
     assert result.returncode == 0
     assert "batches" in result.stdout
     assert "emulator" in result.stdout
+
+
+def test_a_reader_that_goes_away_is_not_an_error(
+    emulator_process: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    _, base_url, key = emulator_process
+    result = subprocess.run(
+        f"{sys.executable} -m aiotofu batches list --base-url {base_url} --api-key {key} | head -3",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert len(result.stdout.splitlines()) == 3
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipe" not in result.stderr
+
+
+def test_progress_is_shown_on_a_terminal(
+    emulator_process: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    _, base_url, key = emulator_process
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            command("batches", "list", "--base-url", base_url, "--api-key", key),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"300 batches" in shown
+    assert b"/s" in shown
