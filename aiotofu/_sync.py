@@ -8,10 +8,11 @@ records out locally; the resume token still marks the last record actually hande
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -19,6 +20,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ._client import Client
 from ._models import Batch, Page
 from ._paginate import Paginator
+from ._resources import Batches
 from ._retry import RetryPolicy
 from ._watch import Watcher
 from .errors import InvalidParameterError, TofuPilotError
@@ -27,6 +29,7 @@ __all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 class SyncClient:
@@ -121,30 +124,46 @@ class SyncClient:
             return self._portal
 
 
+def _listing(
+    method: Callable[Concatenate[Batches, P], Paginator[Batch]],
+) -> Callable[Concatenate[SyncBatches, P], SyncPaginator[Batch]]:
+    """The blocking twin of a ``Batches`` method that lists: same parameters, same checks."""
+
+    @functools.wraps(method)
+    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> SyncPaginator[Batch]:
+        iterator = SyncPaginator(
+            self._client, method(self._client._client.batches, *args, **kwargs)
+        )
+        self._client._iterators.add(iterator)
+        return iterator
+
+    return blocking
+
+
+def _watching(
+    method: Callable[Concatenate[Batches, P], Watcher],
+) -> Callable[Concatenate[SyncBatches, P], SyncWatcher]:
+    """The blocking twin of ``Batches.watch``."""
+
+    @functools.wraps(method)
+    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> SyncWatcher:
+        iterator = SyncWatcher(self._client, method(self._client._client.batches, *args, **kwargs))
+        self._client._iterators.add(iterator)
+        return iterator
+
+    return blocking
+
+
 class SyncBatches:
-    """``SyncClient.batches``: ``list()`` and ``resume()`` returning blocking iterators."""
+    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
 
     def __init__(self, client: SyncClient) -> None:
         self._client = client
 
-    def list(self, **filters: Any) -> SyncPaginator[Batch]:
-        """``Client.batches.list()`` as a plain iterator; arguments are checked at once."""
-        return self._wrap(self._client._client.batches.list(**filters))
-
-    def resume(self, token: str, **options: Any) -> SyncPaginator[Batch]:
-        """Continue a listing from a ``resume_token``, as a plain iterator."""
-        return self._wrap(self._client._client.batches.resume(token, **options))
-
-    def watch(self, **options: Any) -> SyncWatcher:
-        """``Client.batches.watch()`` as a plain, endless iterator."""
-        watcher = SyncWatcher(self._client, self._client._client.batches.watch(**options))
-        self._client._iterators.add(watcher)
-        return watcher
-
-    def _wrap(self, paginator: Paginator[Batch]) -> SyncPaginator[Batch]:
-        iterator = SyncPaginator(self._client, paginator)
-        self._client._iterators.add(iterator)
-        return iterator
+    list = _listing(Batches.list)
+    resume = _listing(Batches.resume)
+    watch = _watching(Batches.watch)
 
 
 class SyncPaginator(Generic[T]):
