@@ -73,14 +73,23 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_seconds = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we made
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise TofuPilotError("this client is closed")
+        loop = asyncio.get_running_loop()
         if self._session is None:
             # Created on first use, inside the running loop, never at import or construction time.
             self._session = aiohttp.ClientSession()
+            self._loop = loop
+        elif self._loop is not None and self._loop is not loop:
+            # aiohttp would fail deep inside with "attached to a different loop", or hang.
+            raise TofuPilotError(
+                "this client was first used in another event loop: create one client per loop "
+                "(for example inside the function that asyncio.run() runs)"
+            )
         return self._session
 
     async def send(self, request: Request) -> Response:
@@ -96,7 +105,7 @@ class AiohttpTransport:
             ) as response:
                 body = await _read_body(response)
                 return Response(status=response.status, headers=response.headers, body=body)
-        except asyncio.TimeoutError as exc:
+        except (asyncio.TimeoutError, TimeoutError) as exc:  # distinct classes before 3.11
             raise TransportError(
                 f"{request.method} {request.url}: no complete answer within "
                 f"{self._timeout_seconds:g} s"

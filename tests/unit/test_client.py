@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timezone
@@ -266,3 +267,16 @@ async def test_the_own_session_is_closed_and_the_client_refuses_work_after() -> 
     with pytest.raises(aiotofu.TofuPilotError, match="closed"):
         await client.batches.list().collect()
     await client.aclose()  # twice is fine
+
+
+def test_a_client_used_in_a_second_event_loop_says_so() -> None:
+    client = aiotofu.Client(KEY, base_url="http://127.0.0.1:9/api", retry=None)
+    first = asyncio.new_event_loop()
+    try:
+        with pytest.raises(aiotofu.TransportError):  # nothing listens there, but now a session is
+            first.run_until_complete(client.batches.list().collect())
+        with pytest.raises(aiotofu.TofuPilotError, match="another event loop"):
+            asyncio.run(client.batches.list().collect())
+        first.run_until_complete(client.aclose())
+    finally:
+        first.close()
