@@ -100,7 +100,7 @@ class Client:
         self._paused_until = 0.0
         self._user_agent = user_agent()
         self.batches = Batches(self)
-        """Batches: ``list()``, ``resume()``."""
+        """Batches: ``list()``, ``resume()``, ``watch()``."""
 
     @property
     def base_url(self) -> str:

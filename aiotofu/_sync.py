@@ -75,7 +75,7 @@ class SyncClient:
         self._closed = False
         self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
         self.batches = SyncBatches(self)
-        """Batches: ``list()``, ``resume()``."""
+        """Batches: ``list()``, ``resume()``, ``watch()``."""
 
     @property
     def base_url(self) -> str:
