@@ -188,7 +188,18 @@ def command(*argv: str) -> list[str]:
 def emulator_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """``aiotofu emulator --port 0`` in a subprocess: (process, base URL, key)."""
     process = subprocess.Popen(
-        command("emulator", "--port", "0", "--batches", "300", "--api-key", "tp-subprocess-key"),
+        # A little latency, so that a listing page by page lasts long enough to be interrupted.
+        command(
+            "emulator",
+            "--port",
+            "0",
+            "--batches",
+            "300",
+            "--latency",
+            "0.01",
+            "--api-key",
+            "tp-subprocess-key",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

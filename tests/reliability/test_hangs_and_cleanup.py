@@ -78,7 +78,7 @@ def test_keyboard_interrupt_in_a_sync_loop_leaves_no_thread(threaded_emu: Emulat
 
 
 def test_ctrl_c_in_the_cli_exits_cleanly_and_quickly(threaded_emu: Emulator) -> None:
-    threaded_emu.set_faults(latency=0.2)
+    threaded_emu.set_faults(latency=1.0)  # ten pages: the listing takes seconds
     env = {**os.environ, "TOFUPILOT_API_KEY": threaded_emu.api_key}
     process = subprocess.Popen(
         [sys.executable, "-m", "aiotofu", "batches", "list", "--base-url", threaded_emu.base_url],
@@ -87,9 +87,12 @@ def test_ctrl_c_in_the_cli_exits_cleanly_and_quickly(threaded_emu: Emulator) -> 
         text=True,
         env=env,
     )
-    time.sleep(1.5)  # started, and waiting on the slow server
+    assert process.stdout is not None
+    process.stdout.readline()  # the first page is out; the next ones are on their way
+    interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=10)
+    assert time.monotonic() - interrupted < 5  # it did not wait for the pages in flight
     assert process.returncode == 130
     assert "Traceback" not in err
     assert err.startswith("aiotofu: interrupted")
