@@ -11,7 +11,7 @@ import json
 import re
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +81,8 @@ class Stats:
     in_flight: int = 0
     peak_in_flight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
-    log: list[LoggedRequest] = field(default_factory=list)
+    # The latest requests only: an emulator may serve for days.
+    log: deque[LoggedRequest] = field(default_factory=lambda: deque(maxlen=100_000))
 
     def reset(self) -> None:
         """Forget everything counted so far (in-flight requests stay counted)."""

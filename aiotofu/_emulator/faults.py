@@ -82,9 +82,13 @@ class Faults:
         if limited is not None:
             self.injected["429"] += 1
             return 429, limited
+        fail, drop = self.settings.fail_rate, self.settings.drop_rate
+        if not fail and not drop:
+            return None, 0.0
+        if len(self._seen) >= 1_000_000:  # bounded, for an emulator that serves for days
+            self._seen.clear()
         self._seen[key] += 1
         draw = _uniform(f"{self.settings.seed}:{key}:{self._seen[key]}")
-        fail, drop = self.settings.fail_rate, self.settings.drop_rate
         if draw < fail:
             fault = _RANDOM_ERRORS[int(draw / fail * len(_RANDOM_ERRORS)) % len(_RANDOM_ERRORS)]
         elif draw < fail + drop:
