@@ -17,6 +17,7 @@ import aiotofu
 from aiotofu import Batch
 from aiotofu._sansio import Response, decode_page
 from aiotofu._transport import MAX_BODY_BYTES
+from tests.helpers import serving
 
 GOOD = {"id": "a", "number": "N1", "created_at": "2024-01-15T10:30:00Z", "unit_count": 1}
 JSON = "application/json"
@@ -203,20 +204,13 @@ async def serve() -> AsyncIterator[Callable[[int, str, bytes], Any]]:
             status=answer["status"], body=answer["body"], headers={"Content-Type": answer["type"]}
         )
 
-    app = web.Application()
-    app.router.add_get("/api/v2/batches", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with serving(handler) as base_url:
 
-    def set_answer(status: int, content_type: str, body: bytes) -> Any:
-        answer.update(status=status, type=content_type, body=body)
-        return aiotofu.Client("key", base_url=f"http://127.0.0.1:{port}/api", retry=None)
+        def set_answer(status: int, content_type: str, body: bytes) -> Any:
+            answer.update(status=status, type=content_type, body=body)
+            return aiotofu.Client("key", base_url=base_url, retry=None)
 
-    yield set_answer
-    await runner.cleanup()
+        yield set_answer
 
 
 @pytest.mark.parametrize(

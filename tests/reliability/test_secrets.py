@@ -12,6 +12,7 @@ from aiohttp import web
 import aiotofu
 from aiotofu.cli import main
 from aiotofu.testing import Emulator
+from tests.helpers import serving
 
 KEY = "tp-super-secret-0123456789"
 
@@ -62,27 +63,13 @@ async def redirecting() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
         received.append(dict(request.headers))
         return web.json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
 
-    other = web.Application()
-    other.router.add_get("/api/v2/batches", record)
-    other_runner = web.AppRunner(other)
-    await other_runner.setup()
-    other_site = web.TCPSite(other_runner, "127.0.0.2", 0)
-    await other_site.start()
-    other_port = other_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with serving(record, host="127.0.0.2") as other:
 
-    async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPFound(f"http://127.0.0.2:{other_port}{request.path_qs}")
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPFound(other.removesuffix("/api") + request.path_qs)
 
-    first = web.Application()
-    first.router.add_get("/api/v2/batches", redirect)
-    first_runner = web.AppRunner(first)
-    await first_runner.setup()
-    first_site = web.TCPSite(first_runner, "127.0.0.1", 0)
-    await first_site.start()
-    first_port = first_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{first_port}/api", received
-    await first_runner.cleanup()
-    await other_runner.cleanup()
+        async with serving(redirect) as first:
+            yield first, received
 
 
 async def test_the_key_is_not_sent_to_another_host_after_a_redirect(
