@@ -142,7 +142,8 @@ class Client:
             async with self._limiter:
                 # Inside the limiter: a request that was queued for a slot when a 429 came
                 # back must wait out the pause too.
-                await self._wait_while_paused()
+                if self._paused_until:
+                    await self._wait_while_paused()
                 try:
                     return decode(await self._transport.send(request))
                 except (APIError, TransportError) as exc:
@@ -167,6 +168,7 @@ class Client:
     async def _wait_while_paused(self) -> None:
         while (delay := self._paused_until - self._clock.monotonic()) > 0:
             await self._clock.sleep(delay)
+        self._paused_until = 0.0  # no pause: the hot path skips this call
 
 
 def _describe_target(request: Request) -> str:

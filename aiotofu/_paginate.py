@@ -93,15 +93,15 @@ class PageState:
                 f"internal error: got the page at {page.cursor}, expected {self.cursor}"
             )
         items: Sequence[T] = page.items
-        ids = [key(item) for item in items]
-        unique = set(ids)
+        unique = frozenset(map(key, items))
         offsets: Sequence[int]
-        if len(unique) == len(ids) and self.previous_ids.isdisjoint(unique):
+        if len(unique) == len(items) and self.previous_ids.isdisjoint(unique):
             offsets = range(page.cursor, page.cursor + len(items))  # the usual case
         else:
             seen = set(self.previous_ids)
             kept = []
-            for index, item_id in enumerate(ids):
+            for index, item in enumerate(items):
+                item_id = key(item)
                 if item_id not in seen:
                     seen.add(item_id)
                     kept.append(index)
@@ -111,7 +111,7 @@ class PageState:
         if self.remaining is not None:
             offsets, items = offsets[: self.remaining], items[: self.remaining]
             self.remaining -= len(items)
-        self.previous_ids = frozenset(unique)
+        self.previous_ids = unique
         if not page.has_more or self.remaining == 0:
             self.done = True
             return offsets, items

@@ -7,6 +7,7 @@ argument as the caller spelled it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -36,7 +37,7 @@ SortBy = Literal["created_at", "number"]
 SortOrder = Literal["asc", "desc"]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ListQuery:
     """The validated, normalised filters of one listing; the page position is kept elsewhere."""
 
@@ -57,22 +58,10 @@ class ListQuery:
 
         ``created_before`` overrides the filter's own (the paginator's consistency pin).
         """
-        query: list[tuple[str, str]] = [("ids", v) for v in self.ids]
-        query += [("numbers", v) for v in self.numbers]
-        if self.created_after is not None:
-            query.append(("created_after", format_datetime(self.created_after)))
+        head, tail = _fixed_parts(self)
         before = created_before if created_before is not None else self.created_before
-        if before is not None:
-            query.append(("created_before", format_datetime(before)))
-        query.append(("limit", str(limit)))
-        query.append(("cursor", str(cursor)))
-        if self.search_query is not None:
-            query.append(("search_query", self.search_query))
-        query += [("part_numbers", v) for v in self.part_numbers]
-        query += [("revision_numbers", v) for v in self.revision_numbers]
-        query.append(("sort_by", self.sort_by))
-        query.append(("sort_order", self.sort_order))
-        return query
+        pinned = [("created_before", _format_cached(before))] if before is not None else []
+        return [*head, *pinned, ("limit", str(limit)), ("cursor", str(cursor)), *tail]
 
     def to_json(self) -> dict[str, Any]:
         """The filters as JSON, unset ones left out (for resume tokens)."""
@@ -103,6 +92,22 @@ class ListQuery:
                 except ValueError as exc:
                     raise InvalidParameterError(name, str(exc)) from None
         return make_list_query(**fields)
+
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_parts(query: ListQuery) -> tuple[Pairs, Pairs]:
+    """What every page request of a listing sends before and after its position: built once."""
+    head = [("ids", v) for v in query.ids] + [("numbers", v) for v in query.numbers]
+    if query.created_after is not None:
+        head.append(("created_after", format_datetime(query.created_after)))
+    tail = [] if query.search_query is None else [("search_query", query.search_query)]
+    tail += [("part_numbers", v) for v in query.part_numbers]
+    tail += [("revision_numbers", v) for v in query.revision_numbers]
+    tail += [("sort_by", query.sort_by), ("sort_order", query.sort_order)]
+    return tuple(head), tuple(tail)
 
 
 def format_datetime(value: datetime) -> str:
@@ -207,3 +212,7 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
         options = " or ".join(repr(c) for c in choices)
         raise InvalidParameterError(name, f"expected {options}, got {value!r}")
     return value
+
+
+# The consistency pin is the same on every page of a listing: format it once.
+_format_cached = functools.lru_cache(maxsize=256)(format_datetime)
