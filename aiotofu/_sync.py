@@ -30,6 +30,8 @@ __all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
+A = TypeVar("A")
+B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher")
 
 
 class SyncClient:
@@ -122,48 +124,6 @@ class SyncClient:
                     start_blocking_portal(name="aiotofu-sync-loop")
                 )
             return self._portal
-
-
-def _listing(
-    method: Callable[Concatenate[Batches, P], Paginator[Batch]],
-) -> Callable[Concatenate[SyncBatches, P], SyncPaginator[Batch]]:
-    """The blocking twin of a ``Batches`` method that lists: same parameters, same checks."""
-
-    @functools.wraps(method)
-    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> SyncPaginator[Batch]:
-        iterator = SyncPaginator(
-            self._client, method(self._client._client.batches, *args, **kwargs)
-        )
-        self._client._iterators.add(iterator)
-        return iterator
-
-    return blocking
-
-
-def _watching(
-    method: Callable[Concatenate[Batches, P], Watcher],
-) -> Callable[Concatenate[SyncBatches, P], SyncWatcher]:
-    """The blocking twin of ``Batches.watch``."""
-
-    @functools.wraps(method)
-    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> SyncWatcher:
-        iterator = SyncWatcher(self._client, method(self._client._client.batches, *args, **kwargs))
-        self._client._iterators.add(iterator)
-        return iterator
-
-    return blocking
-
-
-class SyncBatches:
-    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
-
-    def __init__(self, client: SyncClient) -> None:
-        self._client = client
-
-    list = _listing(Batches.list)
-    resume = _listing(Batches.resume)
-    watch = _watching(Batches.watch)
 
 
 class SyncPaginator(Generic[T]):
@@ -283,3 +243,31 @@ class SyncWatcher:
     async def aclose(self) -> None:
         """What SyncClient.close() calls in its loop."""
         await self._watcher.aclose()
+
+
+def _blocking(
+    method: Callable[Concatenate[Batches, P], A],
+    wrap: Callable[[SyncClient, A], B],
+) -> Callable[Concatenate[SyncBatches, P], B]:
+    """The blocking twin of a ``Batches`` method: same parameters and checks, and its async
+    iterator wrapped in ``wrap`` (registered, so that ``SyncClient.close()`` can cancel it)."""
+
+    @functools.wraps(method)
+    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> B:
+        iterator = wrap(self._client, method(self._client._client.batches, *args, **kwargs))
+        self._client._iterators.add(iterator)
+        return iterator
+
+    return blocking
+
+
+class SyncBatches:
+    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
+
+    def __init__(self, client: SyncClient) -> None:
+        self._client = client
+
+    list = _blocking(Batches.list, SyncPaginator[Batch])
+    resume = _blocking(Batches.resume, SyncPaginator[Batch])
+    watch = _blocking(Batches.watch, SyncWatcher)
