@@ -1,13 +1,10 @@
-"""Pagination: a pure state machine over pages, and the async Paginator that drives it.
+"""The Paginator: the async driver of the pagination state machine, with prefetch.
 
-``PageState`` knows where the next page starts, when the stream ends and which records to drop;
-it does no I/O, so every transition is tested without a loop. ``Paginator`` turns it into an async
-iterator that fetches pages ahead of the consumer.
-
-Prefetch rests on the cursor being an offset: the page after the one at ``c`` is predicted at
-``c + limit``. Speculative requests start only once a page has said ``has_more``; every answer's
-``next_cursor`` is checked against the prediction, and on a mismatch the speculation is cancelled
-and the rest of the stream is fetched one page at a time.
+``PageState`` (``_pagestate``) decides which page comes next, what it yields and how continuity
+is verified; it does no I/O. ``Paginator`` performs the requests it asks for, and fetches pages
+ahead of the consumer: the state machine predicts them from offsets once a page has said
+``has_more``, every answer is checked as if it had been fetched in order (so out-of-order answers
+are harmless), and whatever the state machine no longer asks for is cancelled.
 
 No task group or cancel scope is held across the points where records are handed to the consumer
 (anyio calls that "cancel scope stack corruption"): the prefetch tasks belong to the Paginator
@@ -18,109 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Sequence
-from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
 
 from ._models import Page
-from .errors import PaginationError, TofuPilotError
+from ._pagestate import Chunk, Fetch, PageState, Position
+from .errors import StateError, TofuPilotError
 
-__all__ = ["PageFetcher", "PageState", "Paginator"]
+__all__ = ["PageFetcher", "Paginator"]
 
 T = TypeVar("T")
 
 
 class PageFetcher(Protocol[T]):
-    """Fetch the page at ``cursor`` with ``limit`` records, pinned to ``created_before`` if set."""
+    """Fetch one page: ``fetch.limit`` records from ``fetch.cursor``, bounded by ``fetch.pin``."""
 
-    def __call__(
-        self, cursor: int, limit: int, pinned_before: datetime | None
-    ) -> Coroutine[Any, Any, Page[T]]: ...
-
-
-@attrs.define
-class PageState:
-    """Where a listing stands between pages. Pure: no I/O, no clock.
-
-    ``cursor`` is where the next page starts; ``remaining`` counts the records ``max_items`` still
-    allows (None: no limit). ``previous_ids`` holds the ids of the last page accepted: a record that
-    writers pushed across a page boundary shows up again at the start of the next page, and is
-    dropped there so that nothing is yielded twice.
-    """
-
-    cursor: int
-    page_size: int
-    remaining: int | None = None
-    done: bool = False
-    speculate: bool = True
-    previous_ids: frozenset[Hashable] = frozenset()
-
-    def __attrs_post_init__(self) -> None:
-        if self.remaining == 0:
-            self.done = True
-
-    def limit_at(self, cursor: int) -> int:
-        """The ``limit`` at ``cursor``: a full page, or what ``max_items`` still needs."""
-        if self.remaining is None:
-            return self.page_size
-        needed = self.remaining - (cursor - self.cursor)
-        return max(1, min(self.page_size, needed))
-
-    def ahead(self, pages: int) -> list[int]:
-        """Cursors of the next ``pages`` pages, predicted from offsets, within ``max_items``.
-
-        The first is known (the server's ``next_cursor``); the rest are predictions, offered only
-        while the server's cursors have matched them.
-        """
-        if self.done:
-            return []
-        count = pages if self.speculate else min(pages, 1)
-        if self.remaining is not None:
-            count = min(count, math.ceil(self.remaining / self.page_size))
-        return [self.cursor + k * self.page_size for k in range(count)]
-
-    def accept(
-        self, page: Page[T], key: Callable[[T], Hashable]
-    ) -> tuple[Sequence[int], Sequence[T]]:
-        """Take the page at ``self.cursor``; return the raw offsets and the records to yield."""
-        if page.cursor != self.cursor:
-            raise PaginationError(
-                f"internal error: got the page at {page.cursor}, expected {self.cursor}"
-            )
-        items: Sequence[T] = page.items
-        unique = frozenset(map(key, items))
-        offsets: Sequence[int]
-        if len(unique) == len(items) and self.previous_ids.isdisjoint(unique):
-            offsets = range(page.cursor, page.cursor + len(items))  # the usual case
-        else:
-            seen = set(self.previous_ids)
-            kept = []
-            for index, item in enumerate(items):
-                item_id = key(item)
-                if item_id not in seen:
-                    seen.add(item_id)
-                    kept.append(index)
-            offsets = [page.cursor + index for index in kept]
-            items = [items[index] for index in kept]
-        predicted = page.cursor + self.limit_at(page.cursor)
-        if self.remaining is not None:
-            offsets, items = offsets[: self.remaining], items[: self.remaining]
-            self.remaining -= len(items)
-        self.previous_ids = unique
-        if not page.has_more or self.remaining == 0:
-            self.done = True
-            return offsets, items
-        assert page.next_cursor is not None  # decode_page guarantees it when has_more
-        if page.next_cursor != predicted:
-            # Not the offset arithmetic prefetch relies on: stop predicting, follow the server.
-            self.speculate = False
-        self.cursor = page.next_cursor
-        return offsets, items
+    def __call__(self, fetch: Fetch) -> Coroutine[Any, Any, Page[T]]: ...
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -135,44 +49,51 @@ class Paginator(Generic[T]):
     ``async for record in paginator`` yields records in server order; ``pages()`` yields whole
     pages; ``collect()`` gathers everything in a list. Use ``async with paginator:`` (or call
     ``aclose()``) when you may stop early, so that requests in flight are cancelled at once.
-    After an error, iterating again retries from the same position.
+    After an error, iterating again (or calling ``collect()`` again) continues from the same
+    position. A paginator has one consumer: a second task iterating it raises StateError.
     """
 
     def __init__(
         self,
         fetch: PageFetcher[T],
         *,
-        cursor: int,
         page_size: int,
         max_items: int | None,
         prefetch: int,
         key: Callable[[T], Hashable],
-        probe: Callable[[], Awaitable[datetime | None]] | None = None,
-        pin_from_page: Callable[[Page[T]], datetime | None] | None = None,
-        pinned_before: datetime | None = None,
-        token: Callable[[int, datetime | None], str] | None = None,
+        sort_key: Callable[[T], Any] | None = None,
+        start: Position | None = None,
+        probe: Callable[[], Awaitable[Any]] | None = None,
+        pin_from_page: Callable[[Page[T]], Any] | None = None,
+        token: Callable[[Position], str] | None = None,
     ) -> None:
         self._fetch = fetch
-        self._state = PageState(cursor=cursor, page_size=page_size, remaining=max_items)
+        self._start = start = start or Position(0)
+        self._state = PageState(
+            cursor=start.cursor,
+            page_size=page_size,
+            id_of=key,
+            key_of=sort_key,
+            remaining=max_items,
+            pin=start.pin,
+            anchor=start.anchor,
+        )
         self._prefetch = prefetch
-        self._key = key
-        # Consistency under writes: once known, every request carries created_before=<pin>, so
-        # records created after the listing started cannot shift the offsets under it.
+        # Consistency under writes: once known, every request carries the pin, so that records
+        # created after the listing started cannot shift the offsets under it. It comes from a
+        # probe before the first request, or from the first page itself.
         self._probe = probe
         self._pin_from_page = pin_from_page
-        self._pinned_before = pinned_before
-        self._pinned = pinned_before is not None
         self._token = token
-        self._pending: deque[tuple[int, asyncio.Task[Page[T]]]] = deque()
-        # The current page's records, their offsets, and how many were handed out. Records are
-        # handed out by index (no per-record bookkeeping on the hot path); the position for
-        # resume tokens is derived from the offsets only when asked for.
-        self._page: Page[T] | None = None
-        self._items: Sequence[T] = ()
-        self._offsets: Sequence[int] = ()
+        self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
+        # The current chunk (an accepted page's records) and how many were handed out. Records
+        # are handed out by index (no per-record bookkeeping on the hot path); the position for
+        # resume tokens is derived from the chunk only when asked for.
+        self._chunk: Chunk[T] | None = None
+        self._records: Sequence[T] = ()
         self._index = 0
-        self._start = cursor  # the position when nothing of the current page was handed out
         self._has_more_seen = False
+        self._busy = False
         self._closed = False
 
     # -- the consumer's side -------------------------------------------------------------
@@ -182,25 +103,36 @@ class Paginator(Generic[T]):
 
     async def __anext__(self) -> T:
         index = self._index
-        if index < len(self._items):
+        if index < len(self._records):
             self._index = index + 1
-            return self._items[index]
-        if not await self._load_next_page():
+            return self._records[index]
+        if not await self._load_next_chunk():
             raise StopAsyncIteration
         self._index = 1
-        return self._items[0]
+        return self._records[0]
 
     def pages(self) -> AsyncIterator[Page[T]]:
         """Iterate page by page; each Page holds the records not yet yielded, in server order."""
         return _Pages(self)
 
     async def collect(self) -> list[T]:
-        """Every remaining record in a list (bounded by ``max_items`` if given)."""
-        async with self:
-            records: list[T] = []
-            while (chunk := await self._take_rest()) is not None:
-                records += chunk[1]
-            return records
+        """Every remaining record in a list (bounded by ``max_items`` if given).
+
+        If it fails, nothing it gathered counts as handed out: calling it again (or iterating)
+        continues from where it started, and so does ``resume_token``.
+        """
+        saved = (attrs.evolve(self._state), self._chunk, self._records, self._index)
+        records: list[T] = []
+        try:
+            while (taken := await self._take_rest()) is not None:
+                chunk, first = taken
+                records += chunk.records[first:]
+        except BaseException:
+            await self._cancel_pending()
+            self._state, self._chunk, self._records, self._index = saved
+            raise
+        await self.aclose()
+        return records
 
     async def __aenter__(self) -> Paginator[T]:
         return self
@@ -209,10 +141,14 @@ class Paginator(Generic[T]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop: cancel every request in flight, and wait until they have let go of the network."""
+        """Stop: cancel every request in flight, and wait until they have let go of the network.
+
+        Safe from another task: the consumer gets no record more, and no request starts after
+        this returns.
+        """
         self._closed = True
         # Nothing more is handed out; what was stays counted, for the resume token.
-        self._items, self._offsets = self._items[: self._index], self._offsets[: self._index]
+        self._records = self._records[: self._index]
         await self._cancel_pending()
 
     @property
@@ -222,20 +158,22 @@ class Paginator(Generic[T]):
         Pass it to ``client.batches.resume()`` (in this process or another) to continue exactly
         there, with the same filters and the same consistency pin.
         """
-        return self._token_at(self._position())
+        return self.token_at(self.position)
 
-    def _position(self) -> int:
-        """The offset just after the last record handed out."""
-        return self._offsets[self._index - 1] + 1 if self._index else self._start
+    @property
+    def position(self) -> Position:
+        """Where the listing stands: just after the last record handed out."""
+        return self._chunk.position(self._index) if self._chunk else self._start
 
-    def _token_at(self, position: int) -> str:
+    def token_at(self, position: Position) -> str:
+        """The resume token of ``position`` (for wrappers that hand records out themselves)."""
         if self._token is None:
             raise TofuPilotError("this listing cannot be resumed")
-        return self._token(position, self._pinned_before)
+        return self._token(position)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "done" if self._state.done else "open"
-        return f"<aiotofu.Paginator {state} at cursor {self._position()}>"
+        return f"<aiotofu.Paginator {state} at cursor {self.position.cursor}>"
 
     def __del__(self) -> None:
         # Dropped without aclose(): cancel what is in flight. Nothing can be awaited here, and
@@ -245,79 +183,115 @@ class Paginator(Generic[T]):
                 with contextlib.suppress(RuntimeError):  # the loop is already closed
                     task.get_loop().call_soon_threadsafe(task.cancel)
 
-    async def _take_rest(self) -> tuple[Sequence[int], Sequence[T]] | None:
+    async def take_chunk(self) -> tuple[Chunk[T], int] | None:
         """Hand out, at once, the rest of the current page, else the next page; None at the end.
 
-        For ``pages()``, ``collect()`` and SyncClient, which take records a page at a time.
+        Returns the chunk and the index of its first record not handed out before. For
+        ``pages()``, ``collect()`` and SyncClient, which take records a page at a time.
         """
-        if self._index >= len(self._items) and not await self._load_next_page():
+        return await self._take_rest()
+
+    async def _take_rest(self) -> tuple[Chunk[T], int] | None:
+        if self._index >= len(self._records) and not await self._load_next_chunk():
             return None
-        offsets, items = self._offsets[self._index :], self._items[self._index :]
-        self._index = len(self._items)
-        return offsets, items
+        assert self._chunk is not None
+        first, self._index = self._index, len(self._records)
+        return self._chunk, first
 
     async def _next_whole_page(self) -> Page[T]:
         """For pages(): the rest of the current page if records were taken singly, else the next."""
-        rest = await self._take_rest()
-        if rest is None:
+        taken = await self._take_rest()
+        if taken is None:
             raise StopAsyncIteration
-        offsets, items = rest
-        assert self._page is not None
-        return attrs.evolve(self._page, cursor=offsets[0], items=tuple(items))
+        chunk, first = taken
+        offsets = chunk.offsets[first:]
+        more = not self._state.done
+        return Page(
+            items=tuple(chunk.records[first:]),
+            cursor=offsets[0],
+            has_more=more,
+            next_cursor=offsets[-1] + 1 if more else None,
+        )
 
-    async def _load_next_page(self) -> bool:
+    async def _load_next_chunk(self) -> bool:
         """Make the next page with records the current one; False at the end of the stream."""
-        result = await self._next_page()
-        if result is None:
+        if self._busy:
+            raise StateError(
+                "this paginator is already being iterated by another task: a paginator has "
+                "one consumer (share the records, or start one listing per task)"
+            )
+        self._busy = True
+        try:
+            chunk = await self._next_chunk()
+        finally:
+            self._busy = False
+        if chunk is None:
             return False
-        self._start = self._position()
-        self._page, self._offsets, self._items = result
-        self._index = 0
+        self._chunk, self._records, self._index = chunk, chunk.records, 0
         return True
 
     # -- fetching ------------------------------------------------------------------------
 
-    async def _next_page(self) -> tuple[Page[T], Sequence[int], Sequence[T]] | None:
-        """The next page with records to yield, their offsets, the records; None at the end."""
-        if self._closed:
-            return None
-        while not self._state.done:
-            if not self._pinned and self._probe is not None:
-                # The pin cannot come from the first page (sorted by number): ask for it first.
-                self._pinned_before = await self._probe()
-                self._pinned = True
+    async def _next_chunk(self) -> Chunk[T] | None:
+        """The next accepted page with records to yield; None at the end."""
+        state = self._state
+        while not state.done and not self._closed:
+            if self._probe is not None:
+                # The pin cannot come from the first page (sorted by number, or a start
+                # cursor past the newest record): ask for it first.
+                state.pin = await self._probe()
+                self._probe = None
+                continue
             if self._prefetch and self._has_more_seen:
                 # The consumer waits for the next page: it and `prefetch` more may be in flight,
                 # and nothing is buffered, so the bound of (prefetch + 1) pages holds.
-                self._schedule(self._state.ahead(self._prefetch + 1))
-            page = await self._take(self._state.cursor)
-            if not self._pinned and self._pin_from_page is not None:
-                self._pinned_before = self._pin_from_page(page)
-                self._pinned = self._pinned_before is not None
-            offsets, items = self._state.accept(page, self._key)
-            if self._state.done or not self._state.speculate:
+                self._schedule(state.next_fetches(self._prefetch + 1))
+            fetch = state.next_fetches(1)[0]
+            page = await self._take(fetch)
+            if page is None:  # closed by another task while this page was on its way
+                return None
+            pin = None
+            if self._pin_from_page is not None:
+                pin = self._pin_from_page(page)
+                if pin is not None:
+                    self._pin_from_page = None
+            try:
+                chunk = state.accept(fetch, page, pin=pin)
+            except BaseException:
+                await self._cancel_pending()
+                raise
+            following = state.next_fetches(1)
+            if self._pending and (not following or self._pending[0][0] != following[0]):
                 # Past the end, or the predictions were wrong: what is in flight is of no use.
                 await self._cancel_pending()
-            if not self._state.done and self._prefetch:
+            if following and self._prefetch:
                 # Speculation starts only once a page has said has_more. While the consumer
                 # works through this page, `prefetch` pages may be fetched behind it.
                 self._has_more_seen = True
-                self._schedule(self._state.ahead(self._prefetch))
-            if items:
-                return page, offsets, items
+                self._schedule(state.next_fetches(self._prefetch))
+            if chunk.records:
+                return chunk
         return None
 
-    async def _take(self, cursor: int) -> Page[T]:
-        """The page at ``cursor``: prefetched if it was predicted right, else a new request."""
-        if self._pending and self._pending[0][0] != cursor:
+    async def _take(self, fetch: Fetch) -> Page[T] | None:
+        """The answer to ``fetch``: prefetched if it was predicted right, else a new request.
+        None if the paginator was closed meanwhile."""
+        if self._pending and self._pending[0][0] != fetch:
             await self._cancel_pending()
         if not self._pending:
             # Nothing fetched ahead: fetch in the consumer's own task, with no task to schedule
             # and wake (the first page, and every page when prefetch is 0).
-            return await self._fetch(cursor, self._state.limit_at(cursor), self._pinned_before)
+            page = await self._fetch(fetch)
+            return None if self._closed else page
         _, task = self._pending[0]
         try:
-            page = await task
+            # wait() rather than await: a task cancelled by aclose() in another task must end
+            # the stream, not cancel this consumer.
+            if not task.done():
+                await asyncio.wait((task,))
+            if task.cancelled() and self._closed:
+                return None
+            page = task.result()
         except BaseException:
             # This page failed (after its retries) or the consumer was cancelled: the pages
             # fetched ahead of it are of no use now. The state is untouched, so iterating
@@ -327,17 +301,16 @@ class Paginator(Generic[T]):
         self._pending.popleft()
         return page
 
-    def _schedule(self, cursors: list[int]) -> None:
-        """Start requests for the given page cursors that are not in flight yet."""
+    def _schedule(self, fetches: list[Fetch]) -> None:
+        """Start the given requests that are not in flight yet."""
         loop = asyncio.get_running_loop()
-        in_flight = {cursor for cursor, _ in self._pending}
-        for cursor in cursors:
-            if cursor in in_flight:
+        in_flight = {fetch for fetch, _ in self._pending}
+        for fetch in fetches:
+            if fetch in in_flight:
                 continue
-            limit = self._state.limit_at(cursor)
-            task = loop.create_task(self._fetch(cursor, limit, self._pinned_before))
+            task = loop.create_task(self._fetch(fetch))
             task.add_done_callback(_retrieve)
-            self._pending.append((cursor, task))
+            self._pending.append((fetch, task))
 
     async def _cancel_pending(self) -> None:
         tasks = [task for _, task in self._pending]

@@ -52,16 +52,25 @@ class ListQuery:
     sort_order: SortOrder = "desc"
 
     def to_query(
-        self, *, cursor: int, limit: int, created_before: datetime | None = None
+        self,
+        *,
+        cursor: int,
+        limit: int,
+        created_before: datetime | None = None,
+        created_after: datetime | None = None,
     ) -> list[tuple[str, str]]:
         """The query string of one page request, arrays as repeated keys.
 
-        ``created_before`` overrides the filter's own (the paginator's consistency pin).
+        ``created_before`` and ``created_after`` override the filter's own (the paginator's
+        consistency pin).
         """
         head, tail = _fixed_parts(self)
+        after = created_after if created_after is not None else self.created_after
         before = created_before if created_before is not None else self.created_before
-        pinned = [("created_before", _format_cached(before))] if before is not None else []
-        return [*head, *pinned, ("limit", str(limit)), ("cursor", str(cursor)), *tail]
+        bounds = [("created_after", _format_cached(after))] if after is not None else []
+        if before is not None:
+            bounds.append(("created_before", _format_cached(before)))
+        return [*head, *bounds, ("limit", str(limit)), ("cursor", str(cursor)), *tail]
 
     def to_json(self) -> dict[str, Any]:
         """The filters as JSON, unset ones left out (for resume tokens)."""
@@ -101,8 +110,6 @@ Pairs = tuple[tuple[str, str], ...]
 def _fixed_parts(query: ListQuery) -> tuple[Pairs, Pairs]:
     """What every page request of a listing sends before and after its position: built once."""
     head = [("ids", v) for v in query.ids] + [("numbers", v) for v in query.numbers]
-    if query.created_after is not None:
-        head.append(("created_after", format_datetime(query.created_after)))
     tail = [] if query.search_query is None else [("search_query", query.search_query)]
     tail += [("part_numbers", v) for v in query.part_numbers]
     tail += [("revision_numbers", v) for v in query.revision_numbers]

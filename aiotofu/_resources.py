@@ -12,6 +12,7 @@ import attrs
 
 from ._convert import parse_datetime
 from ._models import Batch, Page
+from ._pagestate import Anchor, Fetch, Position
 from ._paginate import Paginator
 from ._params import (
     MAX_CURSOR,
@@ -94,7 +95,6 @@ class Batches:
             cursor=check_int("cursor", cursor, 0, MAX_CURSOR),
             max_items=None if max_items is None else check_int("max_items", max_items, 0),
             prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
-            pinned_before=None,
         )
 
     def resume(
@@ -102,8 +102,9 @@ class Batches:
     ) -> Paginator[Batch]:
         """Continue a listing just after the last record its ``resume_token`` had yielded.
 
-        The token carries the filters, the page size and the consistency pin; ``max_items`` and
-        ``prefetch`` apply to this run. A malformed or altered token raises InvalidParameterError.
+        The token carries the filters, the page size, the consistency pin and the last record
+        handed out, which the first page is checked against; ``max_items`` and ``prefetch``
+        apply to this run. A malformed or altered token raises InvalidParameterError.
         """
         payload = decode_token(token)
         if payload.get("resource") != "batches":
@@ -111,18 +112,21 @@ class Batches:
         query = ListQuery.from_json(payload.get("query"))
         try:
             pin = payload["pin"]
-            pinned_before = None if pin is None else parse_datetime(pin)
             page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
-            cursor = check_int("cursor", payload["cursor"], 0, MAX_CURSOR)
+            start = Position(
+                check_int("cursor", payload["cursor"], 0, MAX_CURSOR),
+                None if pin is None else parse_datetime(pin),
+                _decode_anchor(payload.get("anchor")),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
         return self._paginate(
             query,
             page_size=page_size,
-            cursor=cursor,
+            cursor=start.cursor,
             max_items=None if max_items is None else check_int("max_items", max_items, 0),
             prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
-            pinned_before=pinned_before,
+            start=start,
         )
 
     def watch(
@@ -185,12 +189,7 @@ class Batches:
             else:
                 start = functools.partial(self._state_now, query)
         listing = functools.partial(
-            self._paginate,
-            page_size=page_size,
-            cursor=0,
-            max_items=None,
-            prefetch=1,
-            pinned_before=None,
+            self._paginate, page_size=page_size, cursor=0, max_items=None, prefetch=1
         )
         return Watcher(
             query=query,
@@ -209,9 +208,7 @@ class Batches:
         instant = attrs.evolve(
             query, created_after=newest, created_before=newest, sort_by="created_at"
         )
-        paginator = self._paginate(
-            instant, page_size=100, cursor=0, max_items=None, prefetch=0, pinned_before=None
-        )
+        paginator = self._paginate(instant, page_size=100, cursor=0, max_items=None, prefetch=0)
         return WatchState(newest, frozenset(batch.id for batch in await paginator.collect()))
 
     def _paginate(
@@ -222,43 +219,53 @@ class Batches:
         cursor: int,
         max_items: int | None,
         prefetch: int,
-        pinned_before: datetime | None,
+        start: Position | None = None,
     ) -> Paginator[Batch]:
         # How the result set is frozen against writers depends on the order (see DESIGN.md):
-        # newest first: the first page holds the newest record, and its created_at is the pin;
-        # oldest first: new records land after everything else and shift nothing;
-        # by number: new records land anywhere, so the newest created_at is asked for first.
+        # newest first: the newest record's created_at is the pin (created_before), read from
+        # the first page when it starts at 0, else asked for first; oldest first: new records
+        # land after everything else and shift nothing, so no pin; by number: new records land
+        # anywhere, so the newest created_at is asked for first. What the pin does not stop
+        # (late commits, ties, deletions) the paginator's verified continuity catches; ordered
+        # by created_at it recovers by restarting from the last record's created_at.
+        start = start or Position(cursor)
         probe = pin_from_page = None
-        if query.sort_by == "number":
-            probe = functools.partial(self._newest_created_at, query)
-        elif query.sort_order == "desc":
-            pin_from_page = _newest_in_page
+        if start.pin is None:
+            if query.sort_by == "number" or (query.sort_order == "desc" and start.cursor > 0):
+                probe = functools.partial(self._newest_created_at, query)
+            elif query.sort_order == "desc":
+                pin_from_page = _newest_in_page
+        by_time = query.sort_by == "created_at"
         return Paginator(
             functools.partial(self._fetch_page, query),
-            cursor=cursor,
             page_size=page_size,
             max_items=max_items,
             prefetch=prefetch,
             key=operator.attrgetter("id"),
+            sort_key=operator.attrgetter("created_at") if by_time else None,
+            start=start,
             probe=probe,
             pin_from_page=pin_from_page,
-            pinned_before=pinned_before,
             token=functools.partial(_token, query, page_size),
         )
 
-    async def _fetch_page(
-        self, query: ListQuery, cursor: int, limit: int, pinned_before: datetime | None
-    ) -> Page[Batch]:
-        request = self._client._request(
-            _BATCHES, query.to_query(cursor=cursor, limit=limit, created_before=pinned_before)
-        )
+    async def _fetch_page(self, query: ListQuery, fetch: Fetch) -> Page[Batch]:
+        # The pin bounds the side that writers move: created_before newest first (and by
+        # number), created_after oldest first (set only when restarting from a record's key).
+        if query.sort_by == "created_at" and query.sort_order == "asc":
+            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, created_after=fetch.pin)
+        else:
+            params = query.to_query(
+                cursor=fetch.cursor, limit=fetch.limit, created_before=fetch.pin
+            )
         return await self._client._send(
-            request, functools.partial(decode_page, cls=Batch, cursor=cursor)
+            self._client._request(_BATCHES, params),
+            functools.partial(decode_page, cls=Batch, cursor=fetch.cursor),
         )
 
     async def _newest_created_at(self, query: ListQuery) -> datetime | None:
         newest = attrs.evolve(query, sort_by="created_at", sort_order="desc")
-        page = await self._fetch_page(newest, 0, 1, None)
+        page = await self._fetch_page(newest, Fetch(0, 1))
         return _newest_in_page(page)
 
 
@@ -266,15 +273,44 @@ def _newest_in_page(page: Page[Batch]) -> datetime | None:
     return max((batch.created_at for batch in page.items), default=None)
 
 
-def _token(query: ListQuery, page_size: int, cursor: int, pinned_before: datetime | None) -> str:
+def _token(query: ListQuery, page_size: int, position: Position) -> str:
+    anchor = position.anchor
     return encode_token(
         {
             "resource": "batches",
             "query": query.to_json(),
             "page_size": page_size,
-            "cursor": cursor,
-            "pin": None if pinned_before is None else format_datetime(pinned_before),
+            "cursor": position.cursor,
+            "pin": None if position.pin is None else format_datetime(position.pin),
+            "anchor": None
+            if anchor is None
+            else {
+                "id": anchor.id,
+                "offset": anchor.offset,
+                "key": None if anchor.key is None else format_datetime(anchor.key),
+                "ties": sorted(anchor.ties),
+            },
         }
+    )
+
+
+def _decode_anchor(value: object) -> Anchor | None:
+    """The anchor of a resume token (raises TypeError, KeyError or ValueError if malformed)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("anchor")
+    ties = value["ties"]
+    if not isinstance(value["id"], str) or not isinstance(ties, list):
+        raise TypeError("anchor")
+    if not all(isinstance(tie, str) for tie in ties):
+        raise TypeError("anchor ties")
+    key = value["key"]
+    return Anchor(
+        value["id"],
+        check_int("offset", value["offset"], 0, MAX_CURSOR),
+        None if key is None else parse_datetime(key),
+        frozenset(ties),
     )
 
 

@@ -14,11 +14,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
-import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._client import Client
 from ._models import Batch, Page
+from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._resources import Batches
 from ._retry import RetryPolicy
@@ -136,58 +136,73 @@ class SyncPaginator(Generic[T]):
     def __init__(self, client: SyncClient, paginator: Paginator[T]) -> None:
         self._client = client
         self._paginator = paginator
-        # The chunk of records fetched across the thread boundary, and how many were handed out.
-        self._items: Sequence[T] = ()
-        self._offsets: Sequence[int] = ()
+        # The chunk of records fetched across the thread boundary, where this iterator started
+        # handing them out, and how many it has handed out since.
+        self._chunk: Chunk[T] | None = None
+        self._records: Sequence[T] = ()
+        self._first = 0
         self._index = 0
+        self._closed = False
 
     def __iter__(self) -> SyncPaginator[T]:
         return self
 
     def __next__(self) -> T:
         index = self._index
-        if index >= len(self._items):
-            chunk = self._client._call(self._paginator._take_rest)
-            if chunk is None:
+        if index >= len(self._records):
+            if self._closed or not self._fetch_chunk():
                 raise StopIteration
-            self._offsets, self._items = chunk
             index = 0
         self._index = index + 1
-        return self._items[index]
+        return self._records[index]
+
+    def _fetch_chunk(self) -> bool:
+        taken = self._client._call(self._paginator.take_chunk)
+        if taken is None:
+            return False
+        self._chunk, self._first = taken
+        self._records, self._index = self._chunk.records[self._first :], 0
+        return True
 
     def pages(self) -> Iterator[Page[T]]:
         """Iterate page by page."""
-        if self._index < len(self._items):
-            offsets, items = self._offsets[self._index :], self._items[self._index :]
-            self._index = len(self._items)
-            assert self._paginator._page is not None
-            yield attrs.evolve(self._paginator._page, cursor=offsets[0], items=tuple(items))
+        if self._index < len(self._records):
+            assert self._chunk is not None
+            offsets = self._chunk.offsets[self._first + self._index :]
+            items = tuple(self._records[self._index :])
+            self._index = len(self._records)
+            yield Page(items, offsets[0], True, offsets[-1] + 1)
         pages = self._paginator.pages()
-        while True:
+        while not self._closed:
             try:
                 yield self._client._call(pages.__anext__)
             except StopAsyncIteration:
                 return
 
     def collect(self) -> list[T]:
-        """Every remaining record in a list."""
-        rest = list(self._items[self._index :])
-        self._index = len(self._items)
-        return rest + self._client._call(self._paginator.collect)
+        """Every remaining record in a list.
+
+        If it fails, nothing it gathered counts as handed out (see the async ``collect()``).
+        """
+        rest = list(self._records[self._index :])
+        records = self._client._call(self._paginator.collect)
+        self._index = len(self._records)
+        return rest + records
 
     @property
     def resume_token(self) -> str:
-        """The position just after the last record handed out (see the async ``resume_token``)."""
-        if self._index < len(self._items):
-            # Records were fetched across the thread boundary but not all handed out yet.
-            index = self._index
-            position = self._offsets[index - 1] + 1 if index else self._offsets[0]
-            return self._paginator._token_at(position)
-        return self._paginator.resume_token
+        """The position just after the last record handed out (see the async ``resume_token``).
+
+        The same inside and after a ``with`` block: closing hands out nothing more.
+        """
+        if self._chunk is None:
+            return self._paginator.resume_token
+        return self._paginator.token_at(self._chunk.position(self._first + self._index))
 
     def close(self) -> None:
         """Cancel the requests in flight."""
-        self._items = ()
+        self._closed = True
+        self._records = self._records[: self._index]
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._paginator.aclose)
 

@@ -12,9 +12,11 @@
     │   ├── ConflictError           409
     │   ├── RateLimitError          429 (retry_after)
     │   └── ServerError             5xx
+    ├── StateError (also RuntimeError)              misuse: a closed client, a second consumer
     ├── TransportError                              connection failures and timeouts
     └── DecodeError                                 a body that is not the documented shape
         └── PaginationError                         meta that would loop forever
+            └── ConsistencyError                    a listing that cannot prove its place
 
 Third-party exceptions (aiohttp's, cattrs') are translated where they arise and chained with
 ``raise ... from exc``. No message built here ever contains the API key.
@@ -30,6 +32,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ConsistencyError",
     "DecodeError",
     "InvalidParameterError",
     "NotFoundError",
@@ -37,6 +40,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "StateError",
     "TofuPilotError",
     "TransportError",
 ]
@@ -160,3 +164,17 @@ class DecodeError(TofuPilotError):
 
 class PaginationError(DecodeError):
     """Pagination metadata that would loop forever (``has_more`` without an advancing cursor)."""
+
+
+class ConsistencyError(PaginationError):
+    """A listing could not establish where it stands after the result set moved under it.
+
+    Raised instead of skipping or repeating a record: the record last handed out is neither where
+    it was nor within reach of a search, and the order cannot be restarted from its sort key.
+    Iterating again retries from the same position; ``resume_token`` still marks it.
+    """
+
+
+class StateError(TofuPilotError, RuntimeError):
+    """An object was used in a way its state does not allow: a closed client, or a second task
+    iterating a paginator that already has a consumer."""

@@ -100,6 +100,16 @@ class Emulator:
         assert isinstance(store, Store)  # never synthetic: this class does not make those
         return store.create_batch(number, created_at=micros, units=units)
 
+    def delete_batch(self, id_or_number: str) -> None:
+        """Delete a batch (by id or number) and its units, as another user of the API would.
+
+        InvalidParameterError if there is no such batch.
+        """
+        store = self._server.state.store
+        assert isinstance(store, Store)
+        if not isinstance(id_or_number, str) or not store.delete_batch(id_or_number):
+            raise InvalidParameterError("id_or_number", f"no batch {id_or_number!r}")
+
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,
         ``retry_after``, ``seed``."""

@@ -10,6 +10,7 @@ EXPECTED = [
     "Batch",
     "Client",
     "ConflictError",
+    "ConsistencyError",
     "DecodeError",
     "InvalidParameterError",
     "NotFoundError",
@@ -20,6 +21,7 @@ EXPECTED = [
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
+    "StateError",
     "StationRef",
     "SyncClient",
     "TofuPilotError",
@@ -65,3 +67,6 @@ def test_error_tree_matches_the_contract() -> None:
     assert issubclass(e.TransportError, e.TofuPilotError)
     assert issubclass(e.PaginationError, e.DecodeError)
     assert issubclass(e.DecodeError, e.TofuPilotError)
+    assert issubclass(e.ConsistencyError, e.PaginationError)
+    assert issubclass(e.StateError, e.TofuPilotError)
+    assert issubclass(e.StateError, RuntimeError)

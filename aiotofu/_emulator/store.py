@@ -227,6 +227,21 @@ class Store:
             self.version += 1
         return batch_id
 
+    def delete_batch(self, key: str) -> bool:
+        """Delete the batch with this id or number, and its units; False if there is none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM batches WHERE id = ? OR number = ?", [key, key]
+            ).fetchone()
+            if row is None:
+                return False
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM units WHERE batch_seq = ?", row)
+            self._db.execute("DELETE FROM batches WHERE seq = ?", row)
+            self._db.execute("COMMIT")
+            self.version += 1
+        return True
+
     def generate(self, count: int, *, seed: int = 0) -> None:
         """Add ``count`` realistic batches, the same for the same seed and existing count.
 

@@ -173,7 +173,7 @@ def test_bad_fault_settings_are_usage_errors(capsys: pytest.CaptureFixture[str])
 def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "demo", "--batches", "400", "--latency", "0", "--fail-rate", "0.2")
     assert status == 0
-    assert "streamed 400 batches in 4 pages" in out
+    assert "streamed 400 batches in 5 pages" in out
     assert "every batch exactly once, newest first: yes" in out
 
 

@@ -116,11 +116,15 @@ async def test_the_request_carries_key_filters_and_rfc3339(mocked: Any) -> None:
 
 async def test_the_cursor_is_followed(mocked: Any) -> None:
     mocked.get(PATTERN, payload=body([RECORD], True, 1))
-    mocked.get(PATTERN, payload=body([{**RECORD, "id": "b"}], False, None))
+    # Every page after the first starts one record early, at the last record already taken.
+    mocked.get(PATTERN, payload=body([RECORD, {**RECORD, "id": "b"}], False, None))
     async with aiotofu.Client(KEY, retry=None) as client:
         ids = [b.id async for b in client.batches.list(page_size=1, sort_order="asc", prefetch=0)]
     assert ids == ["a", "b"]
-    assert [u.query["cursor"] for u, _ in sent(mocked)] == ["0", "1"]
+    assert [(u.query["cursor"], u.query["limit"]) for u, _ in sent(mocked)] == [
+        ("0", "1"),
+        ("0", "2"),
+    ]
 
 
 async def test_newest_first_pins_created_before_after_the_first_page(mocked: Any) -> None:
@@ -152,7 +156,7 @@ async def test_sorting_by_number_asks_for_the_newest_record_first(mocked: Any) -
 
 async def test_oldest_first_needs_no_pin(mocked: Any) -> None:
     mocked.get(PATTERN, payload=body([RECORD], True, 1))
-    mocked.get(PATTERN, payload=body([], False, None))
+    mocked.get(PATTERN, payload=body([RECORD], False, None))
     async with aiotofu.Client(KEY) as client:
         await client.batches.list(sort_order="asc", page_size=1).collect()
     assert all("created_before" not in u.query for u, _ in sent(mocked))

@@ -1,4 +1,7 @@
-"""The pagination state machine (pure) and the Paginator driver over a fake page source."""
+"""The Paginator driver over a fake page source: prefetch, cancellation, errors, one consumer.
+
+The state machine it drives is tested on its own in ``test_pagestate.py``.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiotofu import Page, PaginationError
-from aiotofu._paginate import PageState, Paginator
+from aiotofu import Page, StateError
+from aiotofu._pagestate import Fetch, Position
+from aiotofu._paginate import Paginator
 
 
 @attrs.frozen
@@ -28,79 +32,6 @@ def recs(*ids: str) -> tuple[Rec, ...]:
 
 
 KEY: Callable[[Rec], str] = operator.attrgetter("id")
-
-
-# -- PageState: pure ----------------------------------------------------------------------
-
-
-def test_state_follows_next_cursor_and_ends_on_has_more_false() -> None:
-    state = PageState(cursor=0, page_size=2)
-    offsets, items = state.accept(Page(recs("a", "b"), 0, True, 2), KEY)
-    assert (list(offsets), [r.id for r in items], state.cursor, state.done) == (
-        [0, 1],
-        ["a", "b"],
-        2,
-        False,
-    )
-    offsets, items = state.accept(Page(recs("c"), 2, False, None), KEY)
-    assert (list(offsets), state.done) == ([2], True)
-
-
-def test_state_follows_an_empty_page_with_has_more() -> None:
-    state = PageState(cursor=0, page_size=2)
-    offsets, items = state.accept(Page((), 0, True, 2), KEY)
-    assert (list(offsets), list(items)) == ([], [])
-    assert (state.cursor, state.done) == (2, False)
-
-
-def test_state_does_not_end_on_a_short_page() -> None:
-    state = PageState(cursor=0, page_size=5)
-    state.accept(Page(recs("a"), 0, True, 5), KEY)
-    assert not state.done
-
-
-def test_state_drops_records_repeated_across_a_boundary() -> None:
-    state = PageState(cursor=0, page_size=3)
-    state.accept(Page(recs("a", "b", "c"), 0, True, 3), KEY)
-    offsets, items = state.accept(Page(recs("c", "d", "e"), 3, True, 6), KEY)
-    assert ([r.id for r in items], list(offsets)) == (["d", "e"], [4, 5])
-
-
-def test_state_drops_duplicates_within_a_page() -> None:
-    state = PageState(cursor=0, page_size=3)
-    _, items = state.accept(Page(recs("a", "a", "b"), 0, False, None), KEY)
-    assert [r.id for r in items] == ["a", "b"]
-
-
-def test_max_items_truncates_and_ends() -> None:
-    state = PageState(cursor=10, page_size=4, remaining=6)
-    assert state.limit_at(10) == 4
-    state.accept(Page(recs("a", "b", "c", "d"), 10, True, 14), KEY)
-    assert state.limit_at(14) == 2
-    offsets, items = state.accept(Page(recs("e", "f", "g", "h"), 14, True, 18), KEY)
-    assert (len(items), list(offsets), state.done, state.remaining) == (2, [14, 15], True, 0)
-
-
-def test_max_items_zero_is_done_at_once() -> None:
-    assert PageState(cursor=0, page_size=4, remaining=0).done
-
-
-def test_ahead_predicts_offsets_within_max_items() -> None:
-    assert PageState(cursor=100, page_size=50).ahead(3) == [100, 150, 200]
-    assert PageState(cursor=0, page_size=50, remaining=120).ahead(8) == [0, 50, 100]
-    assert PageState(cursor=0, page_size=50, done=True).ahead(3) == []
-
-
-def test_a_cursor_off_the_prediction_stops_speculation() -> None:
-    state = PageState(cursor=0, page_size=10)
-    state.accept(Page(recs("a"), 0, True, 7), KEY)
-    assert not state.speculate
-    assert state.ahead(4) == [7]
-
-
-def test_a_page_for_another_cursor_is_refused() -> None:
-    with pytest.raises(PaginationError):
-        PageState(cursor=0, page_size=2).accept(Page(recs("a"), 5, False, None), KEY)
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -119,8 +50,9 @@ class FakeSource:
         self.fail_at: dict[int, int] = {}  # cursor -> failures left
         self.cancelled = 0
 
-    async def fetch(self, cursor: int, limit: int, pinned_before: datetime | None) -> Page[Rec]:
-        self.requests.append((cursor, limit, pinned_before))
+    async def fetch(self, fetch: Fetch) -> Page[Rec]:
+        cursor, limit = fetch.cursor, fetch.limit
+        self.requests.append((cursor, limit, fetch.pin))
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -140,7 +72,7 @@ class FakeSource:
             self.in_flight -= 1
 
     def paginator(self, **kwargs: Any) -> Paginator[Rec]:
-        options: dict[str, Any] = {"cursor": 0, "page_size": 10, "max_items": None, "prefetch": 2}
+        options: dict[str, Any] = {"page_size": 10, "max_items": None, "prefetch": 2}
         options.update(kwargs)
         return Paginator(self.fetch, key=KEY, **options)
 
@@ -167,12 +99,13 @@ async def test_speculation_starts_only_after_has_more() -> None:
     await paginator.__anext__()
     await asyncio.sleep(0)
     # The first page alone; once it said has_more, `prefetch` pages behind it...
-    assert [c for c, _, _ in source.requests] == [0, 10, 20, 30]
+    # (each a record early: it starts with the last record of the page before, to check it)
+    assert [c for c, _, _ in source.requests] == [0, 9, 19, 29]
     for _ in range(10):
         await paginator.__anext__()
     await asyncio.sleep(0)
     # ...and when the consumer moves on, the window slides by one page.
-    assert [c for c, _, _ in source.requests] == [0, 10, 20, 30, 40]
+    assert [c for c, _, _ in source.requests] == [0, 9, 19, 29, 39]
     await paginator.aclose()
 
 
@@ -180,7 +113,7 @@ async def test_prefetch_zero_is_one_request_at_a_time() -> None:
     source = FakeSource(50, delay=0.001)
     await source.paginator(prefetch=0).collect()
     assert source.peak == 1
-    assert [c for c, _, _ in source.requests] == [0, 10, 20, 30, 40]
+    assert [c for c, _, _ in source.requests] == [0, 9, 19, 29, 39]
 
 
 async def test_prefetch_keeps_several_requests_in_flight() -> None:
@@ -188,7 +121,7 @@ async def test_prefetch_keeps_several_requests_in_flight() -> None:
     await source.paginator(prefetch=5).collect()
     assert source.peak == 6
     cursors = sorted(c for c, _, _ in source.requests)
-    assert cursors[:40] == list(range(0, 400, 10))
+    assert cursors[:40] == [0, *range(9, 399, 10)]
     # Speculation cannot know where the stream ends: requests past it are cancelled.
     assert len(cursors) - 40 <= 5
     assert source.in_flight == 0
@@ -200,8 +133,10 @@ async def test_buffered_records_never_exceed_prefetch_plus_one_pages() -> None:
     peak = 0
     async for _ in paginator:
         await asyncio.sleep(0)  # let every speculative request complete
-        done = sum(len(t.result().items) for _, t in paginator._pending if t.done())
-        peak = max(peak, done + len(paginator._items) - paginator._index)
+        # Each page fetched ahead repeats the last record of the page before it (to verify
+        # it): that one is not buffered, it was handed out already.
+        done = sum(len(t.result().items) - 1 for _, t in paginator._pending if t.done())
+        peak = max(peak, done + len(paginator._records) - paginator._index)
     assert 0 < peak <= (3 + 1) * 10
 
 
@@ -209,7 +144,7 @@ async def test_max_items_sends_no_request_beyond_what_it_needs() -> None:
     source = FakeSource(1000)
     items = await source.paginator(page_size=10, max_items=25, prefetch=8).collect()
     assert len(items) == 25
-    assert sorted((c, limit) for c, limit, _ in source.requests) == [(0, 10), (10, 10), (20, 5)]
+    assert sorted((c, limit) for c, limit, _ in source.requests) == [(0, 10), (9, 11), (19, 6)]
 
 
 async def test_max_items_zero_sends_nothing() -> None:
@@ -220,7 +155,7 @@ async def test_max_items_zero_sends_nothing() -> None:
 
 async def test_start_cursor() -> None:
     source = FakeSource(30)
-    items = await source.paginator(cursor=25).collect()
+    items = await source.paginator(start=Position(25)).collect()
     assert [r.id for r in items] == ["r25", "r26", "r27", "r28", "r29"]
 
 
@@ -268,7 +203,7 @@ async def test_a_timeout_around_the_stream_leaves_nothing_running() -> None:
 
 async def test_a_dropped_paginator_cancels_its_requests_when_collected() -> None:
     source = FakeSource(1000)
-    source.hold = {10, 20, 30}
+    source.hold = {9, 19, 29}
     paginator = source.paginator(prefetch=3)
     await paginator.__anext__()
     await asyncio.sleep(0)
@@ -283,7 +218,7 @@ async def test_a_dropped_paginator_cancels_its_requests_when_collected() -> None
 
 async def test_an_error_cancels_the_speculation_and_iterating_again_retries() -> None:
     source = FakeSource(60)
-    source.fail_at = {20: 1}
+    source.fail_at = {19: 1}
     paginator = source.paginator(prefetch=3)
     seen = []
 
@@ -291,7 +226,7 @@ async def test_an_error_cancels_the_speculation_and_iterating_again_retries() ->
         async for record in paginator:
             seen.append(record.id)
 
-    with pytest.raises(RuntimeError, match="failure at 20"):
+    with pytest.raises(RuntimeError, match="failure at 19"):
         await consume()
     assert not other_tasks()
     seen += [r.id async for r in paginator]
@@ -306,11 +241,11 @@ async def test_a_cursor_off_the_prediction_falls_back_to_sequential() -> None:
     }
     requested: list[int] = []
 
-    async def fetch(cursor: int, limit: int, pin: datetime | None) -> Page[Rec]:
-        requested.append(cursor)
-        return pages.get(cursor, Page(recs("WRONG"), cursor, False, None))
+    async def fetch(fetch: Fetch) -> Page[Rec]:
+        requested.append(fetch.cursor)
+        return pages.get(fetch.cursor, Page(recs("WRONG"), fetch.cursor, False, None))
 
-    paginator = Paginator(fetch, cursor=0, page_size=2, max_items=None, prefetch=4, key=KEY)
+    paginator = Paginator(fetch, page_size=2, max_items=None, prefetch=4, key=KEY)
     assert [r.id for r in await paginator.collect()] == ["a", "b", "c", "d", "e"]
     assert requested[0] == 0
     assert requested[-2:] == [7, 9]
@@ -359,8 +294,10 @@ async def test_closed_paginator_yields_nothing_more() -> None:
 
 # -- the property: any sequence of pages ------------------------------------------------
 
+# A server whose cursors are not offsets (a step never equal to the limit, 5): nothing can be
+# predicted or verified, and the paginator must follow next_cursor exactly.
 PAGE_SHAPES = st.lists(
-    st.tuples(st.integers(0, 6), st.integers(1, 9)),  # (records on the page, cursor step)
+    st.tuples(st.integers(0, 6), st.integers(1, 9).filter(lambda step: step != 5)),
     min_size=1,
     max_size=8,
 )
@@ -380,7 +317,8 @@ async def test_any_page_sequence_yields_the_concatenation_and_chains_cursors(
         cursor += step
     served: list[int] = []
 
-    async def fetch(cursor: int, limit: int, pin: datetime | None) -> Page[Rec]:
+    async def fetch(fetch: Fetch) -> Page[Rec]:
+        cursor = fetch.cursor
         await asyncio.sleep(0)
         page = pages.get(cursor)
         if page is None:  # a speculative request the prediction got wrong
@@ -389,10 +327,66 @@ async def test_any_page_sequence_yields_the_concatenation_and_chains_cursors(
         return page
 
     paginator = Paginator(
-        fetch, cursor=start, page_size=5, max_items=None, prefetch=prefetch, key=KEY
+        fetch, start=Position(start), page_size=5, max_items=None, prefetch=prefetch, key=KEY
     )
     got = [r.id for r in await paginator.collect()]
     assert got == [r.id for page in pages.values() for r in page.items]
     chain = [p.cursor for p in pages.values()]
     assert [c for c in served if c in pages][: len(chain)] == chain or set(chain) <= set(served)
+    assert not other_tasks()
+
+
+# -- errors, one consumer, closing from elsewhere ------------------------------------------
+
+
+async def test_a_failed_collect_loses_nothing_and_a_second_one_continues() -> None:
+    source = FakeSource(60)
+    source.fail_at = {39: 1}
+    paginator = source.paginator(prefetch=0, token=lambda position: str(position.cursor))
+    first = await paginator.__anext__()
+    with pytest.raises(RuntimeError, match="failure at 39"):
+        await paginator.collect()
+    # Nothing that collect() gathered counts as handed out: the token and a second collect()
+    # both start right after the one record the caller did receive.
+    assert paginator.resume_token == "1"
+    rest = await paginator.collect()
+    assert [first.id] + [r.id for r in rest] == [f"r{i}" for i in range(60)]
+
+
+async def test_a_second_consumer_gets_a_clear_state_error() -> None:
+    source = FakeSource(100, delay=0.01)
+    paginator = source.paginator(prefetch=0)
+
+    async def drain() -> list[str]:
+        return [record.id async for record in paginator]
+
+    first = asyncio.create_task(drain())
+    await asyncio.sleep(0.001)  # the first consumer waits for its page
+    with pytest.raises(StateError, match="one consumer"):
+        await drain()
+    assert len(await first) == 100
+
+
+async def test_aclose_from_another_task_stops_the_consumer_and_starts_nothing() -> None:
+    source = FakeSource(1000, delay=0.01)
+    paginator = source.paginator(prefetch=2)
+    got: list[str] = []
+    fifteen = asyncio.Event()
+
+    async def consume() -> None:
+        async for record in paginator:
+            got.append(record.id)
+            if len(got) == 15:
+                fifteen.set()
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(consume())
+    await fifteen.wait()
+    await paginator.aclose()
+    sent = len(source.requests)
+    handed = len(got)
+    await asyncio.wait_for(task, 1)  # ends normally: closing is not an error for the consumer
+    assert len(source.requests) == sent  # no request started after aclose() returned
+    assert len(got) <= handed + 1  # at most the record it was already being handed
+    assert got == [f"r{i}" for i in range(len(got))]
     assert not other_tasks()
