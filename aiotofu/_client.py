@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ._clock import get_clock
 from ._resources import Batches
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, is_seconds
 from ._sansio import Request, Response, build_request
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import (
@@ -50,7 +50,9 @@ class Client:
     ``TOFUPILOT_URL``, else TofuPilot's cloud. ``max_concurrency`` bounds the requests in flight
     across every iterator of this client. ``retry`` is the RetryPolicy (None: no retries),
     ``timeout`` the limit in seconds for each HTTP request. An aiohttp ``session`` passed in is
-    used as it is and never closed by aiotofu.
+    used as it is and never closed by aiotofu. ``trust_env`` (default True) honours the
+    ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment variables for the session the
+    client creates; loopback addresses are never proxied.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Client:
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
+        trust_env: bool = True,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None
@@ -85,8 +88,10 @@ class Client:
             raise InvalidParameterError(
                 "retry", f"expected an aiotofu.RetryPolicy or None, got {type(retry).__name__}"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InvalidParameterError("timeout", f"expected seconds > 0, got {timeout!r}")
+        if not is_seconds(timeout) or not timeout > 0:
+            raise InvalidParameterError(
+                "timeout", f"expected a finite number of seconds > 0, got {timeout!r}"
+            )
         if session is not None and not is_session(session):
             raise InvalidParameterError(
                 "session", f"expected an aiohttp.ClientSession, got {type(session).__name__}"
@@ -94,7 +99,14 @@ class Client:
         self._max_concurrency = max_concurrency
         self._retry = retry
         self._timeout = float(timeout)
-        self._transport = AiohttpTransport(session, self._timeout)
+        if type(trust_env) is not bool:
+            raise InvalidParameterError("trust_env", f"expected True or False, got {trust_env!r}")
+        # A proxy cannot reach this machine's loopback: never send a local emulator's traffic
+        # (and its key) to one.
+        host = urlsplit(self._base_url).hostname or ""
+        self._transport = AiohttpTransport(
+            session, self._timeout, trust_env=trust_env and not is_loopback(host)
+        )
         self._limiter = asyncio.Semaphore(max_concurrency)
         self._clock = get_clock()
         self._paused_until = 0.0

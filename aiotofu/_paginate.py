@@ -161,6 +161,11 @@ class Paginator(Generic[T]):
         return self.token_at(self.position)
 
     @property
+    def done(self) -> bool:
+        """Whether the listing has reached its end (or ``max_items``): no page is to come."""
+        return self._state.done
+
+    @property
     def position(self) -> Position:
         """Where the listing stands: just after the last record handed out."""
         return self._chunk.position(self._index) if self._chunk else self._start

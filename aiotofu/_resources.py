@@ -26,6 +26,7 @@ from ._params import (
     make_list_query,
 )
 from ._resume import decode_token, encode_token
+from ._retry import is_seconds
 from ._sansio import decode_page
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError
@@ -155,13 +156,9 @@ class Batches:
         with its filters: give no ``since`` and no filters with it.
         """
         interval = poll_interval
-        if (
-            isinstance(interval, bool)
-            or not isinstance(interval, (int, float))
-            or not interval >= 0
-        ):
+        if not is_seconds(interval):
             raise InvalidParameterError(
-                "poll_interval", f"expected seconds >= 0, got {poll_interval!r}"
+                "poll_interval", f"expected a finite number of seconds >= 0, got {interval!r}"
             )
         page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
         filters = {

@@ -6,12 +6,14 @@ backoff sequences; the waiting itself happens in one place, the client's request
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
 import attrs
 
 from .errors import (
+    APIError,
     InvalidParameterError,
     RateLimitError,
     ServerError,
@@ -19,7 +21,7 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "is_retryable"]
+__all__ = ["RetryPolicy", "is_retryable", "is_seconds"]
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -34,8 +36,18 @@ def is_retryable(error: TofuPilotError) -> bool:
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise InvalidParameterError(attribute.name, f"must be a number >= 0, got {value!r}")
+    if not is_seconds(value):
+        raise InvalidParameterError(attribute.name, f"must be a finite number >= 0, got {value!r}")
+
+
+def is_seconds(value: object) -> bool:
+    """Whether ``value`` is a finite, non-negative number of seconds (not a bool)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def _attempts(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -54,9 +66,10 @@ class RetryPolicy:
 
     ``attempts`` counts every try, the first included. Waits grow exponentially from
     ``initial_backoff`` and are capped at ``max_backoff``; with ``jitter`` each wait is drawn
-    between half and all of that value, so that many clients do not retry in lockstep. A 429's
-    ``Retry-After`` replaces the backoff for that wait, even above ``max_backoff``; one above
-    ``max_retry_after`` is not waited for: the RateLimitError is raised instead.
+    between half and all of that value, so that many clients do not retry in lockstep. A
+    ``Retry-After`` (on a 429, a 503 or any retried status) replaces the backoff for that wait,
+    even above ``max_backoff``; one above ``max_retry_after`` is not waited for: the error is
+    raised instead.
     """
 
     attempts: int = attrs.field(default=5, validator=_attempts)
@@ -79,8 +92,11 @@ class RetryPolicy:
         """Seconds to wait before try ``attempt + 1``, or None when ``error`` must be raised."""
         if attempt >= self.attempts or not is_retryable(error):
             return None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            if error.retry_after > self.max_retry_after:
+        # Retry-After replaces the backoff on every retried status (RFC 9110 gives it to 503
+        # too), in seconds or as an HTTP date, capped by max_retry_after.
+        retry_after = error.retry_after if isinstance(error, APIError) else None
+        if retry_after is not None:
+            if retry_after > self.max_retry_after:
                 return None
-            return error.retry_after
+            return retry_after
         return self.backoff(attempt, rand())

@@ -166,10 +166,8 @@ def error_from_response(response: Response, now: datetime | None = None) -> erro
         if isinstance(body.get("issues"), list):
             issues = body["issues"]
     cls = _ERROR_CLASSES.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
-    if cls is errors.RateLimitError:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-        return errors.RateLimitError(status, code, message, issues, retry_after=retry_after)
-    return cls(status, code, message, issues)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+    return cls(status, code, message, issues, retry_after=retry_after)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

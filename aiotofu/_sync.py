@@ -1,12 +1,19 @@
 """SyncClient: the same API for synchronous code, on an event loop in a background thread.
 
-The loop runs in a thread of anyio's blocking portal. Iterators pull a page at a time across the
-thread boundary (not a record at a time, which would cost a round trip per record) and hand the
-records out locally; the resume token still marks the last record actually handed out.
+The loop runs in a daemon thread that the client owns, so a client that is never closed (used
+like ``requests.Session``) never keeps the interpreter from exiting; a finalizer closes it at
+exit or when it is collected. Every blocking call waits for a coroutine in that loop; on Ctrl-C
+the coroutine is cancelled and awaited before KeyboardInterrupt reaches the caller, and what it
+had already produced is kept, so nothing counts as handed out that the caller did not get.
+
+Iterators pull a page at a time across the thread boundary (not a record at a time, which
+would cost a round trip per record) and hand the records out locally; the resume token still
+marks the last record actually handed out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -14,16 +21,14 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-
 from ._client import Client
 from ._models import Batch, Page
 from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._resources import Batches
 from ._retry import RetryPolicy
-from ._watch import Watcher
-from .errors import InvalidParameterError, TofuPilotError
+from ._watch import Watcher, WatchState
+from .errors import InvalidParameterError, StateError, TofuPilotError
 
 __all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
 
@@ -32,6 +37,75 @@ R = TypeVar("R")
 P = ParamSpec("P")
 A = TypeVar("A")
 B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher")
+
+# How long Ctrl-C waits for the interrupted call to unwind, and close() for the loop to stop.
+UNWIND_SECONDS = 10.0
+
+
+class _LoopThread:
+    """An asyncio event loop running forever in a daemon thread, until ``stop()``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="aiotofu-sync-loop", daemon=True
+        )
+        self._thread.start()
+
+    def call(self, func: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
+        """Run ``func(*args)`` in the loop and wait for it; see ``SyncClient._call``."""
+        return self.call_keeping(func, args, None)
+
+    def call_keeping(
+        self,
+        func: Callable[..., Awaitable[R]],
+        args: tuple[Any, ...],
+        keep: Callable[[R], None] | None,
+    ) -> R:
+        """Run ``func(*args)`` in the loop and wait for it. Interrupted (Ctrl-C), cancel it, wait
+        until it has unwound, hand a result it produced all the same to ``keep``, and raise."""
+        finished = threading.Event()
+        produced: list[R] = []
+
+        async def run() -> R:
+            try:
+                result = await func(*args)
+                produced.append(result)
+                return result
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        try:
+            return future.result()
+        except (KeyboardInterrupt, SystemExit):
+            future.cancel()
+            finished.wait(UNWIND_SECONDS)
+            if produced and keep is not None:
+                keep(produced[0])
+            raise
+
+    def stop(self, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run ``cleanup``, cancel whatever still runs in the loop, stop it and join the thread."""
+        if not self._thread.is_alive():
+            return
+
+        async def shut_down() -> None:
+            if cleanup is not None:
+                with contextlib.suppress(Exception):
+                    await cleanup()
+            current = asyncio.current_task()
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shut_down(), self.loop).result(UNWIND_SECONDS)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(UNWIND_SECONDS)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 class SyncClient:
@@ -43,8 +117,13 @@ class SyncClient:
             for batch in client.batches.list(part_numbers=["PCB-V1.2"]):
                 ...
 
-    It runs an event loop in one background thread, started on first use and stopped by
-    ``close()`` (or leaving the ``with`` block), which also cancels whatever is still running.
+    It runs an event loop in one background daemon thread, started on first use and stopped
+    by ``close()`` (or leaving the ``with`` block), which also cancels whatever is still
+    running. A client that is never closed is closed when it is garbage-collected or when the
+    interpreter exits, and never delays that exit. Ctrl-C during a call cancels the call, waits
+    until it has unwound, then raises KeyboardInterrupt: no record counts as handed out that
+    the caller did not get. Calling it from the thread of a running event loop raises
+    StateError at once (it would block that loop): use :class:`aiotofu.Client` there.
     """
 
     def __init__(
@@ -56,6 +135,7 @@ class SyncClient:
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
         timeout: float = 30.0,
         session: None = None,
+        trust_env: bool = True,
     ) -> None:
         if session is not None:
             raise InvalidParameterError(
@@ -70,10 +150,11 @@ class SyncClient:
             max_concurrency=max_concurrency,
             retry=retry,
             timeout=timeout,
+            trust_env=trust_env,
         )
         self._lock = threading.Lock()
-        self._stack: contextlib.ExitStack | None = None
-        self._portal: BlockingPortal | None = None
+        self._thread: _LoopThread | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
         self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
         self.batches = SyncBatches(self)
@@ -97,33 +178,49 @@ class SyncClient:
         """Cancel open iterators, close the HTTP session, and stop the background thread."""
         with self._lock:
             self._closed = True
-            portal, stack = self._portal, self._stack
-            self._portal = self._stack = None
-        if portal is None or stack is None:
-            return
-        try:
-            for iterator in list(self._iterators):
-                portal.call(iterator.aclose)
-            portal.call(self._client.aclose)
-        finally:
-            with contextlib.suppress(RuntimeError):
-                # Cancel anything an interrupted call left running, then end the thread.
-                portal.call(portal.stop, True)
-            stack.close()
+            thread, self._thread = self._thread, None
+            finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        if thread is not None:
+            iterators = list(self._iterators)
+
+            async def cleanup() -> None:
+                for iterator in iterators:
+                    await iterator.aclose()
+                await self._client.aclose()
+
+            thread.stop(cleanup)
 
     def _call(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
-        return self._get_portal().call(func, *args)
+        """Run ``func(*args)`` in the client's loop and wait for the result."""
+        return self._loop_thread().call(func, args)
 
-    def _get_portal(self) -> BlockingPortal:
+    def _call_keeping(
+        self, func: Callable[..., Awaitable[R]], keep: Callable[[R], None], *args: Any
+    ) -> R:
+        """``_call``, but a result produced while Ctrl-C interrupted the wait goes to ``keep``."""
+        return self._loop_thread().call_keeping(func, args, keep)
+
+    def _loop_thread(self) -> _LoopThread:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:
+            raise StateError(
+                "SyncClient was called from the thread of a running event loop, which it would "
+                "block until every timeout ran out: use aiotofu.Client (async) there"
+            )
         with self._lock:
             if self._closed:
-                raise TofuPilotError("this client is closed")
-            if self._portal is None:
-                self._stack = contextlib.ExitStack()
-                self._portal = self._stack.enter_context(
-                    start_blocking_portal(name="aiotofu-sync-loop")
-                )
-            return self._portal
+                raise StateError("this client is closed")
+            if self._thread is None:
+                self._thread = _LoopThread()
+                # Never closed: closed when collected, or at exit (the thread is a daemon, so
+                # the exit is never held up, and this closes the session cleanly before it).
+                self._finalizer = weakref.finalize(self, self._thread.stop, self._client.aclose)
+            return self._thread
 
 
 class SyncPaginator(Generic[T]):
@@ -157,27 +254,30 @@ class SyncPaginator(Generic[T]):
         return self._records[index]
 
     def _fetch_chunk(self) -> bool:
-        taken = self._client._call(self._paginator.take_chunk)
+        taken = self._client._call_keeping(self._paginator.take_chunk, self._keep)
         if taken is None:
             return False
-        self._chunk, self._first = taken
-        self._records, self._index = self._chunk.records[self._first :], 0
+        self._keep(taken)
         return True
 
+    def _keep(self, taken: tuple[Chunk[T], int] | None) -> None:
+        """Make a chunk taken across the thread boundary the one to hand out from."""
+        if taken is not None:
+            self._chunk, self._first = taken
+            self._records, self._index = self._chunk.records[self._first :], 0
+
     def pages(self) -> Iterator[Page[T]]:
-        """Iterate page by page."""
-        if self._index < len(self._records):
+        """Iterate page by page: the rest of the current page first, if records were taken."""
+        while not self._closed:
+            if self._index >= len(self._records) and not self._fetch_chunk():
+                return
             assert self._chunk is not None
-            offsets = self._chunk.offsets[self._first + self._index :]
+            start = self._first + self._index
+            offsets = self._chunk.offsets[start:]
             items = tuple(self._records[self._index :])
             self._index = len(self._records)
-            yield Page(items, offsets[0], True, offsets[-1] + 1)
-        pages = self._paginator.pages()
-        while not self._closed:
-            try:
-                yield self._client._call(pages.__anext__)
-            except StopAsyncIteration:
-                return
+            more = not self._paginator.done
+            yield Page(items, offsets[0], more, offsets[-1] + 1 if more else None)
 
     def collect(self) -> list[T]:
         """Every remaining record in a list.
@@ -217,10 +317,10 @@ class SyncPaginator(Generic[T]):
         self.close()
 
     def __del__(self) -> None:
-        portal = getattr(self._client, "_portal", None)
-        if portal is not None:
-            with contextlib.suppress(RuntimeError):
-                portal.start_task_soon(self._paginator.aclose)
+        thread = getattr(self._client, "_thread", None)
+        if thread is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                asyncio.run_coroutine_threadsafe(self._paginator.aclose(), thread.loop)
 
 
 class SyncWatcher:
@@ -229,19 +329,29 @@ class SyncWatcher:
     def __init__(self, client: SyncClient, watcher: Watcher) -> None:
         self._client = client
         self._watcher = watcher
+        # A batch the watch produced while Ctrl-C interrupted the wait for it, and the state
+        # before it: handed out first by the next call, and not counted by the token until then.
+        self._pending: list[tuple[Batch, WatchState | None]] = []
 
     def __iter__(self) -> SyncWatcher:
         return self
 
     def __next__(self) -> Batch:
+        if self._pending:
+            return self._pending.pop()[0]
+        before = self._watcher.state
         try:
-            return self._client._call(self._watcher.__anext__)
+            return self._client._call_keeping(
+                self._watcher.__anext__, lambda batch: self._pending.append((batch, before))
+            )
         except StopAsyncIteration:
             raise StopIteration from None
 
     @property
     def resume_token(self) -> str:
         """The position just after the last batch handed out."""
+        if self._pending:
+            return self._watcher.token_at(self._pending[0][1])
         return self._watcher.resume_token
 
     def close(self) -> None:

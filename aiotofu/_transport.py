@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 
 from ._sansio import Request, Response
-from .errors import DecodeError, TofuPilotError, TransportError
+from .errors import DecodeError, StateError, TransportError
 
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_loopback", "is_session", "user_agent"]
 
@@ -48,10 +48,12 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, or DecodeError once it passes MAX_BODY_BYTES."""
+    """The whole body, or DecodeError once it passes MAX_BODY_BYTES, counted decompressed."""
     length = response.content_length
-    if length is not None and length <= MAX_BODY_BYTES:
+    if length is not None and length <= MAX_BODY_BYTES and not _compressed(response):
         return await response.read()  # the usual case: aiohttp reads it in one piece
+    # Compressed (Content-Length counts the compressed bytes: 64 KiB of gzip can inflate to
+    # 64 MiB) or of unknown length: count what aiohttp hands over, decompressed.
     chunks = []
     size = 0
     async for chunk in response.content.iter_chunked(256 * 1024):
@@ -65,12 +67,20 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
+def _compressed(response: aiohttp.ClientResponse) -> bool:
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    return encoding not in ("", "identity")
+
+
 class AiohttpTransport:
     """Sends requests on an aiohttp session: the caller's, or one it creates and later closes."""
 
-    def __init__(self, session: aiohttp.ClientSession | None, timeout: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession | None, timeout: float, *, trust_env: bool = True
+    ) -> None:
         self._session = session
         self._owns_session = session is None
+        self._trust_env = trust_env
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_seconds = timeout
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we made
@@ -78,15 +88,21 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise TofuPilotError("this client is closed")
+            raise StateError("this client is closed")
         loop = asyncio.get_running_loop()
         if self._session is None:
             # Created on first use, inside the running loop, never at import or construction time.
-            self._session = aiohttp.ClientSession()
+            # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as requests and httpx do.
+            self._session = aiohttp.ClientSession(trust_env=self._trust_env)
             self._loop = loop
+        elif self._session.closed:
+            raise StateError(
+                "the aiohttp session lent to this client is closed: keep it open while the "
+                "client is in use"
+            )
         elif self._loop is not None and self._loop is not loop:
             # aiohttp would fail deep inside with "attached to a different loop", or hang.
-            raise TofuPilotError(
+            raise StateError(
                 "this client was first used in another event loop: create one client per loop "
                 "(for example inside the function that asyncio.run() runs)"
             )
@@ -102,6 +118,8 @@ class AiohttpTransport:
                 params=request.query,
                 headers=request.headers,
                 timeout=self._timeout,
+                # A lent session may raise on error statuses; the status is ours to decipher.
+                raise_for_status=False,
             ) as response:
                 body = await _read_body(response)
                 return Response(status=response.status, headers=response.headers, body=body)

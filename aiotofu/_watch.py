@@ -18,7 +18,7 @@ from ._models import Batch
 from ._paginate import Paginator
 from ._params import ListQuery, format_datetime
 from ._resume import encode_token
-from .errors import TofuPilotError
+from .errors import StateError
 
 __all__ = ["WatchState", "Watcher"]
 
@@ -106,11 +106,19 @@ class Watcher:
         )
 
     @property
+    def state(self) -> WatchState | None:
+        """Where the watch stands (None before it has started)."""
+        return self._state
+
+    @property
     def resume_token(self) -> str:
         """An opaque token for the position just after the last batch handed out."""
-        state = self._state
+        return self.token_at(self._state)
+
+    def token_at(self, state: WatchState | None) -> str:
+        """The resume token of ``state`` (for wrappers that hand batches out themselves)."""
         if state is None:
-            raise TofuPilotError("the watch has not started: there is nothing to resume yet")
+            raise StateError("the watch has not started: there is nothing to resume yet")
         return encode_token(
             {
                 "resource": "batches-watch",

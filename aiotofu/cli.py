@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TextIO, TypeVar
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "list", help="stream batches to stdout", description="Stream batches to stdout."
     )
     _add_filters(listing)
-    listing.add_argument("--page-size", type=int, default=100, metavar="N", help="1..100 (100)")
+    listing.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
     listing.add_argument("--max-items", type=int, metavar="N", help="stop after N batches")
     listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
     listing.add_argument(
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_filters(watch, dates=False, order=False)
     watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
     watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
-    watch.add_argument("--page-size", type=int, default=100, metavar="N", help="1..100 (100)")
+    watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
     watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
     _add_connection(watch)
     watch.set_defaults(run=_run_watch)
@@ -179,8 +179,8 @@ def _add_filters(
         )
         group.add_argument("--created-before", metavar="DATETIME", help="RFC 3339")
     if order:
-        group.add_argument("--sort-by", choices=("created_at", "number"), default="created_at")
-        group.add_argument("--sort-order", choices=("asc", "desc"), default="desc")
+        group.add_argument("--sort-by", choices=("created_at", "number"), help="(created_at)")
+        group.add_argument("--sort-order", choices=("asc", "desc"), help="(desc)")
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -231,9 +231,59 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
 # -- aiotofu batches list --------------------------------------------------------------------
 
 
+# The flag of each parameter whose name differs from its flag spelled with dashes.
+FLAGS = {
+    "ids": "--id",
+    "numbers": "--number",
+    "part_numbers": "--part-number",
+    "revision_numbers": "--revision",
+    "search_query": "--search",
+    "token": "--resume",
+    "resume_token": "--resume",
+}
+
+
+def _flag(parameter: str) -> str:
+    """The command-line flag of a parameter of the library, as the user types it."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def _client(args: argparse.Namespace) -> Client:
+    """The client of a command; a missing key is a usage error with a hint."""
+    if args.api_key is None and not os.environ.get(API_KEY_ENV):
+        raise UsageError(f"no API key: pass --api-key KEY or set {API_KEY_ENV}")
+    return Client(args.api_key, base_url=args.base_url)  # config errors raise before any I/O
+
+
+def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> None:
+    """A resume token carries the filters and the page size: given with it, they would be
+    silently ignored, so they are refused."""
+    given = [_flag(name) for name in parameters if getattr(args, name) is not None]
+    if args.resume and given:
+        raise UsageError(
+            f"{given[0]}: --resume continues with the filters and page size of its token; "
+            f"give none of {', '.join(given)} with it"
+        )
+
+
+LIST_PARAMETERS = (
+    "ids",
+    "numbers",
+    "part_numbers",
+    "revision_numbers",
+    "search_query",
+    "created_after",
+    "created_before",
+    "sort_by",
+    "sort_order",
+    "page_size",
+)
+
+
 def _run_list(args: argparse.Namespace) -> int:
     out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    client = Client(args.api_key, base_url=args.base_url)  # config errors raise before any I/O
+    _refuse_with_resume(args, LIST_PARAMETERS)
+    client = _client(args)
 
     def listing() -> Paginator[Batch]:
         if args.resume:
@@ -248,9 +298,9 @@ def _run_list(args: argparse.Namespace) -> int:
             created_after=_datetime_flag("--created-after", args.created_after),
             created_before=_datetime_flag("--created-before", args.created_before),
             search_query=args.search_query,
-            sort_by=args.sort_by,
-            sort_order=args.sort_order,
-            page_size=args.page_size,
+            sort_by=args.sort_by or "created_at",
+            sort_order=args.sort_order or "desc",
+            page_size=100 if args.page_size is None else args.page_size,
             max_items=args.max_items,
             prefetch=args.prefetch,
         )
@@ -259,7 +309,8 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    client = Client(args.api_key, base_url=args.base_url)
+    _refuse_with_resume(args, (*LIST_PARAMETERS[:5], "since", "page_size"))
+    client = _client(args)
 
     def watching() -> Watcher:
         if args.resume:
@@ -272,7 +323,7 @@ def _run_watch(args: argparse.Namespace) -> int:
             search_query=args.search_query,
             since=_datetime_flag("--since", args.since),
             poll_interval=args.poll_interval,
-            page_size=args.page_size,
+            page_size=100 if args.page_size is None else args.page_size,
         )
 
     return _stream(client, _rename_errors(watching), _writer("jsonl", sys.stdout, flush=True))
@@ -314,14 +365,7 @@ def _rename_errors(build: Callable[[], S]) -> S:
     try:
         return build()
     except InvalidParameterError as exc:
-        flag = "--" + exc.parameter.replace("_", "-")
-        renamed = {
-            "--search-query": "--search",
-            "--token": "--resume",
-            "--resume-token": "--resume",
-        }
-        flag = renamed.get(flag, flag)
-        raise UsageError(f"{flag}: {str(exc).split(': ', 1)[1]}") from None
+        raise UsageError(f"{_flag(exc.parameter)}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def _datetime_flag(flag: str, text: str | None) -> datetime | None:
@@ -377,6 +421,12 @@ def batch_to_json(batch: Batch) -> dict[str, Any]:
     }
 
 
+def table_time(value: datetime) -> str:
+    """``2024-01-02 15:51:06.021``: a whole UTC time in milliseconds, TofuPilot's precision."""
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+
+
 def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[Batch], None]:
     if out_format == "jsonl":
 
@@ -406,13 +456,13 @@ def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[B
             )
 
         return write_csv
-    out.write(f"{'NUMBER':<20} {'CREATED (UTC)':<24} {'UNITS':>5}  {'USER':<20} STATION\n")
+    out.write(f"{'NUMBER':<20} {'CREATED (UTC)':<23} {'UNITS':>5}  {'USER':<20} STATION\n")
 
     def write_row(batch: Batch) -> None:
         user = batch.created_by_user
         station = batch.created_by_station
         out.write(
-            f"{batch.number[:20]:<20} {format_datetime(batch.created_at)[:24]:<24} "
+            f"{batch.number[:20]:<20} {table_time(batch.created_at):<23} "
             f"{batch.unit_count:>5}  {((user.name or user.id) if user else '-')[:20]:<20} "
             f"{station.name if station else '-'}\n"
         )

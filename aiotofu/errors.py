@@ -66,7 +66,8 @@ class APIError(TofuPilotError):
 
     Attributes mirror TofuPilot's error body ``{"message", "code", "issues"}``; when the body is not
     JSON (a proxy's HTML page, an empty body) ``code`` is derived from the status and ``message``
-    says what came back.
+    says what came back. ``retry_after`` is the answer's ``Retry-After`` in seconds (``None``
+    when it sent none), whatever the status: RFC 9110 gives it to 503 as well as 429.
     """
 
     def __init__(
@@ -75,11 +76,14 @@ class APIError(TofuPilotError):
         code: str,
         message: str,
         issues: Sequence[Any] = (),
+        *,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.issues: tuple[Any, ...] = tuple(issues)
+        self.retry_after = retry_after
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -89,6 +93,8 @@ class APIError(TofuPilotError):
             text += " (" + "; ".join(details) + ")"
             if len(self.issues) > 5:
                 text += f" and {len(self.issues) - 5} more issues"
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
         return text
 
 
@@ -130,24 +136,6 @@ class RateLimitError(APIError):
     raised when retries are disabled or exhausted, or when the server asks for a longer wait than
     :attr:`aiotofu.RetryPolicy.max_retry_after`.
     """
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        issues: Sequence[Any] = (),
-        *,
-        retry_after: float | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(status, code, message, issues)
-
-    def _describe(self) -> str:
-        text = super()._describe()
-        if self.retry_after is not None:
-            text += f" (retry after {self.retry_after:g} s)"
-        return text
 
 
 class ServerError(APIError):

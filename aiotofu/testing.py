@@ -95,10 +95,34 @@ class Emulator:
 
         ``created_at`` defaults to now (and never before the newest batch).
         """
+        if not isinstance(number, str) or not number.strip():
+            raise InvalidParameterError("number", f"expected a non-empty string, got {number!r}")
+        if created_at is not None and (
+            not isinstance(created_at, datetime) or created_at.utcoffset() is None
+        ):
+            raise InvalidParameterError(
+                "created_at", f"expected a timezone-aware datetime, got {created_at!r}"
+            )
+        if isinstance(units, (str, bytes)) or not all(
+            isinstance(unit, (tuple, list))
+            and len(unit) == 3
+            and all(isinstance(part, str) for part in unit)
+            for unit in units
+        ):
+            raise InvalidParameterError(
+                "units", "expected (serial_number, part_number, revision) tuples of strings"
+            )
         micros = None if created_at is None else to_micros(created_at)
         store = self._server.state.store
         assert isinstance(store, Store)  # never synthetic: this class does not make those
-        return store.create_batch(number, created_at=micros, units=units)
+        try:
+            return store.create_batch(
+                number, created_at=micros, units=[(a, b, c) for a, b, c in units]
+            )
+        except KeyError:
+            raise InvalidParameterError(
+                "number", f"a batch numbered {number!r} already exists"
+            ) from None
 
     def delete_batch(self, id_or_number: str) -> None:
         """Delete a batch (by id or number) and its units, as another user of the API would.

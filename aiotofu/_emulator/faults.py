@@ -39,16 +39,28 @@ class FaultSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("latency", "fail_rate", "drop_rate", "rate_limit", "retry_after"):
+            value = getattr(self, name)
+            if value is None and name == "rate_limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value!r}")
         for name in ("fail_rate", "drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.fail_rate + self.drop_rate > 1.0:
             raise ValueError("fail_rate + drop_rate must not exceed 1")
-        if self.latency < 0 or not math.isfinite(self.latency):
+        if self.latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {self.latency}")
+        if self.retry_after < 0:
+            raise ValueError(f"retry_after must be >= 0 seconds, got {self.retry_after}")
         if self.rate_limit is not None and not self.rate_limit > 0:
             raise ValueError(f"rate_limit must be > 0 requests per second, got {self.rate_limit}")
+        if type(self.seed) is not int:
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
 
 @dataclass
@@ -99,19 +111,24 @@ class Faults:
         return fault, 0.0
 
     def _rate_limited(self, now: float) -> float | None:
-        """Seconds until the next window when over ``rate_limit`` in this second, else None."""
+        """Seconds until the next window when over ``rate_limit``, else None.
+
+        Windows last a second, or longer when the limit is below one request per second
+        (0.5: one request every 2 s), so that every limit above 0 lets requests through.
+        """
         limit = self.settings.rate_limit
         if limit is None:
             return None
-        second = int(now)
+        length = max(1.0, 1.0 / limit)
+        window = int(now // length)
         start, count = self._window
-        if start != second:
-            start, count = second, 0
+        if start != window:
+            start, count = window, 0
         count += 1
         self._window = (start, count)
-        if count <= limit:
+        if count <= limit * length:
             return None
-        return float(max(1, math.ceil(start + 1 - now)))
+        return float(max(1, math.ceil((start + 1) * length - now)))
 
 
 def _uniform(text: str) -> float:

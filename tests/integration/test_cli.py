@@ -132,10 +132,15 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
-def test_a_missing_key_names_the_environment_variable(capsys: pytest.CaptureFixture[str]) -> None:
-    status, _, err = run(capsys, "batches", "list", "--base-url", "http://127.0.0.1:9/api")
-    assert status == 1
+@pytest.mark.parametrize("action", ["list", "watch"])
+def test_a_missing_key_is_a_usage_error_naming_the_environment_variable(
+    capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    status, _, err = run(capsys, "batches", action, "--base-url", "http://127.0.0.1:9/api")
+    assert status == 2
+    assert "--api-key" in err
     assert "TOFUPILOT_API_KEY" in err
+    assert err.count("\n") == 1
 
 
 def test_api_errors_are_one_line_and_exit_1(
@@ -323,3 +328,65 @@ def test_progress_is_shown_on_a_terminal(
     assert result.returncode == 0
     assert b"300 batches" in shown
     assert b"/s" in shown
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--part-number", "PCB-V1.2"], "--part-number"),
+        (["--page-size", "10"], "--page-size"),
+        (["--sort-order", "asc"], "--sort-order"),
+        (["--search", "x", "--id", "a"], "--id"),
+    ],
+)
+def test_resume_with_filters_or_a_page_size_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    """A token carries the filters and the page size: others given with it are refused."""
+    status, out, err = run(capsys, "batches", "list", "--resume", "TOKEN", "--api-key", "k", *flags)
+    assert (status, out) == (2, "")
+    assert named in err
+    assert "--resume" in err
+
+
+def test_resume_takes_max_items_and_prefetch(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--base-url", threaded_emu.base_url, "--api-key", threaded_emu.api_key]
+    with aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url) as client:
+        batches = client.batches.list(page_size=10)
+        next(batches)
+        token = batches.resume_token
+    status, out, _ = run(
+        capsys, "batches", "list", "--resume", token, "--max-items", "3", "--prefetch", "0", *base
+    )
+    assert status == 0
+    assert len(out.splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--part-number", ""], "--part-number"),
+        (["--id", ""], "--id"),
+        (["--revision", ""], "--revision"),
+        (["--search", "x" * 101], "--search"),
+        (["--page-size", "0"], "--page-size"),
+    ],
+)
+def test_errors_name_the_flag_as_the_user_types_it(
+    capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    status, _, err = run(capsys, "batches", "list", "--api-key", "k", *flags)
+    assert status == 2
+    assert err.startswith(f"aiotofu: error: {named}: ")
+
+
+def test_the_table_prints_whole_readable_utc_times() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from aiotofu.cli import table_time
+
+    moment = datetime(2024, 1, 2, 17, 51, 6, 21000, tzinfo=timezone(timedelta(hours=2)))
+    assert table_time(moment) == "2024-01-02 15:51:06.021"
+    assert table_time(moment.replace(microsecond=0)) == "2024-01-02 15:51:06.000"
