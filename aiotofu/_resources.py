@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
@@ -28,7 +28,7 @@ from ._params import (
 from ._resume import decode_token, encode_token
 from ._retry import is_seconds
 from ._sansio import decode_page
-from ._watch import Watcher, WatchState
+from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -142,18 +142,25 @@ class Batches:
         revision_numbers: str | Iterable[str] | None = None,
         page_size: int = 100,
         resume_token: str | None = None,
+        lookback: timedelta | float = 0.0,
     ) -> Watcher:
         """Yield batches as they are created, oldest first, each exactly once, until you stop.
 
         Batches created after ``since`` (timezone-aware); by default after the newest batch that
-        exists when watching starts (at the first iteration), as the server reports it, so a
-        skewed local clock loses nothing. Polls every ``poll_interval`` seconds once it has
+        exists when watching starts (when the watch is entered with ``async with`` or first
+        iterated, whichever comes first), as the server reports it, so a skewed local clock
+        loses nothing. Polls every ``poll_interval`` seconds once it has
         caught up. The filters are those of ``list()``. Transient errors are retried per the
         client's RetryPolicy; if one outlasts it, it is raised, and iterating again carries on
         from the same position.
 
         ``resume_token`` (from ``watcher.resume_token``) continues a watch where it stopped,
         with its filters: give no ``since`` and no filters with it.
+
+        ``lookback`` (a timedelta, or seconds) also yields batches that become visible late
+        with a ``created_at`` up to that much older than the newest already yielded (a slow
+        commit, a station clock behind): each poll re-reads that window, and ids yielded in it
+        are remembered so that none is yielded twice. Zero by default.
         """
         interval = poll_interval
         if not is_seconds(interval):
@@ -161,6 +168,12 @@ class Batches:
                 "poll_interval", f"expected a finite number of seconds >= 0, got {interval!r}"
             )
         page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        window = lookback.total_seconds() if isinstance(lookback, timedelta) else lookback
+        if not is_seconds(window):
+            raise InvalidParameterError(
+                "lookback", f"expected a timedelta or finite seconds >= 0, got {lookback!r}"
+            )
+        back = timedelta(seconds=window)
         filters = {
             "ids": ids,
             "numbers": numbers,
@@ -177,17 +190,22 @@ class Batches:
                 raise InvalidParameterError(
                     given[0], "the resume token carries the filters and the position"
                 )
+            if lookback:
+                raise InvalidParameterError("lookback", "the resume token carries the look-back")
             query, page_size, start = _decode_watch_token(resume_token)
         else:
             query = make_list_query(**filters)
             after = check_datetime("since", since)
             if after is not None:
-                start = WatchState.exclusive(after)
+                start = WatchState.exclusive(after, back)
             else:
-                start = functools.partial(self._state_now, query)
-        listing = functools.partial(
-            self._paginate, page_size=page_size, cursor=0, max_items=None, prefetch=1
-        )
+                start = functools.partial(self._state_now, query, back)
+
+        def listing(poll: ListQuery, position: Position) -> Paginator[Batch]:
+            return self._paginate(
+                poll, page_size=page_size, cursor=0, max_items=None, prefetch=1, start=position
+            )
+
         return Watcher(
             query=query,
             page_size=page_size,
@@ -197,16 +215,28 @@ class Batches:
             clock=self._client._clock,
         )
 
-    async def _state_now(self, query: ListQuery) -> WatchState:
+    async def _state_now(self, query: ListQuery, lookback: timedelta) -> WatchState:
         """The newest batch on the server now, and every batch that shares its timestamp."""
         newest = await self._newest_created_at(query)
         if newest is None:
-            return WatchState(None)
+            return WatchState(None, lookback=lookback)
         instant = attrs.evolve(
-            query, created_after=newest, created_before=newest, sort_by="created_at"
+            query,
+            created_after=newest,
+            created_before=newest,
+            sort_by="created_at",
+            sort_order="asc",  # the order of the watch's polls, whose offsets `skipped` counts
         )
         paginator = self._paginate(instant, page_size=100, cursor=0, max_items=None, prefetch=0)
-        return WatchState(newest, frozenset(batch.id for batch in await paginator.collect()))
+        ids = [batch.id for batch in await paginator.collect()]
+        kept = ids[-MAX_REMEMBERED:]
+        # With a look-back, what exists now within the window is not news either.
+        recent: tuple[tuple[str, datetime], ...] = ()
+        if lookback:
+            window = attrs.evolve(query, created_after=newest - lookback, created_before=newest)
+            listing = self._paginate(window, page_size=100, cursor=0, max_items=None, prefetch=1)
+            recent = tuple((batch.id, batch.created_at) for batch in await listing.collect())
+        return WatchState(newest, tuple(kept), len(ids) - len(kept), lookback, recent)
 
     def _paginate(
         self,
@@ -322,6 +352,12 @@ def _decode_watch_token(token: str) -> tuple[ListQuery, int, WatchState]:
         seen = payload["seen"]
         if not isinstance(seen, list) or not all(isinstance(i, str) for i in seen):
             raise TypeError("seen")
+        skipped = check_int("skipped", payload.get("skipped", 0), 0, MAX_CURSOR)
+        lookback = payload.get("lookback", 0)
+        if not is_seconds(lookback):
+            raise TypeError("lookback")
+        recent = tuple((str(i), parse_datetime(at)) for i, at in payload.get("recent", []))
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidParameterError("resume_token", f"not a valid resume token ({exc})") from None
-    return query, page_size, WatchState(since, frozenset(seen))
+    state = WatchState(since, tuple(seen), skipped, timedelta(seconds=lookback), recent)
+    return query, page_size, state

@@ -19,6 +19,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._client import Client
@@ -360,7 +361,14 @@ class SyncWatcher:
             self._client._call(self._watcher.aclose)
 
     def __enter__(self) -> SyncWatcher:
+        """Fix the start of the watch here (see ``Watcher.__aenter__``)."""
+        self._client._call(self._watcher.__aenter__)
         return self
+
+    @property
+    def since(self) -> datetime | None:
+        """The instant the watch has reached (see ``Watcher.since``)."""
+        return self._watcher.since
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

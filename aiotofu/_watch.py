@@ -1,9 +1,17 @@
 """``client.batches.watch()``: follow new batches as they are created, each exactly once.
 
-Each poll lists, oldest first, the batches created at or after the newest one already
-yielded. TofuPilot's ``created_after`` is inclusive, so batches that share that timestamp come
-back again: the watcher remembers the ids yielded at exactly that instant and skips them, and
-so yields a batch created in the same millisecond as the last one, but never one twice.
+Each poll lists, oldest first, the batches created at or after the newest one already yielded.
+TofuPilot's ``created_after`` is inclusive, so batches that share that instant come back again:
+the watcher remembers the latest ids yielded at exactly that instant and skips them, and so
+yields a batch created in the same millisecond as the last one, but never one twice. Past
+``MAX_REMEMBERED`` ids in one instant (a storm of batches created at once) it forgets the oldest
+and counts them instead: the next poll starts that many records into the instant, so memory stays
+bounded and nothing is yielded again, however large the storm.
+
+Batches that become visible late (a commit that took long, a station clock behind the
+server's) carry a ``created_at`` older than what the watch has reached, and a poll from that
+instant does not see them. ``lookback`` re-reads that much history on every poll and yields
+such batches once, remembering the ids it yielded within the window.
 """
 
 from __future__ import annotations
@@ -15,43 +23,83 @@ import attrs
 
 from ._clock import Clock
 from ._models import Batch
+from ._pagestate import Position
 from ._paginate import Paginator
 from ._params import ListQuery, format_datetime
 from ._resume import encode_token
 from .errors import StateError
 
-__all__ = ["WatchState", "Watcher"]
+__all__ = ["MAX_REMEMBERED", "WatchState", "Watcher"]
 
-# Tokens must stay short: past this many batches at a single instant, the oldest are forgotten.
+# Tokens must stay short: past this many batches at a single instant, the oldest are counted
+# instead of remembered.
 MAX_REMEMBERED = 1000
 
 
 @attrs.frozen
 class WatchState:
-    """Where a watch stands: everything created before ``since`` has been dealt with, and of
-    what was created exactly at ``since``, the batches in ``seen``. ``since`` None: the
-    organisation had no batch at all when watching started."""
+    """Where a watch stands: everything created before ``since`` has been dealt with; of what
+    was created exactly at ``since``, the batches in ``seen`` (the latest ones yielded, in
+    order) and ``skipped`` more before them. ``since`` None: the organisation had no batch at
+    all when watching started.
+
+    ``lookback`` (a timedelta, zero by default) also yields batches that appear late with a
+    ``created_at`` up to that much before ``since``; ``recent`` holds the ids yielded within
+    that window, with their ``created_at``, so that none is yielded twice.
+    """
 
     since: datetime | None
-    seen: frozenset[str] = frozenset()
+    seen: tuple[str, ...] = ()
+    skipped: int = 0
+    lookback: timedelta = timedelta(0)
+    recent: tuple[tuple[str, datetime], ...] = ()
 
     def after(self, batch: Batch) -> WatchState | None:
         """The state once ``batch`` is yielded; None if it must not be (seen, or too old)."""
-        if self.since is not None:
-            if batch.created_at < self.since:
+        since = self.since
+        at = batch.created_at
+        if since is None or at > since:
+            return attrs.evolve(
+                self, since=at, seen=(batch.id,), skipped=0, recent=self._remember(batch, at)
+            )
+        if at == since:
+            if batch.id in self.seen or (self.lookback and self._recalls(batch.id)):
                 return None
-            if batch.created_at == self.since:
-                if batch.id in self.seen:
-                    return None
-                seen = self.seen if len(self.seen) < MAX_REMEMBERED else frozenset()
-                return WatchState(self.since, seen | {batch.id})
-        return WatchState(batch.created_at, frozenset({batch.id}))
+            seen, skipped = (*self.seen, batch.id), self.skipped
+            if len(seen) > MAX_REMEMBERED:
+                seen, skipped = seen[1:], skipped + 1
+            return attrs.evolve(
+                self, seen=seen, skipped=skipped, recent=self._remember(batch, since)
+            )
+        # Older than the newest yielded: a late commit, if the look-back window covers it.
+        if not self.lookback or at < since - self.lookback or self._recalls(batch.id):
+            return None
+        return attrs.evolve(self, recent=self._remember(batch, since))
+
+    def _recalls(self, batch_id: str) -> bool:
+        return any(seen == batch_id for seen, _ in self.recent)
+
+    def _remember(self, batch: Batch, since: datetime) -> tuple[tuple[str, datetime], ...]:
+        """``recent`` with ``batch``, less what has left the look-back window before ``since``."""
+        if not self.lookback:
+            return ()
+        start = since - self.lookback
+        kept = tuple(item for item in self.recent if item[1] >= start)
+        return (*kept, (batch.id, batch.created_at))
+
+    def poll_from(self) -> tuple[datetime | None, int]:
+        """Where the next poll starts: its ``created_after`` and its offset within that."""
+        if self.since is None:
+            return None, 0
+        if self.lookback:
+            return self.since - self.lookback, 0
+        return self.since, self.skipped
 
     @classmethod
-    def exclusive(cls, since: datetime) -> WatchState:
+    def exclusive(cls, since: datetime, lookback: timedelta = timedelta(0)) -> WatchState:
         """Batches created strictly after ``since`` (a time the caller gave)."""
         # Timestamps are microseconds at best: one more is the first instant "after".
-        return cls(since + timedelta(microseconds=1))
+        return cls(since + timedelta(microseconds=1), lookback=lookback)
 
 
 class Watcher:
@@ -68,7 +116,7 @@ class Watcher:
         page_size: int,
         poll_interval: float,
         start: Callable[[], Awaitable[WatchState]] | WatchState,
-        listing: Callable[[ListQuery], Paginator[Batch]],
+        listing: Callable[[ListQuery, Position], Paginator[Batch]],
         clock: Clock,
     ) -> None:
         self._query = query
@@ -85,25 +133,40 @@ class Watcher:
         return self
 
     async def __anext__(self) -> Batch:
-        if self._state is None:
-            assert not isinstance(self._start, WatchState)
-            self._state = await self._start()
+        state = self._state or await self._started()
         while not self._closed:
             if self._poll is None:
-                self._poll = self._listing(self._poll_query(self._state))
+                after, offset = state.poll_from()
+                query = attrs.evolve(
+                    self._query, created_after=after, sort_by="created_at", sort_order="asc"
+                )
+                self._poll = self._listing(query, Position(offset))
             async for batch in self._poll:
-                state = self._state.after(batch)
-                if state is not None:
-                    self._state = state
+                following = state.after(batch)
+                if following is not None:
+                    self._state = following
                     return batch
             self._poll = None
             await self._clock.sleep(self._poll_interval)
         raise StopAsyncIteration
 
-    def _poll_query(self, state: WatchState) -> ListQuery:
-        return attrs.evolve(
-            self._query, created_after=state.since, sort_by="created_at", sort_order="asc"
-        )
+    async def _started(self) -> WatchState:
+        """Fix where the watch starts (the newest batch on the server now), once."""
+        if self._state is None:
+            assert not isinstance(self._start, WatchState)
+            self._state = await self._start()
+        return self._state
+
+    @property
+    def since(self) -> datetime | None:
+        """The instant the watch has reached: fixed when it is entered (``async with``) or first
+        iterated, then the ``created_at`` of the newest batch yielded. None before it starts, or
+        while the organisation has no batch at all.
+
+        ``client.batches.list(created_before=watcher.since)`` lists the backlog up to where the
+        watch begins, so that a listing hands over to a watch without a gap.
+        """
+        return None if self._state is None else self._state.since
 
     @property
     def state(self) -> WatchState | None:
@@ -125,11 +188,17 @@ class Watcher:
                 "query": self._query.to_json(),
                 "page_size": self._page_size,
                 "since": None if state.since is None else format_datetime(state.since),
-                "seen": sorted(state.seen),
+                "seen": list(state.seen),
+                "skipped": state.skipped,
+                "lookback": state.lookback.total_seconds(),
+                "recent": [[batch_id, format_datetime(at)] for batch_id, at in state.recent],
             }
         )
 
     async def __aenter__(self) -> Watcher:
+        """Fix the start here: what is created from now on is yielded, however long the caller
+        works on something else before iterating."""
+        await self._started()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

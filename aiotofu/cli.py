@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
     watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
     watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+    watch.add_argument(
+        "--lookback",
+        type=float,
+        metavar="SECONDS",
+        help="also yield batches committed late, up to this much older than the newest seen",
+    )
     watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
     _add_connection(watch)
     watch.set_defaults(run=_run_watch)
@@ -309,7 +315,7 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    _refuse_with_resume(args, (*LIST_PARAMETERS[:5], "since", "page_size"))
+    _refuse_with_resume(args, (*LIST_PARAMETERS[:5], "since", "page_size", "lookback"))
     client = _client(args)
 
     def watching() -> Watcher:
@@ -324,6 +330,7 @@ def _run_watch(args: argparse.Namespace) -> int:
             since=_datetime_flag("--since", args.since),
             poll_interval=args.poll_interval,
             page_size=100 if args.page_size is None else args.page_size,
+            lookback=args.lookback or 0.0,
         )
 
     return _stream(client, _rename_errors(watching), _writer("jsonl", sys.stdout, flush=True))

@@ -85,11 +85,14 @@ def test_the_watch_example_prints_new_batches(threaded_emu: Emulator, tmp_path: 
         threaded_emu.add_batch("README-OTHER-PART", units=[("SN-OTHER", "PSU-220", "A")])
         threaded_emu.add_batch("README-WATCHED-2", units=[("SN-README-2", "PCB-V1.2", "2.0")])
         assert process.stdout is not None
-        lines = [process.stdout.readline(), process.stdout.readline()]
+        lines = [process.stdout.readline() for _ in range(3)]
     finally:
         process.terminate()
         process.communicate(timeout=10)
-    assert lines == ["new batch: README-WATCHED\n", "new batch: README-WATCHED-2\n"]
+    # The backlog (counted up to where the watch starts), then only what was created after.
+    assert lines[0].startswith("backlog: ")
+    assert int(lines[0].split()[1]) > 0
+    assert lines[1:] == ["new batch: README-WATCHED\n", "new batch: README-WATCHED-2\n"]
 
 
 def test_every_test_the_guarantees_name_exists() -> None:

@@ -195,3 +195,102 @@ def test_the_watch_command_streams_jsonl_and_prints_a_token_on_ctrl_c(
     assert process.returncode == 130
     assert "--resume " in err
     assert threaded_emu.api_key not in err
+
+
+# -- the start, the hand-over from a listing, storms and late commits ---------------------
+
+
+async def test_the_start_is_fixed_when_the_watch_is_entered(emu: Emulator) -> None:
+    """Enter the watch, work on the backlog for a while, then follow: nothing is lost."""
+    async with emu.client() as client, client.batches.watch(poll_interval=0.01) as watcher:
+        # The backlog takes time; meanwhile others create batches.
+        emu.add_batch("DURING-BACKLOG-1")
+        emu.add_batch("DURING-BACKLOG-2")
+        got = await take(watcher, 2)
+    assert [b.number for b in got] == ["DURING-BACKLOG-1", "DURING-BACKLOG-2"]
+
+
+async def test_a_listing_hands_over_to_a_watch_without_a_gap(emu: Emulator) -> None:
+    async with emu.client() as client, client.batches.watch(poll_interval=0.01) as watcher:
+        backlog: list[str] = []
+        async for batch in client.batches.list(created_before=watcher.since, page_size=100):
+            backlog.append(batch.number)
+            if len(backlog) == 150:
+                emu.add_batch("CREATED-WHILE-LISTING")
+        followed = await take(watcher, 1)
+    assert len(backlog) == 1000
+    assert [b.number for b in followed] == ["CREATED-WHILE-LISTING"]
+
+
+def test_a_sync_watch_fixes_its_start_on_entering(threaded_emu: Emulator) -> None:
+    client = aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url)
+    with client, client.batches.watch(poll_interval=0.01) as watcher:
+        assert watcher.since is not None
+        threaded_emu.add_batch("AFTER-ENTERING")
+        assert next(watcher).number == "AFTER-ENTERING"
+
+
+async def test_a_storm_in_one_instant_is_seen_once_each(clock: VirtualClock) -> None:
+    storm = 2500  # more than a watch remembers of one instant
+    async with (
+        Emulator(batches=5) as emu,
+        emu.client() as client,
+        client.batches.watch(poll_interval=1.0) as watcher,
+    ):
+        for k in range(storm):
+            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+        got = await take(watcher, storm)
+        assert len({b.id for b in got}) == storm
+        emu.add_batch("AFTER-STORM", created_at=SAME_INSTANT + timedelta(milliseconds=1))
+        # Several polls later: the storm is not yielded again, the next batch is.
+        [after] = await take(watcher, 1)
+        state = watcher._state
+    assert after.number == "AFTER-STORM"
+    assert state is not None
+    assert len(state.seen) == 1
+
+
+async def test_a_storm_larger_than_memory_resumes_from_its_token(clock: VirtualClock) -> None:
+    storm = 1200
+    async with Emulator(batches=5) as emu, emu.client() as client:
+        async with client.batches.watch(poll_interval=1.0) as watcher:
+            for k in range(storm):
+                emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+            first = await take(watcher, 1100)
+            token = watcher.resume_token
+        emu.add_batch("AFTER-STORM", created_at=SAME_INSTANT + timedelta(milliseconds=1))
+        async with client.batches.watch(resume_token=token, poll_interval=1.0) as resumed:
+            rest = await take(resumed, 101)
+    numbers = [b.number for b in first + rest]
+    assert len(set(numbers)) == storm + 1
+    assert numbers[-1] == "AFTER-STORM"
+
+
+async def test_a_look_back_window_yields_late_commits_once(emu: Emulator) -> None:
+    now = datetime.now(timezone.utc)
+    async with emu.client() as client:
+        watch = client.batches.watch(poll_interval=0.01, lookback=timedelta(minutes=5))
+        async with watch as watcher:
+            emu.add_batch("ON-TIME")
+            [on_time] = await take(watcher, 1)
+            # Committed late: stamped before the newest batch the watch has seen.
+            emu.add_batch("LATE", created_at=on_time.created_at - timedelta(seconds=30))
+            emu.add_batch("TOO-LATE", created_at=on_time.created_at - timedelta(minutes=10))
+            emu.add_batch("NEXT", created_at=max(now, on_time.created_at) + timedelta(seconds=1))
+            got = await take(watcher, 2)
+            token = watcher.resume_token
+        async with client.batches.watch(resume_token=token, poll_interval=0.01) as resumed:
+            emu.add_batch("LAST", created_at=got[-1].created_at + timedelta(seconds=1))
+            [last] = await take(resumed, 1)
+    assert sorted(b.number for b in got) == ["LATE", "NEXT"]
+    assert last.number == "LAST"
+
+
+async def test_without_a_look_back_a_late_commit_is_not_yielded(emu: Emulator) -> None:
+    async with emu.client() as client, client.batches.watch(poll_interval=0.01) as watcher:
+        emu.add_batch("ON-TIME")
+        [on_time] = await take(watcher, 1)
+        emu.add_batch("LATE", created_at=on_time.created_at - timedelta(seconds=30))
+        emu.add_batch("NEXT")
+        [following] = await take(watcher, 1)
+    assert following.number == "NEXT"
