@@ -10,6 +10,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
+from ._convert import unstructure
 from ._models import Batch, Page, StationRef, UserRef
 from ._paginate import Paginator
 from ._retry import RetryPolicy
@@ -64,4 +65,5 @@ __all__ = [
     "UserRef",
     "Watcher",
     "__version__",
+    "unstructure",
 ]

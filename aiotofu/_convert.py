@@ -1,7 +1,10 @@
-"""The one cattrs Converter aiotofu uses, and the strict hooks that make it reject mistyped data.
+"""The one cattrs Converter aiotofu uses off the hot path, and RFC 3339 date-times.
 
-cattrs' default hooks coerce (``str(123)`` becomes ``"123"``, ``int("7")`` becomes ``7``); an API
-client must not guess, so the primitive hooks here accept only the JSON type the API documents.
+Response bodies are decoded by msgspec (``_wire``); this converter words why a body msgspec
+refused does not fit, and turns records back into JSON-able data (``unstructure``, for the CLI's
+jsonl and csv and for users). cattrs' default hooks coerce (``str(123)`` becomes ``"123"``); an
+API client must not guess, so the primitive hooks here accept only the JSON type the API
+documents, exactly as msgspec does (a differential test holds the two to the same decisions).
 Structuring failures become :class:`aiotofu.DecodeError` whose message names the field path.
 """
 
@@ -17,10 +20,12 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 import cattrs.v
+import msgspec
+from cattrs.errors import IterableValidationNote
 
 from .errors import DecodeError
 
-__all__ = ["json_type", "parse_datetime", "structure", "structure_list"]
+__all__ = ["format_datetime", "json_type", "parse_datetime", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -91,7 +96,21 @@ def _strict(kind: type[Any], description: str) -> Callable[[Any, type[Any]], Any
 def _datetime(value: Any, _: type) -> datetime:
     if type(value) is not str:
         raise TypeError(f"expected an RFC 3339 date-time string, got {json_type(value)}")
-    return parse_datetime(value)
+    # msgspec's own parser: a record is accepted here exactly when the wire decoder accepts it.
+    try:
+        parsed: datetime = msgspec.convert(value, datetime)
+    except msgspec.ValidationError:
+        parsed = None  # type: ignore[assignment]
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(f"not an RFC 3339 date-time with a time zone: {value[:40]!r}")
+    return parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, microseconds only when present: the form TofuPilot documents."""
+    utc = value.astimezone(timezone.utc)
+    spec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def json_type(value: Any) -> str:
@@ -120,6 +139,39 @@ def _objects_only(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_factory(attrs.has, factory)
 
 
+def _lists_only(converter: cattrs.Converter) -> None:
+    """Make every list accept only a JSON array (cattrs would iterate an object or a string)."""
+
+    def is_list(kind: Any) -> bool:
+        return typing.get_origin(kind) is list
+
+    def factory(kind: Any) -> Callable[[Any, type[Any]], Any]:
+        (item,) = typing.get_args(kind) or (Any,)
+        structure_item = converter.get_structure_hook(item)
+
+        def structure_array(value: Any, _: type[Any]) -> list[Any]:
+            if type(value) is not list:
+                raise TypeError(f"expected an array, got {json_type(value)}")
+            errors = []
+            items = []
+            for index, element in enumerate(value):
+                try:
+                    items.append(structure_item(element, item))
+                except Exception as exc:
+                    note = IterableValidationNote(
+                        f"Structuring {kind} @ index {index}", index, item
+                    )
+                    exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+                    errors.append(exc)
+            if errors:
+                raise cattrs.IterableValidationError(f"While structuring {kind!r}", errors, kind)
+            return items
+
+        return structure_array
+
+    converter.register_structure_hook_factory(is_list, factory)
+
+
 def _format_exception(exc: BaseException, type_: type[Any] | None) -> str:
     """Word one structuring failure; the hooks above already phrase their own errors."""
     if isinstance(exc, KeyError):
@@ -132,10 +184,12 @@ def _format_exception(exc: BaseException, type_: type[Any] | None) -> str:
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     _objects_only(converter)
+    _lists_only(converter)
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(int, _strict(int, "an integer"))
     converter.register_structure_hook(bool, _strict(bool, "a boolean"))
     converter.register_structure_hook(datetime, _datetime)
+    converter.register_unstructure_hook(datetime, format_datetime)
     return converter
 
 
@@ -151,131 +205,7 @@ def structure(data: Any, cls: type[T], path: str) -> T:
         raise DecodeError("unexpected response body: " + "; ".join(details[:5])) from exc
 
 
-def structure_list(data: list[Any], cls: type[T], path: str) -> list[T]:
-    """Structure a JSON array of ``cls`` records: the hot path of every page.
-
-    Records go through a function compiled once per class (see ``_compile``); the first one
-    that does not fit is handed, with the whole array, to the cattrs converter, whose error
-    names the path.
-    """
-    fast = _fast_structure(cls)
-    try:
-        return [fast(record) for record in data]
-    except Exception:
-        return structure(data, list[cls], path)  # type: ignore[valid-type]
-
-
-_compiled: dict[type[Any], Callable[[Any], Any]] = {}
-
-
-def _fast_structure(cls: type[T]) -> Callable[[Any], T]:
-    function = _compiled.get(cls)
-    if function is None:
-        function = _compiled[cls] = _compile(cls)
-    return function
-
-
-def _compile(cls: type[Any]) -> Callable[[Any], Any]:
-    """Generate a structuring function for an attrs class, the way cattrs does, but leaner.
-
-    Strict checks are inlined (``type(v) is str``), nested attrs classes and datetimes call
-    their own hooks, and nothing is collected for error messages: on any misfit it raises and
-    ``structure_list`` asks the converter to explain. Two more savings, both safe because the
-    models are frozen: the instance's slots are filled directly (what attrs' ``__init__`` does,
-    less its per-field ``object.__setattr__`` calls), and small references that repeat from
-    record to record (the same user, the same station) are built once and shared.
-    """
-    hints = typing.get_type_hints(cls)
-    fields = attrs.fields(cls)
-    names: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_dt": parse_datetime}
-    names["_Misfit"] = _Misfit
-    lines = ["def structure(d):", "    if type(d) is not dict: raise _Misfit"]
-    for index, field in enumerate(fields):
-        var = f"v{index}"
-        kind = hints[field.name]
-        optional = type(None) in typing.get_args(kind)
-        if optional:
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        key = repr(field.name)
-        if field.default is attrs.NOTHING:
-            lines.append(f"    {var} = d[{key}]")
-        else:
-            lines.append(f"    {var} = d.get({key})")
-        guard = f"{var} is not None and " if optional else ""
-        if kind in (str, int, bool):
-            names[f"_{kind.__name__}"] = kind
-            lines.append(f"    if {guard}type({var}) is not _{kind.__name__}: raise _Misfit")
-        elif kind is datetime:
-            lines.append(f"    if {guard}type({var}) is not str: raise _Misfit")
-            convert = f"_dt({var})"
-            if _FROMISOFORMAT_TAKES_Z:
-                # TofuPilot's own form, 2024-01-15T10:30:00.123Z, straight to the C parser;
-                # anything else takes the full path of parse_datetime.
-                names["_fromiso"] = datetime.fromisoformat
-                convert = (
-                    f"_fromiso({var}) if len({var}) == 24 and {var}[23] == 'Z' and "
-                    f"{var}[10] == 'T' and {var}[19] == '.' and {var}[20:23].isdigit() "
-                    f"else _dt({var})"
-                )
-            if optional:
-                convert = f"None if {var} is None else ({convert})"
-            lines.append(f"    {var} = {convert}")
-        elif attrs.has(kind) and _is_reference(kind):
-            names[f"_s{index}"] = _compile(kind)
-            names[f"_c{index}"] = {}
-            ref_key = ", ".join(f"{var}.get({f.name!r})" for f in attrs.fields(kind))
-            lines += [
-                f"    if {var} is not None:",
-                f"        if type({var}) is not dict: raise _Misfit",
-                f"        k = ({ref_key},)",
-                f"        o = _c{index}.get(k)",
-                "        if o is None:",
-                f"            if len(_c{index}) >= {_SHARED_REFERENCES}: _c{index}.clear()",
-                f"            o = _c{index}[k] = _s{index}({var})",
-                f"        {var} = o",
-            ]
-        elif attrs.has(kind):  # pragma: no cover - every nested model is a reference today
-            names[f"_s{index}"] = _compile(kind)
-            lines.append(f"    {var} = None if {var} is None else _s{index}({var})")
-        else:  # pragma: no cover - no such field in the models today
-            raise TypeError(f"no fast structuring for {field.name}: {kind}")
-    if _plain_slots(cls):
-        for index, field in enumerate(fields):
-            names[f"_set{index}"] = cls.__dict__[field.name].__set__
-        lines.append("    o = _new(_cls)")
-        lines += [f"    _set{index}(o, v{index})" for index in range(len(fields))]
-        lines.append("    return o")
-    else:  # pragma: no cover - every model has plain slots today
-        lines.append(f"    return _cls({', '.join(f'v{i}' for i in range(len(fields)))})")
-    # Everything the function uses arrives as a default argument: a local, the fastest lookup.
-    lines[0] = f"def structure(d, *, {', '.join(f'{name}={name}' for name in names)}):"
-    namespace = dict(names)
-    exec("\n".join(lines), namespace)
-    function: Callable[[Any], Any] = namespace["structure"]
-    return function
-
-
-_SHARED_REFERENCES = 4096
-
-
-def _is_reference(cls: type[Any]) -> bool:
-    """A small record of strings only (UserRef, StationRef): equal JSON, equal instance."""
-    hints = typing.get_type_hints(cls)
-    return all(hints[field.name] in (str, str | None) for field in attrs.fields(cls))
-
-
-def _plain_slots(cls: type[Any]) -> bool:
-    """Whether filling the slots directly does all that ``cls.__init__`` would."""
-    return (
-        "__slots__" in cls.__dict__
-        and not hasattr(cls, "__attrs_post_init__")
-        and all(f.validator is None and f.converter is None for f in attrs.fields(cls))
-        and all(
-            type(cls.__dict__.get(f.name)).__name__ == "member_descriptor"
-            for f in attrs.fields(cls)
-        )
-    )
-
-
-class _Misfit(Exception):
-    """A record the fast path cannot structure; the converter explains why."""
+def unstructure(record: Any) -> Any:
+    """A record (or a list of them) as JSON-able data: TofuPilot's own shape, with datetimes as
+    RFC 3339 strings in UTC (``2024-01-15T10:30:00.123000Z``)."""
+    return _converter.unstructure(record)

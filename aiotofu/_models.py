@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import attrs
+import msgspec
 
 __all__ = ["Batch", "Page", "StationRef", "UserRef"]
 
 T = TypeVar("T")
+
+# A datetime that must carry a time zone: what the wire decoder checks (``2024-01-15T10:30:00Z``).
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 @attrs.frozen
@@ -38,7 +42,7 @@ class Batch:
 
     id: str
     number: str
-    created_at: datetime
+    created_at: AwareDatetime
     unit_count: int
     created_by_user: UserRef | None = None
     created_by_station: StationRef | None = None

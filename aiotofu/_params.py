@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 import attrs
 
-from ._convert import parse_datetime
+from ._convert import format_datetime, parse_datetime
 from .errors import InvalidParameterError
 
 __all__ = [
@@ -115,13 +115,6 @@ def _fixed_parts(query: ListQuery) -> tuple[Pairs, Pairs]:
     tail += [("revision_numbers", v) for v in query.revision_numbers]
     tail += [("sort_by", query.sort_by), ("sort_order", query.sort_order)]
     return tuple(head), tuple(tail)
-
-
-def format_datetime(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``, microseconds only when present: the form TofuPilot documents."""
-    utc = value.astimezone(timezone.utc)
-    spec = "microseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def make_list_query(

@@ -16,17 +16,8 @@ from typing import Any, TypeVar
 import attrs
 
 from . import errors
-from ._convert import json_type as _kind
-from ._convert import structure_list
 from ._models import Page
-from ._params import MAX_CURSOR
-
-try:  # orjson is optional (the ``speed`` extra): several times faster on large pages.
-    import orjson
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - exercised only where orjson is not installed
-    _loads = json.loads
+from ._wire import decode_body
 
 __all__ = [
     "Request",
@@ -104,44 +95,21 @@ def build_request(
 
 
 def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
-    """Turn the answer to a list request at ``cursor`` into a Page, or raise the matching error."""
+    """Turn the answer to a list request at ``cursor`` into a Page, or raise the matching error.
+
+    The body goes from bytes to frozen records in one msgspec call (see ``_wire``).
+    """
     if not 200 <= response.status < 300:
         raise error_from_response(response)
-    body = _decode_json(response)
-    if type(body) is not dict:
-        raise errors.DecodeError(
-            f"unexpected response body: expected an object with data and meta, got {_kind(body)}"
-        )
-    data = body.get("data")
-    meta = body.get("meta")
-    if type(data) is not list:
-        raise errors.DecodeError(
-            f"unexpected response body: $.data must be an array, got {_kind(data)}"
-        )
-    if type(meta) is not dict:
-        raise errors.DecodeError(
-            f"unexpected response body: $.meta must be an object, got {_kind(meta)}"
-        )
-    has_more = meta.get("has_more")
-    next_cursor = meta.get("next_cursor")
-    if type(has_more) is not bool:
-        raise errors.DecodeError(
-            f"unexpected response body: $.meta.has_more must be a boolean, got {_kind(has_more)}"
-        )
-    if next_cursor is not None and (
-        type(next_cursor) is not int or not 0 <= next_cursor <= MAX_CURSOR
-    ):
-        raise errors.DecodeError(
-            "unexpected response body: $.meta.next_cursor must be null or an integer "
-            f"between 0 and 2^53-1, got {_kind(next_cursor)}"
-        )
+    _check_json(response)
+    body = decode_body(response.body, cls)
+    has_more, next_cursor = body.meta.has_more, body.meta.next_cursor
     if has_more and (next_cursor is None or next_cursor <= cursor):
         raise errors.PaginationError(
             f"the server says has_more at cursor {cursor} but its next_cursor is "
             f"{next_cursor!r}; following it would never end"
         )
-    items = structure_list(data, cls, "$.data")
-    return Page(items=tuple(items), cursor=cursor, has_more=has_more, next_cursor=next_cursor)
+    return Page(items=body.data, cursor=cursor, has_more=has_more, next_cursor=next_cursor)
 
 
 def error_from_response(response: Response, now: datetime | None = None) -> errors.APIError:
@@ -155,7 +123,7 @@ def error_from_response(response: Response, now: datetime | None = None) -> erro
     message = _describe_body(response)
     issues: list[Any] = []
     try:
-        body = _loads(response.body)
+        body = json.loads(response.body)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -194,15 +162,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
-def _decode_json(response: Response) -> Any:
+def _check_json(response: Response) -> None:
     content_type = response.headers.get("Content-Type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise errors.DecodeError(f"expected a JSON body, got {_describe_body(response)}")
-    try:
-        return _loads(response.body)
-    except ValueError as exc:
-        raise errors.DecodeError(f"the response body is not valid JSON: {exc}") from exc
 
 
 def _describe_body(response: Response) -> str:

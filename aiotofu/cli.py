@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO, TypeVar
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
-from ._convert import parse_datetime
+from ._convert import parse_datetime, unstructure
 from ._emulator import EmulatorServer, FaultSettings, serve
 from ._models import Batch
 from ._paginate import Paginator
@@ -417,15 +417,8 @@ def _run_interruptibly(stream: Callable[[], Awaitable[None]]) -> bool:
 
 def batch_to_json(batch: Batch) -> dict[str, Any]:
     """A batch as TofuPilot's JSON shape (``created_at`` in RFC 3339, UTC)."""
-    user, station = batch.created_by_user, batch.created_by_station
-    return {
-        "id": batch.id,
-        "number": batch.number,
-        "created_at": format_datetime(batch.created_at),
-        "unit_count": batch.unit_count,
-        "created_by_user": None if user is None else {"id": user.id, "name": user.name},
-        "created_by_station": None if station is None else {"id": station.id, "name": station.name},
-    }
+    data: dict[str, Any] = unstructure(batch)
+    return data
 
 
 def table_time(value: datetime) -> str:

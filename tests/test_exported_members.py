@@ -29,6 +29,7 @@ EXPECTED = [
     "UserRef",
     "Watcher",
     "__version__",
+    "unstructure",
 ]
 
 

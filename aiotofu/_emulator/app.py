@@ -7,7 +7,6 @@ Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bou
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import time
@@ -16,21 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from .._convert import parse_datetime
 from .faults import Faults
 from .store import BatchFilter, Store, SyntheticStore, to_micros
 
-try:
-    import orjson
-
-    def _dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
-except ImportError:  # pragma: no cover - orjson is optional
-
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
+_dumps = msgspec.json.encode
 
 
 __all__ = ["EmulatorState", "create_app"]

@@ -179,7 +179,7 @@ CORPUS: list[tuple[str, int, str, bytes, type[Exception], str]] = [
         JSON,
         b"[" * 100_000 + b"]" * 100_000,
         aiotofu.DecodeError,
-        "not valid JSON",
+        "got `array` (nested too deeply",
     ),
     (
         "proxy 502 page",
