@@ -13,6 +13,7 @@ from ._client import Client
 from ._convert import unstructure
 from ._models import Batch, Page, StationRef, UserRef
 from ._paginate import Paginator
+from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._sync import SyncClient
 from ._watch import Watcher
@@ -55,6 +56,7 @@ __all__ = [
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryEvent",
     "RetryPolicy",
     "ServerError",
     "StateError",

@@ -1,40 +1,28 @@
-"""Client: configuration, lifecycle, the client-wide concurrency limit, and the retry loop."""
+"""Client: configuration and lifecycle; its requests go through one Requester (``_requester``)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._clock import get_clock
+from ._requester import Requester, RetryEvent, Transport
 from ._resources import Batches
 from ._retry import RetryPolicy, is_seconds
-from ._sansio import Request, Response, build_request
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
-from .errors import (
-    APIError,
-    InvalidParameterError,
-    RateLimitError,
-    TofuPilotError,
-    TransportError,
-)
+from .errors import InvalidParameterError, TofuPilotError
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
-R = TypeVar("R")
-
 DEFAULT_BASE_URL = "https://www.tofupilot.app/api"
 API_KEY_ENV = "TOFUPILOT_API_KEY"
 BASE_URL_ENV = "TOFUPILOT_URL"
-
-logger = logging.getLogger("aiotofu")
 
 
 class Client:
@@ -52,7 +40,9 @@ class Client:
     ``timeout`` the limit in seconds for each HTTP request. An aiohttp ``session`` passed in is
     used as it is and never closed by aiotofu. ``trust_env`` (default True) honours the
     ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment variables for the session the
-    client creates; loopback addresses are never proxied.
+    client creates; loopback addresses are never proxied. ``transport`` replaces the HTTP
+    layer (``aiotofu.testing.MockTransport`` answers from a function, without a socket), and
+    ``on_retry`` is called with a :class:`aiotofu.RetryEvent` before each retry.
     """
 
     def __init__(
@@ -65,6 +55,8 @@ class Client:
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = True,
+        transport: Transport | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None
@@ -101,17 +93,29 @@ class Client:
         self._timeout = float(timeout)
         if type(trust_env) is not bool:
             raise InvalidParameterError("trust_env", f"expected True or False, got {trust_env!r}")
-        # A proxy cannot reach this machine's loopback: never send a local emulator's traffic
-        # (and its key) to one.
-        host = urlsplit(self._base_url).hostname or ""
-        self._transport = AiohttpTransport(
-            session, self._timeout, trust_env=trust_env and not is_loopback(host)
+        if transport is not None and session is not None:
+            raise InvalidParameterError("transport", "give a transport or a session, not both")
+        if on_retry is not None and not callable(on_retry):
+            raise InvalidParameterError("on_retry", f"expected a callable, got {on_retry!r}")
+        if transport is None:
+            # A proxy cannot reach this machine's loopback: never send a local emulator's
+            # traffic (and its key) to one.
+            host = urlsplit(self._base_url).hostname or ""
+            transport = AiohttpTransport(
+                session, self._timeout, trust_env=trust_env and not is_loopback(host)
+            )
+        self._transport = transport
+        self._requester = Requester(
+            transport,
+            base_url=self._base_url,
+            api_key=api_key,
+            user_agent=user_agent(),
+            retry=retry,
+            max_concurrency=max_concurrency,
+            clock=get_clock(),
+            on_retry=on_retry,
         )
-        self._limiter = asyncio.Semaphore(max_concurrency)
-        self._clock = get_clock()
-        self._paused_until = 0.0
-        self._user_agent = user_agent()
-        self.batches = Batches(self)
+        self.batches = Batches(self._requester)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
 
     @property
@@ -134,60 +138,6 @@ class Client:
     async def aclose(self) -> None:
         """Close the HTTP session this client created (a session passed in stays open)."""
         await self._transport.aclose()
-
-    # -- the request loop ---------------------------------------------------------------
-
-    def _request(self, path: str, query: list[tuple[str, str]] | None = None) -> Request:
-        return build_request(
-            self._base_url, path, api_key=self._api_key, query=query, user_agent=self._user_agent
-        )
-
-    async def _send(self, request: Request, decode: Callable[[Response], R]) -> R:
-        """Send ``request`` within the concurrency limit, retry per the policy, decode the answer.
-
-        A 429 pauses every request of this client, not only this one: the others would only
-        earn more 429s.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            async with self._limiter:
-                # Inside the limiter: a request that was queued for a slot when a 429 came
-                # back must wait out the pause too.
-                if self._paused_until:
-                    await self._wait_while_paused()
-                try:
-                    return decode(await self._transport.send(request))
-                except (APIError, TransportError) as exc:
-                    error: APIError | TransportError = exc
-            wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
-            if wait is None:
-                raise error
-            logger.warning(
-                "retrying %s %s in %.2f s (try %d of %d failed: %s)",
-                request.method,
-                _describe_target(request),
-                wait,
-                attempt,
-                self._retry.attempts if self._retry else 1,
-                error,
-            )
-            if isinstance(error, RateLimitError):
-                self._paused_until = max(self._paused_until, self._clock.monotonic() + wait)
-            else:
-                await self._clock.sleep(wait)
-
-    async def _wait_while_paused(self) -> None:
-        while (delay := self._paused_until - self._clock.monotonic()) > 0:
-            await self._clock.sleep(delay)
-        self._paused_until = 0.0  # no pause: the hot path skips this call
-
-
-def _describe_target(request: Request) -> str:
-    """Path and cursor of a request, for log lines: never headers, never the whole query."""
-    cursor = next((v for k, v in request.query if k == "cursor"), None)
-    path = urlsplit(request.url).path
-    return f"{path} (cursor {cursor})" if cursor is not None else path
 
 
 def _check_base_url(url: Any) -> str:

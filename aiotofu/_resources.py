@@ -6,7 +6,6 @@ import functools
 import operator
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,14 +24,12 @@ from ._params import (
     format_datetime,
     make_list_query,
 )
+from ._requester import Requester
 from ._resume import decode_token, encode_token
 from ._retry import is_seconds
 from ._sansio import decode_page
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError
-
-if TYPE_CHECKING:
-    from ._client import Client
 
 __all__ = ["Batches"]
 
@@ -43,11 +40,11 @@ _BATCHES = "/v2/batches"
 class Batches:
     """The batches of a TofuPilot organisation: ``client.batches``."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, requester: Requester) -> None:
+        self._requester = requester
 
     def __repr__(self) -> str:
-        return f"<aiotofu batches of {self._client!r}>"
+        return f"<aiotofu batches of {self._requester.base_url}>"
 
     def list(
         self,
@@ -212,7 +209,7 @@ class Batches:
             poll_interval=float(interval),
             start=start,
             listing=listing,
-            clock=self._client._clock,
+            clock=self._requester.clock,
         )
 
     async def _state_now(self, query: ListQuery, lookback: timedelta) -> WatchState:
@@ -285,8 +282,8 @@ class Batches:
             params = query.to_query(
                 cursor=fetch.cursor, limit=fetch.limit, created_before=fetch.pin
             )
-        return await self._client._send(
-            self._client._request(_BATCHES, params),
+        return await self._requester.send(
+            self._requester.request(_BATCHES, params),
             functools.partial(decode_page, cls=Batch, cursor=fetch.cursor),
         )
 

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO, TypeVar
@@ -32,6 +33,7 @@ from ._emulator import EmulatorServer, FaultSettings, serve
 from ._models import Batch
 from ._paginate import Paginator
 from ._params import format_datetime
+from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
@@ -530,32 +532,18 @@ def _run_emulator(args: argparse.Namespace) -> int:
 # -- aiotofu demo ----------------------------------------------------------------------------
 
 
-class _RetryCounter(logging.Handler):
-    """Counts the retries the client logs, by what failed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("retrying"):
-            self.count += 1
-
-
 def _run_demo(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches: expected a count >= 1, got {args.batches}")
     faults = _fault_settings(args)
     print(f"aiotofu demo: generating {args.batches:,} batches in an embedded emulator ...")
     server = EmulatorServer(batches=args.batches, seed=args.seed, faults=faults)
-    counter = _RetryCounter()
+    retries: list[RetryEvent] = []  # counted from the client's events, not from its log lines
     logger = logging.getLogger("aiotofu")
-    logger.addHandler(counter)
     logger.propagate, propagate = False, logger.propagate
     try:
-        report = asyncio.run(_demo(server, faults))
+        report = asyncio.run(_demo(server, retries.append))
     finally:
-        logger.removeHandler(counter)
         logger.propagate = propagate
     unique = len(report["ids"])
     print(
@@ -571,7 +559,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
     injected = ", ".join(f"{count} x {kind}" for kind, count in sorted(report["faults"].items()))
     print(f"server: {report['requests']} requests, faults injected: {injected or 'none'}")
-    print(f"client: {counter.count} retries; peak requests in flight {report['peak']}")
+    kinds = Counter(event.kind for event in retries)
+    by_kind = ", ".join(f"{count} x {kind}" for kind, count in sorted(kinds.items()))
+    print(
+        f"client: {len(retries)} retries{f' ({by_kind})' if by_kind else ''}; "
+        f"peak requests in flight {report['peak']}"
+    )
     exact = unique == report["records"] == args.batches
     print(
         f"every batch exactly once, newest first: {'yes' if exact and report['ordered'] else 'NO'}"
@@ -579,11 +572,13 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if exact and report["ordered"] else EXIT_FAILED
 
 
-async def _demo(server: EmulatorServer, faults: FaultSettings) -> dict[str, Any]:
+async def _demo(server: EmulatorServer, on_retry: Callable[[RetryEvent], None]) -> dict[str, Any]:
     await server.start()
     try:
         policy = RetryPolicy(initial_backoff=0.05, max_backoff=1.0, attempts=8)
-        async with Client(server.state.api_key, base_url=server.base_url, retry=policy) as client:
+        async with Client(
+            server.state.api_key, base_url=server.base_url, retry=policy, on_retry=on_retry
+        ) as client:
             start = time.perf_counter()
             pages = 0
             batches: list[Batch] = []

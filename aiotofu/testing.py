@@ -5,13 +5,17 @@
   pytest fixture for it when pytest-asyncio is installed.
 - :func:`virtual_clock`: makes aiotofu's retry waits instant and records them, so that tests of
   code that meets 429s and 503s run fast and can assert what was waited.
+- :class:`MockTransport`: answers a client's requests from a function of yours, without a socket
+  (``Client(transport=MockTransport(handler))``), as httpx's MockTransport does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +25,68 @@ from ._emulator import EmulatorServer, Fault, FaultSettings
 from ._emulator.app import LoggedRequest
 from ._emulator.server import describe
 from ._emulator.store import Store, to_micros
+from ._sansio import Request, Response
 from .errors import InvalidParameterError
 
-__all__ = ["Emulator", "LoggedRequest", "VirtualClock", "emulator", "virtual_clock"]
+__all__ = [
+    "Emulator",
+    "LoggedRequest",
+    "MockTransport",
+    "Request",
+    "Response",
+    "VirtualClock",
+    "emulator",
+    "json_response",
+    "virtual_clock",
+]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A complete response whose body is ``body`` as JSON, for a MockTransport handler."""
+    return Response(
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        body=json.dumps(body).encode(),
+    )
+
+
+class MockTransport:
+    """A transport that answers from ``handler(request)``, without a socket.
+
+    ::
+
+        def handler(request: Request) -> Response:
+            return json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
+
+        async with aiotofu.Client("key", transport=MockTransport(handler)) as client:
+            assert await client.batches.list().collect() == []
+
+    ``handler`` returns a :class:`Response` (or an awaitable of one), or raises
+    ``aiotofu.TransportError`` to play a network failure; the client's retries, limits and
+    decoding run as usual. ``requests`` lists every request received, in order (its
+    ``query`` is a tuple of pairs; its headers carry the key, so print it with care).
+    """
+
+    def __init__(self, handler: Callable[[Request], Response | Awaitable[Response]]) -> None:
+        if not callable(handler):
+            raise InvalidParameterError("handler", f"expected a callable, got {handler!r}")
+        self._handler = handler
+        self.requests: list[Request] = []
+
+    async def send(self, request: Request) -> Response:
+        """Record ``request`` and answer it with the handler."""
+        self.requests.append(request)
+        answer = self._handler(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if not isinstance(answer, Response):
+            raise TypeError(f"the MockTransport handler returned {answer!r}, not a Response")
+        return answer
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
 
 class Emulator:

@@ -19,6 +19,7 @@ EXPECTED = [
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryEvent",
     "RetryPolicy",
     "ServerError",
     "StateError",
