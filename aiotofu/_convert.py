@@ -25,7 +25,14 @@ from cattrs.errors import IterableValidationNote
 
 from .errors import DecodeError
 
-__all__ = ["format_datetime", "json_type", "parse_datetime", "structure", "unstructure"]
+__all__ = [
+    "format_datetime",
+    "json_type",
+    "parse_datetime",
+    "structure",
+    "structure_strictly",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -203,6 +210,16 @@ def structure(data: Any, cls: type[T], path: str) -> T:
     except Exception as exc:  # cattrs raises ClassValidationError, but hooks may raise anything
         details = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
         raise DecodeError("unexpected response body: " + "; ".join(details[:5])) from exc
+
+
+def structure_strictly(data: Any, cls: type[T]) -> T:
+    """Structure JSON that came from outside but not from the API (a token's payload);
+    ValueError, with the first problem and its path, if it does not fit."""
+    try:
+        return _converter.structure(data, cls)
+    except Exception as exc:
+        details = cattrs.transform_error(exc, path="$", format_exception=_format_exception)
+        raise ValueError(details[0] if details else str(exc)) from None
 
 
 def unstructure(record: Any) -> Any:

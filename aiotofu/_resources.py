@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from ._convert import parse_datetime
 from ._models import Batch, Page
 from ._pagestate import Anchor, Fetch, Position
 from ._paginate import Paginator
@@ -21,13 +20,18 @@ from ._params import (
     SortOrder,
     check_datetime,
     check_int,
-    format_datetime,
     make_list_query,
 )
 from ._requester import Requester
-from ._resume import decode_token, encode_token
 from ._retry import is_seconds
 from ._sansio import decode_page
+from ._tokens import (
+    AnchorPayload,
+    ListingToken,
+    WatchToken,
+    decode_payload,
+    encode_payload,
+)
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError
 
@@ -104,19 +108,16 @@ class Batches:
         handed out, which the first page is checked against; ``max_items`` and ``prefetch``
         apply to this run. A malformed or altered token raises InvalidParameterError.
         """
-        payload = decode_token(token)
-        if payload.get("resource") != "batches":
-            raise InvalidParameterError("token", "not a resume token of a batches listing")
-        query = ListQuery.from_json(payload.get("query"))
+        payload = decode_payload(token, ListingToken, resource="batches", name="token")
+        query = ListQuery.from_json(payload.query)
         try:
-            pin = payload["pin"]
-            page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
+            page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
             start = Position(
-                check_int("cursor", payload["cursor"], 0, MAX_CURSOR),
-                None if pin is None else parse_datetime(pin),
-                _decode_anchor(payload.get("anchor")),
+                check_int("cursor", payload.cursor, 0, MAX_CURSOR),
+                payload.pin,
+                _anchor(payload.anchor),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except InvalidParameterError as exc:
             raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
         return self._paginate(
             query,
@@ -205,7 +206,7 @@ class Batches:
 
         return Watcher(
             query=query,
-            page_size=page_size,
+            token=functools.partial(watch_token, query, page_size),
             poll_interval=float(interval),
             start=start,
             listing=listing,
@@ -299,62 +300,64 @@ def _newest_in_page(page: Page[Batch]) -> datetime | None:
 
 def _token(query: ListQuery, page_size: int, position: Position) -> str:
     anchor = position.anchor
-    return encode_token(
-        {
-            "resource": "batches",
-            "query": query.to_json(),
-            "page_size": page_size,
-            "cursor": position.cursor,
-            "pin": None if position.pin is None else format_datetime(position.pin),
-            "anchor": None
+    return encode_payload(
+        ListingToken(
+            resource="batches",
+            query=query.to_json(),
+            page_size=page_size,
+            cursor=position.cursor,
+            pin=position.pin,
+            anchor=None
             if anchor is None
-            else {
-                "id": anchor.id,
-                "offset": anchor.offset,
-                "key": None if anchor.key is None else format_datetime(anchor.key),
-                "ties": sorted(anchor.ties),
-            },
-        }
+            else AnchorPayload(
+                id=str(anchor.id),
+                offset=anchor.offset,
+                key=anchor.key,
+                ties=sorted(str(tie) for tie in anchor.ties),
+            ),
+        )
     )
 
 
-def _decode_anchor(value: object) -> Anchor | None:
-    """The anchor of a resume token (raises TypeError, KeyError or ValueError if malformed)."""
-    if value is None:
+def _anchor(payload: AnchorPayload | None) -> Anchor | None:
+    """The anchor a token carries, its offset checked."""
+    if payload is None:
         return None
-    if not isinstance(value, dict):
-        raise TypeError("anchor")
-    ties = value["ties"]
-    if not isinstance(value["id"], str) or not isinstance(ties, list):
-        raise TypeError("anchor")
-    if not all(isinstance(tie, str) for tie in ties):
-        raise TypeError("anchor ties")
-    key = value["key"]
-    return Anchor(
-        value["id"],
-        check_int("offset", value["offset"], 0, MAX_CURSOR),
-        None if key is None else parse_datetime(key),
-        frozenset(ties),
+    offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
+    return Anchor(payload.id, offset, payload.key, frozenset(payload.ties))
+
+
+def watch_token(query: ListQuery, page_size: int, state: WatchState) -> str:
+    """The token of a watch of ``query`` that stands at ``state``."""
+    return encode_payload(
+        WatchToken(
+            resource="batches-watch",
+            query=query.to_json(),
+            page_size=page_size,
+            since=state.since,
+            seen=list(state.seen),
+            skipped=state.skipped,
+            lookback=state.lookback.total_seconds(),
+            recent=list(state.recent),
+        )
     )
 
 
 def _decode_watch_token(token: str) -> tuple[ListQuery, int, WatchState]:
-    payload = decode_token(token, "resume_token")
-    if payload.get("resource") != "batches-watch":
-        raise InvalidParameterError("resume_token", "not a resume token of a batches watch")
-    query = ListQuery.from_json(payload.get("query"), "resume_token")
+    payload = decode_payload(token, WatchToken, resource="batches-watch", name="resume_token")
+    query = ListQuery.from_json(payload.query, "resume_token")
     try:
-        page_size = check_int("page_size", payload["page_size"], 1, MAX_PAGE_SIZE)
-        since = None if payload["since"] is None else parse_datetime(payload["since"])
-        seen = payload["seen"]
-        if not isinstance(seen, list) or not all(isinstance(i, str) for i in seen):
-            raise TypeError("seen")
-        skipped = check_int("skipped", payload.get("skipped", 0), 0, MAX_CURSOR)
-        lookback = payload.get("lookback", 0)
-        if not is_seconds(lookback):
-            raise TypeError("lookback")
-        recent = tuple((str(i), parse_datetime(at)) for i, at in payload.get("recent", []))
-    except (KeyError, TypeError, ValueError) as exc:
+        page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
+        skipped = check_int("skipped", payload.skipped, 0, MAX_CURSOR)
+        if not is_seconds(payload.lookback):
+            raise InvalidParameterError("lookback", "expected finite seconds >= 0")
+    except InvalidParameterError as exc:
         raise InvalidParameterError("resume_token", f"not a valid resume token ({exc})") from None
-    state = WatchState(since, tuple(seen), skipped, timedelta(seconds=lookback), recent)
+    state = WatchState(
+        payload.since,
+        tuple(payload.seen),
+        skipped,
+        timedelta(seconds=payload.lookback),
+        tuple(payload.recent),
+    )
     return query, page_size, state

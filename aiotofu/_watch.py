@@ -25,8 +25,7 @@ from ._clock import Clock
 from ._models import Batch
 from ._pagestate import Position
 from ._paginate import Paginator
-from ._params import ListQuery, format_datetime
-from ._resume import encode_token
+from ._params import ListQuery
 from .errors import StateError
 
 __all__ = ["MAX_REMEMBERED", "WatchState", "Watcher"]
@@ -113,14 +112,14 @@ class Watcher:
         self,
         *,
         query: ListQuery,
-        page_size: int,
+        token: Callable[[WatchState], str],
         poll_interval: float,
         start: Callable[[], Awaitable[WatchState]] | WatchState,
         listing: Callable[[ListQuery, Position], Paginator[Batch]],
         clock: Clock,
     ) -> None:
         self._query = query
-        self._page_size = page_size
+        self._token = token
         self._poll_interval = poll_interval
         self._start = start
         self._state = start if isinstance(start, WatchState) else None
@@ -182,18 +181,7 @@ class Watcher:
         """The resume token of ``state`` (for wrappers that hand batches out themselves)."""
         if state is None:
             raise StateError("the watch has not started: there is nothing to resume yet")
-        return encode_token(
-            {
-                "resource": "batches-watch",
-                "query": self._query.to_json(),
-                "page_size": self._page_size,
-                "since": None if state.since is None else format_datetime(state.since),
-                "seen": list(state.seen),
-                "skipped": state.skipped,
-                "lookback": state.lookback.total_seconds(),
-                "recent": [[batch_id, format_datetime(at)] for batch_id, at in state.recent],
-            }
-        )
+        return self._token(state)
 
     async def __aenter__(self) -> Watcher:
         """Fix the start here: what is created from now on is yielded, however long the caller

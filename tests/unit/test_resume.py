@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aiotofu
-from aiotofu._resume import decode_token, encode_token
+from aiotofu._tokens import decode_token, encode_token
 
 PAYLOAD = {
     "resource": "batches",
@@ -83,6 +83,15 @@ def test_a_valid_checksum_over_json_that_is_not_an_object_is_refused() -> None:
         {**PAYLOAD, "query": {"ids": []}},
         {**PAYLOAD, "query": {"bogus": 1}},
         {key: value for key, value in PAYLOAD.items() if key != "cursor"},
+        # A well-formed checksum does not make a payload well-typed (it is not a secret).
+        {**PAYLOAD, "cursor": "40"},
+        {**PAYLOAD, "cursor": True},
+        {**PAYLOAD, "page_size": 2.5},
+        {**PAYLOAD, "anchor": "r1"},
+        {**PAYLOAD, "anchor": {"id": "r1", "offset": -5, "key": None, "ties": []}},
+        {**PAYLOAD, "anchor": {"id": "r1", "offset": 3, "key": "soon", "ties": []}},
+        {**PAYLOAD, "anchor": {"id": "r1", "offset": 3, "key": None, "ties": "r1"}},
+        {**PAYLOAD, "query": []},
     ],
 )
 def test_resume_validates_what_the_token_carries(payload: dict[str, Any]) -> None:
