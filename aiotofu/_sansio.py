@@ -135,7 +135,7 @@ def error_from_response(response: Response, now: datetime | None = None) -> erro
             issues = body["issues"]
     cls = _ERROR_CLASSES.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
     retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-    return cls(status, code, message, issues, retry_after=retry_after)
+    return cls(status, code, message, issues, retry_after=retry_after, headers=response.headers)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 
 from ._sansio import Request, Response
-from .errors import DecodeError, StateError, TransportError
+from .errors import DecodeError, RequestTimeoutError, StateError, TransportError
 
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_loopback", "is_session", "user_agent"]
 
@@ -124,7 +124,7 @@ class AiohttpTransport:
                 body = await _read_body(response)
                 return Response(status=response.status, headers=response.headers, body=body)
         except (asyncio.TimeoutError, TimeoutError) as exc:  # distinct classes before 3.11
-            raise TransportError(
+            raise RequestTimeoutError(
                 f"{request.method} {request.url}: no complete answer within "
                 f"{self._timeout_seconds:g} s"
             ) from exc

@@ -14,6 +14,7 @@
     │   └── ServerError             5xx
     ├── StateError (also RuntimeError)              misuse: a closed client, a second consumer
     ├── TransportError                              connection failures and timeouts
+    │   └── RequestTimeoutError (also TimeoutError)  no complete answer within the timeout
     └── DecodeError                                 a body that is not the documented shape
         └── PaginationError                         meta that would loop forever
             └── ConsistencyError                    a listing that cannot prove its place
@@ -24,7 +25,7 @@ Third-party exceptions (aiohttp's, cattrs') are translated where they arise and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -39,11 +40,16 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTimeoutError",
     "ServerError",
     "StateError",
     "TofuPilotError",
     "TransportError",
 ]
+
+
+# Where servers and the platforms in front of them put their id of a request.
+REQUEST_ID_HEADERS = ("X-Request-Id", "x-request-id", "Request-Id", "X-Vercel-Id", "x-vercel-id")
 
 
 class TofuPilotError(Exception):
@@ -68,6 +74,8 @@ class APIError(TofuPilotError):
     JSON (a proxy's HTML page, an empty body) ``code`` is derived from the status and ``message``
     says what came back. ``retry_after`` is the answer's ``Retry-After`` in seconds (``None``
     when it sent none), whatever the status: RFC 9110 gives it to 503 as well as 429.
+    ``headers`` are the answer's headers, and ``request_id`` the server's id for the request
+    (``X-Request-Id`` or the hosting platform's equivalent), for a support ticket.
     """
 
     def __init__(
@@ -78,12 +86,17 @@ class APIError(TofuPilotError):
         issues: Sequence[Any] = (),
         *,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.issues: tuple[Any, ...] = tuple(issues)
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.request_id: str | None = next(
+            (self.headers[name] for name in REQUEST_ID_HEADERS if name in self.headers), None
+        )
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -144,6 +157,11 @@ class ServerError(APIError):
 
 class TransportError(TofuPilotError):
     """The request did not get a complete answer: refused, reset or dropped connection, timeout."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No complete answer arrived within the client's ``timeout`` (also a builtin
+    TimeoutError, so ``except TimeoutError`` catches it)."""
 
 
 class DecodeError(TofuPilotError):

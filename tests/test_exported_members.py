@@ -19,6 +19,7 @@ EXPECTED = [
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTimeoutError",
     "RetryEvent",
     "RetryPolicy",
     "ServerError",
@@ -72,3 +73,5 @@ def test_error_tree_matches_the_contract() -> None:
     assert issubclass(e.ConsistencyError, e.PaginationError)
     assert issubclass(e.StateError, e.TofuPilotError)
     assert issubclass(e.StateError, RuntimeError)
+    assert issubclass(e.RequestTimeoutError, e.TransportError)
+    assert issubclass(e.RequestTimeoutError, TimeoutError)

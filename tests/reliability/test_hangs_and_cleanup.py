@@ -27,9 +27,11 @@ async def test_a_server_that_never_finishes_gives_a_transport_error(
     emu.inject(fault, fault)
     started = time.monotonic()
     async with emu.client(timeout=0.3, retry=aiotofu.RetryPolicy(attempts=2)) as client:
-        with pytest.raises(aiotofu.TransportError, match=r"within 0\.3 s"):
+        with pytest.raises(aiotofu.TransportError, match=r"within 0\.3 s") as info:
             await client.batches.list().collect()
     assert time.monotonic() - started < 5
+    assert isinstance(info.value, aiotofu.RequestTimeoutError)
+    assert isinstance(info.value, TimeoutError)
     assert emu.stats["faults"] == {fault: 2}
 
 

@@ -190,6 +190,14 @@ def test_429_carries_retry_after() -> None:
     assert "retry after 7 s" in str(error)
 
 
+def test_an_error_carries_the_headers_and_the_request_id() -> None:
+    headers = {**JSON, "X-Request-Id": "req-42", "Retry-After": "3"}
+    error = error_from_response(Response(503, headers, b'{"message": "busy"}'))
+    assert (error.request_id, error.retry_after) == ("req-42", 3.0)
+    assert error.headers["Content-Type"] == JSON["Content-Type"]
+    assert error_from_response(Response(400, JSON, b"{}")).request_id is None
+
+
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
 
 
