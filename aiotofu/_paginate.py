@@ -26,7 +26,7 @@ from ._models import Page
 from ._pagestate import Chunk, Fetch, PageState, Position
 from .errors import StateError, TofuPilotError
 
-__all__ = ["PageFetcher", "Paginator"]
+__all__ = ["Listing", "PageFetcher", "Paginator"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,25 @@ class PageFetcher(Protocol[T]):
     """Fetch one page: ``fetch.limit`` records from ``fetch.cursor``, bounded by ``fetch.pin``."""
 
     def __call__(self, fetch: Fetch) -> Coroutine[Any, Any, Page[T]]: ...
+
+
+@attrs.frozen
+class Listing(Generic[T]):
+    """Everything a Paginator needs to know of one listing, in one value.
+
+    ``fetch`` answers a page request (building the HTTP request from the listing's filters
+    and decoding the answer); ``id_of`` gives a record's unique id and ``key_of`` its sort key
+    where the order can restart from one (None: it cannot). The consistency pin comes from
+    ``probe`` (asked before the first page) or ``pin_of_page`` (read from the first page), or
+    from neither. ``token`` turns a Position into a resume token.
+    """
+
+    fetch: PageFetcher[T]
+    id_of: Callable[[T], Hashable]
+    key_of: Callable[[T], Any] | None = None
+    probe: Callable[[], Awaitable[Any]] | None = None
+    pin_of_page: Callable[[Page[T]], Any] | None = None
+    token: Callable[[Position], str] | None = None
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -55,25 +74,20 @@ class Paginator(Generic[T]):
 
     def __init__(
         self,
-        fetch: PageFetcher[T],
+        listing: Listing[T],
         *,
         page_size: int,
         max_items: int | None,
         prefetch: int,
-        key: Callable[[T], Hashable],
-        sort_key: Callable[[T], Any] | None = None,
         start: Position | None = None,
-        probe: Callable[[], Awaitable[Any]] | None = None,
-        pin_from_page: Callable[[Page[T]], Any] | None = None,
-        token: Callable[[Position], str] | None = None,
     ) -> None:
-        self._fetch = fetch
+        self._fetch = listing.fetch
         self._start = start = start or Position(0)
         self._state = PageState(
             cursor=start.cursor,
             page_size=page_size,
-            id_of=key,
-            key_of=sort_key,
+            id_of=listing.id_of,
+            key_of=listing.key_of,
             remaining=max_items,
             pin=start.pin,
             anchor=start.anchor,
@@ -82,9 +96,9 @@ class Paginator(Generic[T]):
         # Consistency under writes: once known, every request carries the pin, so that records
         # created after the listing started cannot shift the offsets under it. It comes from a
         # probe before the first request, or from the first page itself.
-        self._probe = probe
-        self._pin_from_page = pin_from_page
-        self._token = token
+        self._probe = listing.probe
+        self._pin_from_page = listing.pin_of_page
+        self._token = listing.token
         self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
         # The current chunk (an accepted page's records) and how many were handed out. Records
         # are handed out by index (no per-record bookkeeping on the hot path); the position for

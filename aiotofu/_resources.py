@@ -11,7 +11,7 @@ import attrs
 
 from ._models import Batch, Page
 from ._pagestate import Anchor, Fetch, Position
-from ._paginate import Paginator
+from ._paginate import Listing, Paginator
 from ._params import (
     MAX_CURSOR,
     MAX_PAGE_SIZE,
@@ -261,17 +261,16 @@ class Batches:
             elif query.sort_order == "desc":
                 pin_from_page = _newest_in_page
         by_time = query.sort_by == "created_at"
-        return Paginator(
-            functools.partial(self._fetch_page, query),
-            page_size=page_size,
-            max_items=max_items,
-            prefetch=prefetch,
-            key=operator.attrgetter("id"),
-            sort_key=operator.attrgetter("created_at") if by_time else None,
-            start=start,
+        listing = Listing(
+            fetch=functools.partial(self._fetch_page, query),
+            id_of=operator.attrgetter("id"),
+            key_of=operator.attrgetter("created_at") if by_time else None,
             probe=probe,
-            pin_from_page=pin_from_page,
+            pin_of_page=pin_from_page,
             token=functools.partial(_token, query, page_size),
+        )
+        return Paginator(
+            listing, page_size=page_size, max_items=max_items, prefetch=prefetch, start=start
         )
 
     async def _fetch_page(self, query: ListQuery, fetch: Fetch) -> Page[Batch]:

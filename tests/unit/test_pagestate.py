@@ -26,7 +26,7 @@ from aiotofu._pagestate import (
     PageState,
     Position,
 )
-from aiotofu._paginate import Paginator
+from aiotofu._paginate import Listing, Paginator
 
 
 @attrs.frozen
@@ -301,18 +301,17 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
     server = ModelServer(count, script, seed, descending)
 
     def listing(start: Position | None) -> Paginator[Rec]:
-        return Paginator(
+        listing = Listing(
             server.fetch,
-            page_size=page_size,
-            max_items=None,
-            prefetch=prefetch,
-            key=ID,
-            sort_key=KEY if keyed else None,
-            start=start,
+            ID,
+            key_of=KEY if keyed else None,
             # Newest first: the newest key is the pin, as the batches listing does.
-            pin_from_page=(lambda page: max((r.key for r in page.items), default=None))
+            pin_of_page=(lambda page: max((r.key for r in page.items), default=None))
             if start is None and descending
             else None,
+        )
+        return Paginator(
+            listing, page_size=page_size, max_items=None, prefetch=prefetch, start=start
         )
 
     got: list[Rec] = []

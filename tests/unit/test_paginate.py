@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from aiotofu import Page, StateError
 from aiotofu._pagestate import Fetch, Position
-from aiotofu._paginate import Paginator
+from aiotofu._paginate import Listing, Paginator
 
 
 @attrs.frozen
@@ -73,8 +73,11 @@ class FakeSource:
 
     def paginator(self, **kwargs: Any) -> Paginator[Rec]:
         options: dict[str, Any] = {"page_size": 10, "max_items": None, "prefetch": 2}
+        listing = {
+            name: kwargs.pop(name) for name in ("probe", "pin_of_page", "token") if name in kwargs
+        }
         options.update(kwargs)
-        return Paginator(self.fetch, key=KEY, **options)
+        return Paginator(Listing(self.fetch, KEY, **listing), **options)
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
@@ -245,7 +248,7 @@ async def test_a_cursor_off_the_prediction_falls_back_to_sequential() -> None:
         requested.append(fetch.cursor)
         return pages.get(fetch.cursor, Page(recs("WRONG"), fetch.cursor, False, None))
 
-    paginator = Paginator(fetch, page_size=2, max_items=None, prefetch=4, key=KEY)
+    paginator = Paginator(Listing(fetch, KEY), page_size=2, max_items=None, prefetch=4)
     assert [r.id for r in await paginator.collect()] == ["a", "b", "c", "d", "e"]
     assert requested[0] == 0
     assert requested[-2:] == [7, 9]
@@ -264,7 +267,7 @@ async def test_pages_yields_whole_pages_and_the_rest_of_a_started_one() -> None:
 async def test_pin_from_the_first_page_is_sent_with_every_later_request() -> None:
     source = FakeSource(30)
     pin = datetime(2024, 1, 1).astimezone()
-    paginator = source.paginator(page_size=10, prefetch=1, pin_from_page=lambda page: pin)
+    paginator = source.paginator(page_size=10, prefetch=1, pin_of_page=lambda page: pin)
     await paginator.collect()
     assert [p for _, _, p in sorted(source.requests, key=lambda r: r[0])] == [None, pin, pin]
 
@@ -327,7 +330,7 @@ async def test_any_page_sequence_yields_the_concatenation_and_chains_cursors(
         return page
 
     paginator = Paginator(
-        fetch, start=Position(start), page_size=5, max_items=None, prefetch=prefetch, key=KEY
+        Listing(fetch, KEY), start=Position(start), page_size=5, max_items=None, prefetch=prefetch
     )
     got = [r.id for r in await paginator.collect()]
     assert got == [r.id for page in pages.values() for r in page.items]
