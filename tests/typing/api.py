@@ -78,3 +78,35 @@ async def testing() -> None:
             del identifier
         waits: list[float] = clock.sleeps
         del waits
+
+
+async def seams() -> None:
+    from datetime import timedelta
+    from typing import Any
+
+    from aiotofu.testing import MockTransport, Request, Response, json_response
+
+    def handler(request: Request) -> Response:
+        return json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
+
+    events: list[aiotofu.RetryEvent] = []
+    transport = MockTransport(handler)
+    client = aiotofu.Client("key", transport=transport, on_retry=events.append)
+    async with client, client.batches.watch(lookback=timedelta(minutes=5)) as watcher:
+        since: datetime | None = watcher.since
+        backlog = client.batches.list(created_before=since)
+        shaped: Any = aiotofu.unstructure(await backlog.collect())
+        del shaped
+    sent: list[Request] = transport.requests
+    kinds: list[str] = [event.kind for event in events]
+    del sent, kinds
+
+
+def more_errors(error: aiotofu.APIError) -> None:
+    request_id: str | None = error.request_id
+    retry_after: float | None = error.retry_after
+    del request_id, retry_after
+    try:
+        raise aiotofu.RequestTimeoutError("slow")
+    except TimeoutError:
+        pass
