@@ -31,6 +31,7 @@ __all__ = [
     "parse_datetime",
     "structure",
     "structure_strictly",
+    "table_time",
     "unstructure",
 ]
 
@@ -220,6 +221,13 @@ def structure_strictly(data: Any, cls: type[T]) -> T:
     except Exception as exc:
         details = cattrs.transform_error(exc, path="$", format_exception=_format_exception)
         raise ValueError(details[0] if details else str(exc)) from None
+
+
+def table_time(value: datetime) -> str:
+    """``2024-01-02 15:51:06.021``: a whole UTC time in milliseconds, TofuPilot's precision, for
+    people (the command line's table)."""
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
 
 
 def unstructure(record: Any) -> Any:

@@ -1,44 +1,31 @@
-"""``client.batches``: the batches endpoints, and how a listing is kept consistent under writes."""
+"""``client.batches``: the batches endpoint's ``list()``, ``resume()`` and ``watch()``.
+
+The listing is the engine's (``_listings``) driven by the endpoint's value
+(``endpoints/batches.py``); this module gives it precise keyword parameters for type checkers
+and IDEs (a test holds them to the filters class), and adds the watch.
+"""
 
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
-import attrs
-
-from ._models import Batch, Page
-from ._pagestate import Anchor, Fetch, Position
-from ._paginate import Listing, Paginator
-from ._params import (
-    MAX_CURSOR,
-    MAX_PAGE_SIZE,
-    ListQuery,
-    SortBy,
-    SortOrder,
-    check_datetime,
-    check_int,
-    make_list_query,
-)
+from ._endpoint import Query
+from ._filters import Instant
+from ._listings import Listings
+from ._models import Batch
+from ._pagestate import Position
+from ._paginate import Paginator
+from ._params import MAX_CURSOR, MAX_PAGE_SIZE, SortBy, SortOrder, check_int
 from ._requester import Requester
 from ._retry import is_seconds
-from ._sansio import decode_page
-from ._tokens import (
-    AnchorPayload,
-    ListingToken,
-    WatchToken,
-    decode_payload,
-    encode_payload,
-)
+from ._tokens import WatchToken, decode_payload, encode_payload
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
+from .endpoints.batches import BATCHES, BatchFilters
 from .errors import InvalidParameterError
 
 __all__ = ["Batches"]
-
-MAX_PREFETCH = 64
-_BATCHES = "/v2/batches"
 
 
 class Batches:
@@ -46,6 +33,7 @@ class Batches:
 
     def __init__(self, requester: Requester) -> None:
         self._requester = requester
+        self._listings = Listings(BATCHES, requester)
 
     def __repr__(self) -> str:
         return f"<aiotofu batches of {self._requester.base_url}>"
@@ -80,23 +68,23 @@ class Batches:
         InvalidParameterError naming it. Records created by others while the stream runs do not
         make it repeat or skip a record (see the README's "Guarantees").
         """
-        query = make_list_query(
+        filters = BatchFilters(
             ids=ids,
             numbers=numbers,
-            part_numbers=part_numbers,
-            revision_numbers=revision_numbers,
             created_after=created_after,
             created_before=created_before,
             search_query=search_query,
+            part_numbers=part_numbers,
+            revision_numbers=revision_numbers,
+        )
+        return self._listings.list(
+            filters,
             sort_by=sort_by,
             sort_order=sort_order,
-        )
-        return self._paginate(
-            query,
-            page_size=check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
-            cursor=check_int("cursor", cursor, 0, MAX_CURSOR),
-            max_items=None if max_items is None else check_int("max_items", max_items, 0),
-            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            page_size=page_size,
+            max_items=max_items,
+            cursor=cursor,
+            prefetch=prefetch,
         )
 
     def resume(
@@ -108,25 +96,7 @@ class Batches:
         handed out, which the first page is checked against; ``max_items`` and ``prefetch``
         apply to this run. A malformed or altered token raises InvalidParameterError.
         """
-        payload = decode_payload(token, ListingToken, resource="batches", name="token")
-        query = ListQuery.from_json(payload.query)
-        try:
-            page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
-            start = Position(
-                check_int("cursor", payload.cursor, 0, MAX_CURSOR),
-                payload.pin,
-                _anchor(payload.anchor),
-            )
-        except InvalidParameterError as exc:
-            raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
-        return self._paginate(
-            query,
-            page_size=page_size,
-            cursor=start.cursor,
-            max_items=None if max_items is None else check_int("max_items", max_items, 0),
-            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
-            start=start,
-        )
+        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
     def watch(
         self,
@@ -192,16 +162,24 @@ class Batches:
                 raise InvalidParameterError("lookback", "the resume token carries the look-back")
             query, page_size, start = _decode_watch_token(resume_token)
         else:
-            query = make_list_query(**filters)
-            after = check_datetime("since", since)
+            query = BATCHES.query(
+                BatchFilters(
+                    ids=ids,
+                    numbers=numbers,
+                    search_query=search_query,
+                    part_numbers=part_numbers,
+                    revision_numbers=revision_numbers,
+                )
+            )
+            after = None if since is None else Instant().check("since", since)
             if after is not None:
                 start = WatchState.exclusive(after, back)
             else:
                 start = functools.partial(self._state_now, query, back)
 
-        def listing(poll: ListQuery, position: Position) -> Paginator[Batch]:
-            return self._paginate(
-                poll, page_size=page_size, cursor=0, max_items=None, prefetch=1, start=position
+        def listing(poll: Query[BatchFilters], position: Position) -> Paginator[Batch]:
+            return self._listings.paginate(
+                poll, page_size=page_size, max_items=None, prefetch=1, start=position
             )
 
         return Watcher(
@@ -213,120 +191,34 @@ class Batches:
             clock=self._requester.clock,
         )
 
-    async def _state_now(self, query: ListQuery, lookback: timedelta) -> WatchState:
+    async def _state_now(self, query: Query[BatchFilters], lookback: timedelta) -> WatchState:
         """The newest batch on the server now, and every batch that shares its timestamp."""
-        newest = await self._newest_created_at(query)
+        newest = await self._listings.newest_time(query)
         if newest is None:
             return WatchState(None, lookback=lookback)
-        instant = attrs.evolve(
-            query,
-            created_after=newest,
-            created_before=newest,
-            sort_by="created_at",
-            sort_order="asc",  # the order of the watch's polls, whose offsets `skipped` counts
-        )
-        paginator = self._paginate(instant, page_size=100, cursor=0, max_items=None, prefetch=0)
-        ids = [batch.id for batch in await paginator.collect()]
+        # Oldest first: the order of the watch's polls, whose offsets `skipped` counts.
+        instant = query.with_bounds(after=newest, before=newest, sort_order="asc")
+        ids = [batch.id for batch in await _collect(self._listings, instant, prefetch=0)]
         kept = ids[-MAX_REMEMBERED:]
         # With a look-back, what exists now within the window is not news either.
         recent: tuple[tuple[str, datetime], ...] = ()
         if lookback:
-            window = attrs.evolve(query, created_after=newest - lookback, created_before=newest)
-            listing = self._paginate(window, page_size=100, cursor=0, max_items=None, prefetch=1)
-            recent = tuple((batch.id, batch.created_at) for batch in await listing.collect())
+            window = query.with_bounds(after=newest - lookback, before=newest)
+            batches = await _collect(self._listings, window, prefetch=1)
+            recent = tuple((batch.id, batch.created_at) for batch in batches)
         return WatchState(newest, tuple(kept), len(ids) - len(kept), lookback, recent)
 
-    def _paginate(
-        self,
-        query: ListQuery,
-        *,
-        page_size: int,
-        cursor: int,
-        max_items: int | None,
-        prefetch: int,
-        start: Position | None = None,
-    ) -> Paginator[Batch]:
-        # How the result set is frozen against writers depends on the order (see DESIGN.md):
-        # newest first: the newest record's created_at is the pin (created_before), read from
-        # the first page when it starts at 0, else asked for first; oldest first: new records
-        # land after everything else and shift nothing, so no pin; by number: new records land
-        # anywhere, so the newest created_at is asked for first. What the pin does not stop
-        # (late commits, ties, deletions) the paginator's verified continuity catches; ordered
-        # by created_at it recovers by restarting from the last record's created_at.
-        start = start or Position(cursor)
-        probe = pin_from_page = None
-        if start.pin is None:
-            if query.sort_by == "number" or (query.sort_order == "desc" and start.cursor > 0):
-                probe = functools.partial(self._newest_created_at, query)
-            elif query.sort_order == "desc":
-                pin_from_page = _newest_in_page
-        by_time = query.sort_by == "created_at"
-        listing = Listing(
-            fetch=functools.partial(self._fetch_page, query),
-            id_of=operator.attrgetter("id"),
-            key_of=operator.attrgetter("created_at") if by_time else None,
-            probe=probe,
-            pin_of_page=pin_from_page,
-            token=functools.partial(_token, query, page_size),
-        )
-        return Paginator(
-            listing, page_size=page_size, max_items=max_items, prefetch=prefetch, start=start
-        )
 
-    async def _fetch_page(self, query: ListQuery, fetch: Fetch) -> Page[Batch]:
-        # The pin bounds the side that writers move: created_before newest first (and by
-        # number), created_after oldest first (set only when restarting from a record's key).
-        if query.sort_by == "created_at" and query.sort_order == "asc":
-            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, created_after=fetch.pin)
-        else:
-            params = query.to_query(
-                cursor=fetch.cursor, limit=fetch.limit, created_before=fetch.pin
-            )
-        return await self._requester.send(
-            self._requester.request(_BATCHES, params),
-            functools.partial(decode_page, cls=Batch, cursor=fetch.cursor),
-        )
-
-    async def _newest_created_at(self, query: ListQuery) -> datetime | None:
-        newest = attrs.evolve(query, sort_by="created_at", sort_order="desc")
-        page = await self._fetch_page(newest, Fetch(0, 1))
-        return _newest_in_page(page)
-
-
-def _newest_in_page(page: Page[Batch]) -> datetime | None:
-    return max((batch.created_at for batch in page.items), default=None)
-
-
-def _token(query: ListQuery, page_size: int, position: Position) -> str:
-    anchor = position.anchor
-    return encode_payload(
-        ListingToken(
-            resource="batches",
-            query=query.to_json(),
-            page_size=page_size,
-            cursor=position.cursor,
-            pin=position.pin,
-            anchor=None
-            if anchor is None
-            else AnchorPayload(
-                id=str(anchor.id),
-                offset=anchor.offset,
-                key=anchor.key,
-                ties=sorted(str(tie) for tie in anchor.ties),
-            ),
-        )
+async def _collect(
+    listings: Listings[Batch, BatchFilters], query: Query[BatchFilters], *, prefetch: int
+) -> list[Batch]:
+    paginator = listings.paginate(
+        query, page_size=MAX_PAGE_SIZE, max_items=None, prefetch=prefetch, start=Position(0)
     )
+    return await paginator.collect()
 
 
-def _anchor(payload: AnchorPayload | None) -> Anchor | None:
-    """The anchor a token carries, its offset checked."""
-    if payload is None:
-        return None
-    offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
-    return Anchor(payload.id, offset, payload.key, frozenset(payload.ties))
-
-
-def watch_token(query: ListQuery, page_size: int, state: WatchState) -> str:
+def watch_token(query: Query[BatchFilters], page_size: int, state: WatchState) -> str:
     """The token of a watch of ``query`` that stands at ``state``."""
     return encode_payload(
         WatchToken(
@@ -342,9 +234,9 @@ def watch_token(query: ListQuery, page_size: int, state: WatchState) -> str:
     )
 
 
-def _decode_watch_token(token: str) -> tuple[ListQuery, int, WatchState]:
+def _decode_watch_token(token: str) -> tuple[Query[BatchFilters], int, WatchState]:
     payload = decode_payload(token, WatchToken, resource="batches-watch", name="resume_token")
-    query = ListQuery.from_json(payload.query, "resume_token")
+    query = Query.from_json(BATCHES, payload.query, "resume_token")
     try:
         page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
         skipped = check_int("skipped", payload.skipped, 0, MAX_CURSOR)

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
 from ._clock import Clock
+from ._endpoint import Query
 from ._models import Batch
 from ._pagestate import Position
 from ._paginate import Paginator
-from ._params import ListQuery
 from .errors import StateError
 
 __all__ = ["MAX_REMEMBERED", "WatchState", "Watcher"]
@@ -111,11 +112,11 @@ class Watcher:
     def __init__(
         self,
         *,
-        query: ListQuery,
+        query: Query[Any],
         token: Callable[[WatchState], str],
         poll_interval: float,
         start: Callable[[], Awaitable[WatchState]] | WatchState,
-        listing: Callable[[ListQuery, Position], Paginator[Batch]],
+        listing: Callable[[Query[Any], Position], Paginator[Batch]],
         clock: Clock,
     ) -> None:
         self._query = query
@@ -136,8 +137,8 @@ class Watcher:
         while not self._closed:
             if self._poll is None:
                 after, offset = state.poll_from()
-                query = attrs.evolve(
-                    self._query, created_after=after, sort_by="created_at", sort_order="asc"
+                query = self._query.with_bounds(
+                    after=after, before=None, sort_by="created_at", sort_order="asc"
                 )
                 self._poll = self._listing(query, Position(offset))
             async for batch in self._poll:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import itertools
 import json
 import logging
@@ -24,12 +25,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import parse_datetime, unstructure
 from ._emulator import EmulatorServer, FaultSettings, serve
+from ._endpoint import Endpoint
 from ._models import Batch
 from ._paginate import Paginator
 from ._params import format_datetime
@@ -37,6 +39,7 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
+from .endpoints import BATCHES
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
@@ -94,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = batch_commands.add_parser(
         "list", help="stream batches to stdout", description="Stream batches to stdout."
     )
-    _add_filters(listing)
+    _add_filters(listing, BATCHES)
     listing.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
     listing.add_argument("--max-items", type=int, metavar="N", help="stop after N batches")
     listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
@@ -114,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         help="stream new batches as jsonl as they are created",
         description="Stream new batches, oldest first, as jsonl, until interrupted.",
     )
-    _add_filters(watch, dates=False, order=False)
+    _add_filters(watch, BATCHES, bounds=False)
     watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
     watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
     watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
@@ -171,24 +174,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_filters(
-    parser: argparse.ArgumentParser, *, dates: bool = True, order: bool = True
+    parser: argparse.ArgumentParser, endpoint: Endpoint[Any, Any], *, bounds: bool = True
 ) -> None:
+    """A flag per filter of ``endpoint``, derived from its filters class (the time bounds left
+    out when ``bounds`` is False: a watch sets its own)."""
     group = parser.add_argument_group("filters (repeat a flag for several values)")
-    group.add_argument("--id", dest="ids", action="append", metavar="ID")
-    group.add_argument("--number", dest="numbers", action="append", metavar="NUMBER")
-    group.add_argument("--part-number", dest="part_numbers", action="append", metavar="PART")
-    group.add_argument("--revision", dest="revision_numbers", action="append", metavar="REV")
-    group.add_argument(
-        "--search", dest="search_query", metavar="TEXT", help="batch or serial number"
-    )
-    if dates:
+    skipped = set(endpoint.time_bounds or ()) if not bounds else set()
+    for name, info in endpoint.filters.declared():
+        if name in skipped:
+            continue
         group.add_argument(
-            "--created-after", metavar="DATETIME", help="RFC 3339, e.g. 2024-01-15T00:00:00Z"
+            endpoint.filters.flag_of(name),
+            dest=name,
+            action="append" if info.kind.many else "store",
+            metavar=info.kind.metavar,
+            help=info.help,
         )
-        group.add_argument("--created-before", metavar="DATETIME", help="RFC 3339")
-    if order:
-        group.add_argument("--sort-by", choices=("created_at", "number"), help="(created_at)")
+    if bounds:
+        group.add_argument("--sort-by", choices=endpoint.sorts, help=f"({endpoint.sorts[0]})")
         group.add_argument("--sort-order", choices=("asc", "desc"), help="(desc)")
+
+
+def _filters_of(args: argparse.Namespace, endpoint: Endpoint[Any, Any]) -> dict[str, Any]:
+    """The values of the filter flags given, parsed by their kinds (unchecked: the filters class
+    checks them)."""
+    values: dict[str, Any] = {}
+    for name, info in endpoint.filters.declared():
+        text = getattr(args, name, None)
+        if text is None:
+            continue
+        parse = functools.partial(info.kind.from_text, name)
+        values[name] = [parse(item) for item in text] if info.kind.many else parse(text)
+    return values
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -239,21 +256,11 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
 # -- aiotofu batches list --------------------------------------------------------------------
 
 
-# The flag of each parameter whose name differs from its flag spelled with dashes.
-FLAGS = {
-    "ids": "--id",
-    "numbers": "--number",
-    "part_numbers": "--part-number",
-    "revision_numbers": "--revision",
-    "search_query": "--search",
-    "token": "--resume",
-    "resume_token": "--resume",
-}
-
-
 def _flag(parameter: str) -> str:
     """The command-line flag of a parameter of the library, as the user types it."""
-    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+    if parameter in ("token", "resume_token"):
+        return "--resume"
+    return BATCHES.filters.flag_of(parameter)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -275,16 +282,16 @@ def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> 
 
 
 LIST_PARAMETERS = (
-    "ids",
-    "numbers",
-    "part_numbers",
-    "revision_numbers",
-    "search_query",
-    "created_after",
-    "created_before",
+    *(name for name, _ in BATCHES.filters.declared()),
     "sort_by",
     "sort_order",
     "page_size",
+)
+WATCH_PARAMETERS = (
+    *(name for name, _ in BATCHES.filters.declared() if name not in (BATCHES.time_bounds or ())),
+    "since",
+    "page_size",
+    "lookback",
 )
 
 
@@ -299,13 +306,7 @@ def _run_list(args: argparse.Namespace) -> int:
                 args.resume, max_items=args.max_items, prefetch=args.prefetch
             )
         return client.batches.list(
-            ids=args.ids,
-            numbers=args.numbers,
-            part_numbers=args.part_numbers,
-            revision_numbers=args.revision_numbers,
-            created_after=_datetime_flag("--created-after", args.created_after),
-            created_before=_datetime_flag("--created-before", args.created_before),
-            search_query=args.search_query,
+            **_filters_of(args, BATCHES),
             sort_by=args.sort_by or "created_at",
             sort_order=args.sort_order or "desc",
             page_size=100 if args.page_size is None else args.page_size,
@@ -317,18 +318,14 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    _refuse_with_resume(args, (*LIST_PARAMETERS[:5], "since", "page_size", "lookback"))
+    _refuse_with_resume(args, WATCH_PARAMETERS)
     client = _client(args)
 
     def watching() -> Watcher:
         if args.resume:
             return client.batches.watch(resume_token=args.resume, poll_interval=args.poll_interval)
         return client.batches.watch(
-            ids=args.ids,
-            numbers=args.numbers,
-            part_numbers=args.part_numbers,
-            revision_numbers=args.revision_numbers,
-            search_query=args.search_query,
+            **_filters_of(args, BATCHES),
             since=_datetime_flag("--since", args.since),
             poll_interval=args.poll_interval,
             page_size=100 if args.page_size is None else args.page_size,
@@ -423,12 +420,6 @@ def batch_to_json(batch: Batch) -> dict[str, Any]:
     return data
 
 
-def table_time(value: datetime) -> str:
-    """``2024-01-02 15:51:06.021``: a whole UTC time in milliseconds, TofuPilot's precision."""
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
-
-
 def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[Batch], None]:
     if out_format == "jsonl":
 
@@ -458,16 +449,19 @@ def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[B
             )
 
         return write_csv
-    out.write(f"{'NUMBER':<20} {'CREATED (UTC)':<23} {'UNITS':>5}  {'USER':<20} STATION\n")
+    # The table: the endpoint's columns, each cut to its width (the last one is not).
+    columns = BATCHES.columns
+
+    def cells(values: list[str]) -> str:
+        return " ".join(
+            value if not column.width else value[: column.width].ljust(column.width)
+            for column, value in zip(columns, values, strict=True)
+        ).rstrip()
+
+    out.write(cells([column.header for column in columns]) + "\n")
 
     def write_row(batch: Batch) -> None:
-        user = batch.created_by_user
-        station = batch.created_by_station
-        out.write(
-            f"{batch.number[:20]:<20} {table_time(batch.created_at):<23} "
-            f"{batch.unit_count:>5}  {((user.name or user.id) if user else '-')[:20]:<20} "
-            f"{station.name if station else '-'}\n"
-        )
+        out.write(cells([column.value(batch) for column in columns]) + "\n")
 
     return write_row
 

@@ -385,7 +385,7 @@ def test_errors_name_the_flag_as_the_user_types_it(
 def test_the_table_prints_whole_readable_utc_times() -> None:
     from datetime import datetime, timedelta, timezone
 
-    from aiotofu.cli import table_time
+    from aiotofu._convert import table_time
 
     moment = datetime(2024, 1, 2, 17, 51, 6, 21000, tzinfo=timezone(timedelta(hours=2)))
     assert table_time(moment) == "2024-01-02 15:51:06.021"

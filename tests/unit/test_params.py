@@ -1,4 +1,5 @@
-"""Filter validation and query encoding for ``batches.list()`` (pure, no network)."""
+"""Filter validation and query encoding for ``batches.list()`` (pure, no network): the batches
+endpoint's filters class and its Query."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from typing import Any
 import pytest
 
 from aiotofu import InvalidParameterError
-from aiotofu._params import ListQuery, check_int, format_datetime, make_list_query
+from aiotofu._endpoint import Query
+from aiotofu._params import check_int, format_datetime
+from aiotofu.endpoints import BATCHES, BatchFilters
 
 UTC = timezone.utc
+
+
+def make_list_query(
+    *, sort_by: Any = "created_at", sort_order: Any = "desc", **filters: Any
+) -> Query[BatchFilters]:
+    return BATCHES.query(BatchFilters(**filters), sort_by=sort_by, sort_order=sort_order)
 
 
 def test_defaults_send_only_position_and_order() -> None:
@@ -58,16 +67,16 @@ def test_the_pin_overrides_created_before() -> None:
     query = make_list_query(created_before=datetime(2030, 1, 1, tzinfo=UTC))
     pin = datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert ("created_before", "2024-05-01T12:00:00Z") in query.to_query(
-        cursor=0, limit=1, created_before=pin
+        cursor=0, limit=1, before=pin
     )
 
 
 def test_a_bare_string_is_a_one_item_list() -> None:
-    assert make_list_query(ids="abc").ids == ("abc",)
+    assert make_list_query(ids="abc").filters.ids == ("abc",)
 
 
 def test_any_iterable_of_strings_is_accepted() -> None:
-    assert make_list_query(numbers=(n for n in ["x", "y"])).numbers == ("x", "y")
+    assert make_list_query(numbers=(n for n in ["x", "y"])).filters.numbers == ("x", "y")
 
 
 @pytest.mark.parametrize("name", ["ids", "numbers", "part_numbers", "revision_numbers"])
@@ -112,7 +121,7 @@ def test_an_empty_date_range_is_rejected() -> None:
 
 
 def test_search_query_bounds() -> None:
-    assert make_list_query(search_query="x" * 100).search_query == "x" * 100
+    assert make_list_query(search_query="x" * 100).filters.search_query == "x" * 100
     with pytest.raises(
         InvalidParameterError, match="^search_query: at most 100 characters, got 101"
     ):
@@ -179,4 +188,6 @@ def test_list_query_is_frozen() -> None:
     import attrs
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        ListQuery().sort_by = "number"  # type: ignore[misc]
+        make_list_query().sort_by = "number"  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        BatchFilters().ids = ("a",)  # type: ignore[misc]

@@ -1,0 +1,353 @@
+"""The vocabulary of filters: what a filter of a list endpoint can be, and how each kind is
+checked, sent on the wire, kept in a token and typed on the command line.
+
+An endpoint's filters are a frozen attrs class deriving from :class:`Filters`, each field
+declared with :func:`filter_field`. That field is the single source of the filter: its name (the
+keyword argument and the query key), its kind (validation, wire encoding, JSON form for tokens,
+parsing of the command-line text), its flag and its help text. Building the class checks and
+normalises every value, so a filters instance that exists is valid: InvalidParameterError names
+the first bad argument, before any request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+
+from ._convert import format_datetime, parse_datetime
+from ._retry import is_seconds
+from .errors import InvalidParameterError
+
+__all__ = [
+    "Choices",
+    "Duration",
+    "FilterInfo",
+    "Filters",
+    "Flag",
+    "Instant",
+    "Integer",
+    "JsonObject",
+    "Kind",
+    "Strings",
+    "Text",
+    "filter_field",
+]
+
+F = TypeVar("F", bound="Filters")
+_KEY = "aiotofu.filter"
+
+
+class Kind:
+    """How one kind of filter is checked, sent and kept. ``many``: a list (repeated keys)."""
+
+    many: ClassVar[bool] = False
+    metavar: ClassVar[str] = "VALUE"
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` normalised (hashable), or InvalidParameterError naming ``name``."""
+        raise NotImplementedError
+
+    def wire(self, value: Any) -> tuple[str, ...]:
+        """The query values of a normalised ``value``: one per repeated key."""
+        return (str(value),)
+
+    def to_json(self, value: Any) -> Any:
+        """The JSON form of a normalised value, for tokens."""
+        return list(value) if self.many else value
+
+    def from_json(self, name: str, value: Any) -> Any:
+        """The inverse of ``to_json``, checked again (tokens come from outside)."""
+        return self.check(name, value)
+
+    def from_text(self, name: str, text: str) -> Any:
+        """A value typed on the command line (one item of a list)."""
+        return text
+
+
+@attrs.frozen
+class Strings(Kind):
+    """A string or an iterable of non-empty strings, sent as repeated keys. A bare string means
+    a one-item list; an empty list is refused (it would filter nothing)."""
+
+    many: ClassVar[bool] = True
+
+    def check(self, name: str, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = (value,)
+        elif isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+            raise InvalidParameterError(
+                name, f"expected a string or a list of strings, got {type(value).__name__}"
+            )
+        items = tuple(value)
+        if not items:
+            raise InvalidParameterError(name, "must not be empty; pass None for no filter")
+        for item in items:
+            if not isinstance(item, str):
+                raise InvalidParameterError(
+                    name, f"expected strings, got an item of type {type(item).__name__}"
+                )
+            if not item:
+                raise InvalidParameterError(name, "must not contain an empty string")
+        return items
+
+    def wire(self, value: Any) -> tuple[str, ...]:
+        return tuple(value)
+
+
+@attrs.frozen
+class Choices(Strings):
+    """Strings, each one of ``values`` (an enum of the API)."""
+
+    values: tuple[str, ...]
+
+    def check(self, name: str, value: Any) -> tuple[str, ...]:
+        items = super().check(name, value)
+        for item in items:
+            if item not in self.values:
+                allowed = ", ".join(self.values)
+                raise InvalidParameterError(name, f"{item!r} is not one of {allowed}")
+        return items
+
+
+@attrs.frozen
+class Text(Kind):
+    """One string of at most ``max_length`` characters."""
+
+    max_length: int | None = None
+
+    def check(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidParameterError(name, f"expected a string, got {type(value).__name__}")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise InvalidParameterError(
+                name, f"at most {self.max_length} characters, got {len(value)}"
+            )
+        return value
+
+
+@attrs.frozen
+class Instant(Kind):
+    """A timezone-aware datetime, sent in RFC 3339 (UTC, ``Z``)."""
+
+    metavar: ClassVar[str] = "DATETIME"
+
+    def check(self, name: str, value: Any) -> datetime:
+        if not isinstance(value, datetime):
+            raise InvalidParameterError(
+                name, f"expected a timezone-aware datetime, got {type(value).__name__}"
+            )
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidParameterError(
+                name, "naive datetimes are ambiguous; give it a tzinfo (e.g. timezone.utc)"
+            )
+        return value
+
+    def wire(self, value: Any) -> tuple[str, ...]:
+        return (format_datetime(value),)
+
+    def to_json(self, value: Any) -> Any:
+        return format_datetime(value)
+
+    def from_json(self, name: str, value: Any) -> Any:
+        return self.from_text(name, value) if isinstance(value, str) else self.check(name, value)
+
+    def from_text(self, name: str, text: str) -> Any:
+        try:
+            return parse_datetime(text)
+        except ValueError:
+            raise InvalidParameterError(
+                name, f"expected an RFC 3339 date-time with a time zone, got {text!r}"
+            ) from None
+
+
+@attrs.frozen
+class Integer(Kind):
+    """An int (not a bool) in ``low..high``."""
+
+    low: int | None = None
+    high: int | None = None
+    metavar: ClassVar[str] = "N"
+
+    def check(self, name: str, value: Any) -> int:
+        if type(value) is not int:
+            raise InvalidParameterError(name, f"expected an integer, got {type(value).__name__}")
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise InvalidParameterError(
+                name, f"must be between {self.low} and {self.high}, got {value}"
+            )
+        return value
+
+    def from_text(self, name: str, text: str) -> Any:
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidParameterError(name, f"expected an integer, got {text!r}") from None
+
+
+@attrs.frozen
+class Flag(Kind):
+    """A boolean, sent as ``true`` or ``false``."""
+
+    metavar: ClassVar[str] = "true|false"
+
+    def check(self, name: str, value: Any) -> bool:
+        if type(value) is not bool:
+            raise InvalidParameterError(name, f"expected True or False, got {value!r}")
+        return value
+
+    def wire(self, value: Any) -> tuple[str, ...]:
+        return ("true" if value else "false",)
+
+    def from_text(self, name: str, text: str) -> Any:
+        choices = {"true": True, "false": False}
+        if text.lower() not in choices:
+            raise InvalidParameterError(name, f"expected true or false, got {text!r}")
+        return choices[text.lower()]
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+@attrs.frozen
+class Duration(Kind):
+    """A ``timedelta`` or an ISO 8601 duration (``PT1M30S``), sent in ISO 8601."""
+
+    metavar: ClassVar[str] = "DURATION"
+
+    def check(self, name: str, value: Any) -> str:
+        if isinstance(value, timedelta):
+            seconds = value.total_seconds()
+        elif isinstance(value, str):
+            match = _DURATION.fullmatch(value)
+            if match is None or value in ("P", "PT") or value.endswith("T"):
+                raise InvalidParameterError(
+                    name, f"expected an ISO 8601 duration such as PT1M30S, got {value!r}"
+                )
+            parts = {key: float(number or 0) for key, number in match.groupdict().items()}
+            seconds = (
+                parts["days"] * 86400 + parts["hours"] * 3600 + parts["minutes"] * 60
+            ) + parts["seconds"]
+        else:
+            raise InvalidParameterError(
+                name, f"expected a timedelta or an ISO 8601 duration, got {type(value).__name__}"
+            )
+        if not is_seconds(seconds):
+            raise InvalidParameterError(name, f"must be a finite duration >= 0, got {value!r}")
+        return _iso_duration(seconds)
+
+
+def _iso_duration(seconds: float) -> str:
+    """``PT90S`` style, with a fraction only when there is one."""
+    text = f"{seconds:.6f}".rstrip("0").rstrip(".")
+    return f"PT{text}S"
+
+
+@attrs.frozen
+class JsonObject(Kind):
+    """A JSON object, sent as one compact JSON value; ``max_keys`` bounds its size."""
+
+    max_keys: int | None = None
+    metavar: ClassVar[str] = "JSON"
+
+    def check(self, name: str, value: Any) -> str:
+        if isinstance(value, str):  # the canonical form, from a token or the command line
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise InvalidParameterError(name, "expected a JSON object") from None
+        if not isinstance(value, Mapping):
+            raise InvalidParameterError(name, f"expected a dict, got {type(value).__name__}")
+        if self.max_keys is not None and len(value) > self.max_keys:
+            raise InvalidParameterError(name, f"at most {self.max_keys} keys, got {len(value)}")
+        try:
+            return json.dumps(dict(value), separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(name, f"not JSON-serialisable: {exc}") from None
+
+    def to_json(self, value: Any) -> Any:
+        return json.loads(value)
+
+
+@attrs.frozen
+class FilterInfo:
+    """What a filter field declares: its kind, its command-line flag and its help text."""
+
+    kind: Kind
+    flag: str | None
+    help: str
+    required: bool = False
+
+
+def filter_field(kind: Kind, *, help: str, flag: str | None = None, required: bool = False) -> Any:
+    """Declare a filter of an endpoint: a keyword-only attrs field, None when not given."""
+    info = FilterInfo(kind, flag, help, required)
+    return attrs.field(default=None, kw_only=True, metadata={_KEY: info})
+
+
+@attrs.frozen(cache_hash=True)
+class Filters:
+    """The base of every endpoint's filters: building one checks and normalises every field."""
+
+    def __attrs_post_init__(self) -> None:
+        for name, info in self.declared():
+            value = getattr(self, name)
+            if value is None:
+                if info.required:
+                    raise InvalidParameterError(name, "is required")
+                continue
+            # Frozen: the normalised value is set the way attrs' own __init__ does.
+            object.__setattr__(self, name, info.kind.check(name, value))
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Rules across fields (an endpoint's filters override it)."""
+
+    @classmethod
+    def declared(cls) -> list[tuple[str, FilterInfo]]:
+        """Every filter of the class, in declaration order, with what it declares."""
+        return [
+            (field.name, field.metadata[_KEY])
+            for field in attrs.fields(cls)
+            if _KEY in field.metadata
+        ]
+
+    @classmethod
+    def flag_of(cls, name: str) -> str:
+        """The command-line flag of filter ``name``."""
+        info = dict(cls.declared()).get(name)
+        return (info.flag if info and info.flag else None) or "--" + name.replace("_", "-")
+
+    def wire(self, name: str) -> tuple[str, ...]:
+        """The query values of filter ``name`` (none when it is not set)."""
+        value = getattr(self, name)
+        if value is None:
+            return ()
+        return dict(self.declared())[name].kind.wire(value)
+
+    def to_json(self) -> dict[str, Any]:
+        """The set filters as JSON (for tokens)."""
+        return {
+            name: info.kind.to_json(getattr(self, name))
+            for name, info in self.declared()
+            if getattr(self, name) is not None
+        }
+
+    @classmethod
+    def from_json(cls: type[F], data: Mapping[str, Any], token: str) -> F:
+        """The inverse of ``to_json``: checked again, unknown keys refused (naming ``token``)."""
+        declared = dict(cls.declared())
+        unknown = set(data) - set(declared)
+        if unknown:
+            raise InvalidParameterError(token, f"not a valid resume token ({sorted(unknown)[0]})")
+        return cls(**{name: declared[name].kind.from_json(name, v) for name, v in data.items()})

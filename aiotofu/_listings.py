@@ -1,0 +1,177 @@
+"""The listing engine: ``list()`` and ``resume()`` of any endpoint described by an ``Endpoint``.
+
+From the endpoint's value alone it builds the Listing a Paginator drives: how a page is fetched
+(the query string from the Query, the request through the Requester, the answer decoded into the
+endpoint's model), each record's id and sort key, where the consistency pin comes from, and the
+resume token of a position. How a listing is kept consistent depends on its order:
+
+- by the endpoint's time field, newest first: that field of the newest record is the pin (an
+  upper bound on every request), read from the first page when the listing starts at 0, else
+  asked for first; a lost position restarts from the last record's time;
+- by the time field, oldest first: new records land after everything and shift nothing, so no
+  pin; a lost position restarts from the last record's time (a lower bound);
+- in any other order (a number, a name): new records land anywhere, so the newest time is
+  asked for first, and a lost position is searched for;
+- an endpoint with no time filter has no pin at all: verified continuity alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, Generic, TypeVar
+
+from ._endpoint import DEFAULT, Endpoint, Query
+from ._filters import Filters
+from ._models import Page
+from ._pagestate import Anchor, Fetch, Position
+from ._paginate import Listing, Paginator
+from ._params import MAX_CURSOR, MAX_PAGE_SIZE, check_int
+from ._requester import Requester
+from ._sansio import decode_page
+from ._tokens import AnchorPayload, ListingToken, decode_payload, encode_payload
+from .errors import InvalidParameterError
+
+__all__ = ["MAX_PREFETCH", "Listings"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Filters)
+
+MAX_PREFETCH = 64
+
+
+class Listings(Generic[T, F]):
+    """``list()`` and ``resume()`` of one endpoint, on one client's requester."""
+
+    def __init__(self, endpoint: Endpoint[T, F], requester: Requester) -> None:
+        self.endpoint = endpoint
+        self.requester = requester
+
+    def list(
+        self,
+        filters: F,
+        *,
+        sort_by: Any = DEFAULT,
+        sort_order: Any = "desc",
+        page_size: int = 50,
+        max_items: int | None = None,
+        cursor: int = 0,
+        prefetch: int = 2,
+    ) -> Paginator[T]:
+        """Stream the records that match ``filters`` (already checked), in the given order.
+
+        Every other argument is checked here, before any request.
+        """
+        query = self.endpoint.query(filters, sort_by=sort_by, sort_order=sort_order)
+        return self.paginate(
+            query,
+            page_size=check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
+            max_items=None if max_items is None else check_int("max_items", max_items, 0),
+            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            start=Position(check_int("cursor", cursor, 0, MAX_CURSOR)),
+        )
+
+    def resume(
+        self, token: str, *, max_items: int | None = None, prefetch: int = 2
+    ) -> Paginator[T]:
+        """Continue a listing just after the last record its token had yielded."""
+        payload = decode_payload(token, ListingToken, resource=self.endpoint.name, name="token")
+        query = Query.from_json(self.endpoint, payload.query, "token")
+        try:
+            page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
+            start = Position(
+                check_int("cursor", payload.cursor, 0, MAX_CURSOR),
+                payload.pin,
+                _anchor(payload.anchor),
+            )
+        except InvalidParameterError as exc:
+            raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
+        return self.paginate(
+            query,
+            page_size=page_size,
+            max_items=None if max_items is None else check_int("max_items", max_items, 0),
+            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            start=start,
+        )
+
+    def paginate(
+        self,
+        query: Query[F],
+        *,
+        page_size: int,
+        max_items: int | None,
+        prefetch: int,
+        start: Position,
+    ) -> Paginator[T]:
+        """A Paginator over ``query`` from ``start`` (arguments already checked)."""
+        time_field = self.endpoint.time_field
+        probe = pin_of_page = None
+        if start.pin is None and time_field is not None and self.endpoint.time_bounds:
+            if not query.by_time or (query.sort_order == "desc" and start.cursor > 0):
+                probe = functools.partial(self.newest_time, query)
+            elif query.sort_order == "desc":
+                pin_of_page = functools.partial(_newest_in_page, time_field)
+        listing: Listing[T] = Listing(
+            fetch=functools.partial(self.fetch_page, query),
+            id_of=operator.attrgetter("id"),
+            key_of=operator.attrgetter(time_field) if query.by_time and time_field else None,
+            probe=probe,
+            pin_of_page=pin_of_page,
+            token=functools.partial(self._token, query, page_size),
+        )
+        return Paginator(
+            listing, page_size=page_size, max_items=max_items, prefetch=prefetch, start=start
+        )
+
+    async def fetch_page(self, query: Query[F], fetch: Fetch) -> Page[T]:
+        """The page ``fetch`` asks for. The pin bounds the side that writers move: an upper
+        bound newest first (and in other orders), a lower bound oldest first (set only when
+        restarting from a record's time)."""
+        if query.by_time and query.sort_order == "asc":
+            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, after=fetch.pin)
+        else:
+            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, before=fetch.pin)
+        return await self.requester.send(
+            self.requester.request(self.endpoint.path, params),
+            functools.partial(decode_page, cls=self.endpoint.model, cursor=fetch.cursor),
+        )
+
+    async def newest_time(self, query: Query[F]) -> Any:
+        """The time of the newest record that matches ``query`` now (None: there is none)."""
+        time_field = self.endpoint.time_field
+        assert time_field is not None
+        newest = self.endpoint.query(query.filters, sort_by=time_field, sort_order="desc")
+        page = await self.fetch_page(newest, Fetch(0, 1))
+        return _newest_in_page(time_field, page)
+
+    def _token(self, query: Query[F], page_size: int, position: Position) -> str:
+        anchor = position.anchor
+        return encode_payload(
+            ListingToken(
+                resource=self.endpoint.name,
+                query=query.to_json(),
+                page_size=page_size,
+                cursor=position.cursor,
+                pin=position.pin,
+                anchor=None
+                if anchor is None
+                else AnchorPayload(
+                    id=str(anchor.id),
+                    offset=anchor.offset,
+                    key=anchor.key,
+                    ties=sorted(str(tie) for tie in anchor.ties),
+                ),
+            )
+        )
+
+
+def _newest_in_page(time_field: str, page: Page[Any]) -> Any:
+    return max((getattr(record, time_field) for record in page.items), default=None)
+
+
+def _anchor(payload: AnchorPayload | None) -> Anchor | None:
+    """The anchor a token carries, its offset checked."""
+    if payload is None:
+        return None
+    offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
+    return Anchor(payload.id, offset, payload.key, frozenset(payload.ties))
