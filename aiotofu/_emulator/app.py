@@ -19,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from .._convert import parse_datetime
+from ..endpoints.batches import BATCHES
 from .faults import Faults
 from .store import BatchFilter, Store, SyntheticStore, to_micros
 
@@ -38,13 +39,14 @@ DATE_TIME = re.compile(
     r"(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
     r"(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$"
 )
-ARRAYS = ("ids", "numbers", "part_numbers", "revision_numbers")
+# Which query keys are arrays and which single values, from the endpoint's own description
+# (the kinds of its filters); how each value is checked stays the emulator's own, written from
+# TofuPilot's reference, so that it remains an independent check of the client's encoding.
+ARRAYS = tuple(name for name, info in BATCHES.filters.declared() if info.kind.many)
 SCALARS = (
-    "created_after",
-    "created_before",
+    *(name for name, info in BATCHES.filters.declared() if not info.kind.many),
     "limit",
     "cursor",
-    "search_query",
     "sort_by",
     "sort_order",
 )
