@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    batches = commands.add_parser("batches", help="batches: list them, or watch for new ones")
+    batches = commands.add_parser(BATCHES.name, help="batches: list them, or watch for new ones")
     batch_commands = batches.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = batch_commands.add_parser(
         "list", help="stream batches to stdout", description="Stream batches to stdout."
