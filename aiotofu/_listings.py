@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ._endpoint import DEFAULT, Endpoint, Query
-from ._filters import Filters
+from ._filters import Filters, Instant
 from ._models import Page
 from ._pagestate import Anchor, Fetch, Position
 from ._paginate import Listing, Paginator
 from ._params import MAX_CURSOR, MAX_PAGE_SIZE, check_int
 from ._requester import Requester
+from ._retry import is_seconds
 from ._sansio import decode_page
-from ._tokens import AnchorPayload, ListingToken, decode_payload, encode_payload
-from .errors import InvalidParameterError
+from ._tokens import AnchorPayload, ListingToken, WatchToken, decode_payload, encode_payload
+from ._watch import MAX_REMEMBERED, Watcher, WatchState
+from .errors import InvalidParameterError, StateError
 
 __all__ = ["MAX_PREFETCH", "Listings"]
 
@@ -144,6 +148,121 @@ class Listings(Generic[T, F]):
         page = await self.fetch_page(newest, Fetch(0, 1))
         return _newest_in_page(time_field, page)
 
+    # -- watching: new records, oldest first, by the endpoint's time field -----------------
+
+    def watch(
+        self,
+        filters: F,
+        *,
+        poll_interval: float = 30.0,
+        since: datetime | None = None,
+        page_size: int = 100,
+        lookback: timedelta | float = 0.0,
+    ) -> Watcher[T]:
+        """Follow the records that match ``filters`` as they are created (see Batches.watch)."""
+        time_field = self._time_field()
+        interval = _seconds("poll_interval", poll_interval)
+        page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        back = timedelta(seconds=_seconds("lookback", lookback))
+        query = self.endpoint.query(filters, sort_by=time_field, sort_order="asc")
+        start: WatchState | Callable[[], Awaitable[WatchState]]
+        if since is not None:
+            start = WatchState.exclusive(Instant().check("since", since), back)
+        else:
+            start = functools.partial(self._state_now, query, back)
+        return self._watcher(query, page_size, interval, start)
+
+    def resume_watch(self, token: str, *, poll_interval: float = 30.0) -> Watcher[T]:
+        """Continue a watch from its token, with its filters and look-back."""
+        self._time_field()
+        interval = _seconds("poll_interval", poll_interval)
+        name = "resume_token"
+        payload = decode_payload(token, WatchToken, resource=self._watch_resource, name=name)
+        query = Query.from_json(self.endpoint, payload.query, name)
+        try:
+            page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
+            skipped = check_int("skipped", payload.skipped, 0, MAX_CURSOR)
+            lookback = _seconds("lookback", payload.lookback)
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(name, f"not a valid resume token ({exc})") from None
+        state = WatchState(
+            payload.since,
+            tuple(payload.seen),
+            skipped,
+            timedelta(seconds=lookback),
+            tuple(payload.recent),
+        )
+        return self._watcher(query, page_size, interval, state)
+
+    @property
+    def _watch_resource(self) -> str:
+        return f"{self.endpoint.name}-watch"
+
+    def _time_field(self) -> str:
+        if self.endpoint.time_field is None or self.endpoint.time_bounds is None:
+            raise StateError(f"{self.endpoint.name} have no creation time to watch by")
+        return self.endpoint.time_field
+
+    def _watcher(
+        self,
+        query: Query[F],
+        page_size: int,
+        interval: float,
+        start: WatchState | Callable[[], Awaitable[WatchState]],
+    ) -> Watcher[T]:
+        def poll(poll_query: Query[F], position: Position) -> Paginator[T]:
+            return self.paginate(
+                poll_query, page_size=page_size, max_items=None, prefetch=1, start=position
+            )
+
+        return Watcher(
+            query=query,
+            time_field=self._time_field(),
+            token=functools.partial(self._watch_token, query, page_size),
+            poll_interval=interval,
+            start=start,
+            listing=poll,
+            clock=self.requester.clock,
+        )
+
+    async def _state_now(self, query: Query[F], lookback: timedelta) -> WatchState:
+        """The newest record on the server now, and every record that shares its time."""
+        newest = await self.newest_time(query)
+        if newest is None:
+            return WatchState(None, lookback=lookback)
+        # Oldest first: the order of the watch's polls, whose offsets `skipped` counts.
+        instant = query.with_bounds(after=newest, before=newest, sort_order="asc")
+        ids = [record.id for record in await self._collect(instant, prefetch=0)]  # type: ignore[attr-defined]
+        kept = ids[-MAX_REMEMBERED:]
+        # With a look-back, what exists now within the window is not news either.
+        recent: tuple[tuple[str, datetime], ...] = ()
+        if lookback:
+            window = query.with_bounds(after=newest - lookback, before=newest)
+            time_of = operator.attrgetter(self._time_field())
+            records = await self._collect(window, prefetch=1)
+            recent = tuple((record.id, time_of(record)) for record in records)  # type: ignore[attr-defined]
+        return WatchState(newest, tuple(kept), len(ids) - len(kept), lookback, recent)
+
+    async def _collect(self, query: Query[F], *, prefetch: int) -> Sequence[T]:
+        paginator = self.paginate(
+            query, page_size=MAX_PAGE_SIZE, max_items=None, prefetch=prefetch, start=Position(0)
+        )
+        return await paginator.collect()
+
+    def _watch_token(self, query: Query[F], page_size: int, state: WatchState) -> str:
+        return encode_payload(
+            WatchToken(
+                resource=self._watch_resource,
+                query=query.to_json(),
+                page_size=page_size,
+                since=state.since,
+                seen=list(state.seen),
+                skipped=state.skipped,
+                lookback=state.lookback.total_seconds(),
+                recent=list(state.recent),
+            )
+        )
+
     def _token(self, query: Query[F], page_size: int, position: Position) -> str:
         anchor = position.anchor
         return encode_payload(
@@ -175,3 +294,13 @@ def _anchor(payload: AnchorPayload | None) -> Anchor | None:
         return None
     offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
     return Anchor(payload.id, offset, payload.key, frozenset(payload.ties))
+
+
+def _seconds(name: str, value: Any) -> float:
+    """Finite seconds >= 0, from a number or a timedelta; InvalidParameterError naming ``name``."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if not is_seconds(seconds):
+        raise InvalidParameterError(
+            name, f"expected a timedelta or a finite number of seconds >= 0, got {value!r}"
+        )
+    return float(seconds)

@@ -1,27 +1,21 @@
 """``client.batches``: the batches endpoint's ``list()``, ``resume()`` and ``watch()``.
 
-The listing is the engine's (``_listings``) driven by the endpoint's value
-(``endpoints/batches.py``); this module gives it precise keyword parameters for type checkers
-and IDEs (a test holds them to the filters class), and adds the watch.
+Listing and watching are the engine's (``_listings``), driven by the endpoint's value
+(``endpoints/batches.py``); this module gives them precise keyword parameters for type
+checkers and IDEs (a test holds them to the filters class).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from ._endpoint import Query
-from ._filters import Instant
 from ._listings import Listings
 from ._models import Batch
-from ._pagestate import Position
 from ._paginate import Paginator
-from ._params import MAX_CURSOR, MAX_PAGE_SIZE, SortBy, SortOrder, check_int
+from ._params import SortBy, SortOrder
 from ._requester import Requester
-from ._retry import is_seconds
-from ._tokens import WatchToken, decode_payload, encode_payload
-from ._watch import MAX_REMEMBERED, Watcher, WatchState
+from ._watch import Watcher
 from .endpoints.batches import BATCHES, BatchFilters
 from .errors import InvalidParameterError
 
@@ -111,7 +105,7 @@ class Batches:
         page_size: int = 100,
         resume_token: str | None = None,
         lookback: timedelta | float = 0.0,
-    ) -> Watcher:
+    ) -> Watcher[Batch]:
         """Yield batches as they are created, oldest first, each exactly once, until you stop.
 
         Batches created after ``since`` (timezone-aware); by default after the newest batch that
@@ -130,125 +124,34 @@ class Batches:
         commit, a station clock behind): each poll re-reads that window, and ids yielded in it
         are remembered so that none is yielded twice. Zero by default.
         """
-        interval = poll_interval
-        if not is_seconds(interval):
-            raise InvalidParameterError(
-                "poll_interval", f"expected a finite number of seconds >= 0, got {interval!r}"
-            )
-        page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
-        window = lookback.total_seconds() if isinstance(lookback, timedelta) else lookback
-        if not is_seconds(window):
-            raise InvalidParameterError(
-                "lookback", f"expected a timedelta or finite seconds >= 0, got {lookback!r}"
-            )
-        back = timedelta(seconds=window)
-        filters = {
-            "ids": ids,
-            "numbers": numbers,
-            "search_query": search_query,
-            "part_numbers": part_numbers,
-            "revision_numbers": revision_numbers,
-        }
-        start: WatchState | Callable[[], Awaitable[WatchState]]
         if resume_token is not None:
-            given = [
-                name for name, value in {**filters, "since": since}.items() if value is not None
-            ]
-            if given:
+            given = {
+                "since": since,
+                "ids": ids,
+                "numbers": numbers,
+                "search_query": search_query,
+                "part_numbers": part_numbers,
+                "revision_numbers": revision_numbers,
+            }
+            named = [name for name, value in given.items() if value is not None]
+            if named:
                 raise InvalidParameterError(
-                    given[0], "the resume token carries the filters and the position"
+                    named[0], "the resume token carries the filters and the position"
                 )
             if lookback:
                 raise InvalidParameterError("lookback", "the resume token carries the look-back")
-            query, page_size, start = _decode_watch_token(resume_token)
-        else:
-            query = BATCHES.query(
-                BatchFilters(
-                    ids=ids,
-                    numbers=numbers,
-                    search_query=search_query,
-                    part_numbers=part_numbers,
-                    revision_numbers=revision_numbers,
-                )
-            )
-            after = None if since is None else Instant().check("since", since)
-            if after is not None:
-                start = WatchState.exclusive(after, back)
-            else:
-                start = functools.partial(self._state_now, query, back)
-
-        def listing(poll: Query[BatchFilters], position: Position) -> Paginator[Batch]:
-            return self._listings.paginate(
-                poll, page_size=page_size, max_items=None, prefetch=1, start=position
-            )
-
-        return Watcher(
-            query=query,
-            token=functools.partial(watch_token, query, page_size),
-            poll_interval=float(interval),
-            start=start,
-            listing=listing,
-            clock=self._requester.clock,
+            return self._listings.resume_watch(resume_token, poll_interval=poll_interval)
+        filters = BatchFilters(
+            ids=ids,
+            numbers=numbers,
+            search_query=search_query,
+            part_numbers=part_numbers,
+            revision_numbers=revision_numbers,
         )
-
-    async def _state_now(self, query: Query[BatchFilters], lookback: timedelta) -> WatchState:
-        """The newest batch on the server now, and every batch that shares its timestamp."""
-        newest = await self._listings.newest_time(query)
-        if newest is None:
-            return WatchState(None, lookback=lookback)
-        # Oldest first: the order of the watch's polls, whose offsets `skipped` counts.
-        instant = query.with_bounds(after=newest, before=newest, sort_order="asc")
-        ids = [batch.id for batch in await _collect(self._listings, instant, prefetch=0)]
-        kept = ids[-MAX_REMEMBERED:]
-        # With a look-back, what exists now within the window is not news either.
-        recent: tuple[tuple[str, datetime], ...] = ()
-        if lookback:
-            window = query.with_bounds(after=newest - lookback, before=newest)
-            batches = await _collect(self._listings, window, prefetch=1)
-            recent = tuple((batch.id, batch.created_at) for batch in batches)
-        return WatchState(newest, tuple(kept), len(ids) - len(kept), lookback, recent)
-
-
-async def _collect(
-    listings: Listings[Batch, BatchFilters], query: Query[BatchFilters], *, prefetch: int
-) -> list[Batch]:
-    paginator = listings.paginate(
-        query, page_size=MAX_PAGE_SIZE, max_items=None, prefetch=prefetch, start=Position(0)
-    )
-    return await paginator.collect()
-
-
-def watch_token(query: Query[BatchFilters], page_size: int, state: WatchState) -> str:
-    """The token of a watch of ``query`` that stands at ``state``."""
-    return encode_payload(
-        WatchToken(
-            resource="batches-watch",
-            query=query.to_json(),
+        return self._listings.watch(
+            filters,
+            poll_interval=poll_interval,
+            since=since,
             page_size=page_size,
-            since=state.since,
-            seen=list(state.seen),
-            skipped=state.skipped,
-            lookback=state.lookback.total_seconds(),
-            recent=list(state.recent),
+            lookback=lookback,
         )
-    )
-
-
-def _decode_watch_token(token: str) -> tuple[Query[BatchFilters], int, WatchState]:
-    payload = decode_payload(token, WatchToken, resource="batches-watch", name="resume_token")
-    query = Query.from_json(BATCHES, payload.query, "resume_token")
-    try:
-        page_size = check_int("page_size", payload.page_size, 1, MAX_PAGE_SIZE)
-        skipped = check_int("skipped", payload.skipped, 0, MAX_CURSOR)
-        if not is_seconds(payload.lookback):
-            raise InvalidParameterError("lookback", "expected finite seconds >= 0")
-    except InvalidParameterError as exc:
-        raise InvalidParameterError("resume_token", f"not a valid resume token ({exc})") from None
-    state = WatchState(
-        payload.since,
-        tuple(payload.seen),
-        skipped,
-        timedelta(seconds=payload.lookback),
-        tuple(payload.recent),
-    )
-    return query, page_size, state

@@ -16,11 +16,13 @@ such batches once, remembering the ids it yielded within the window.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic
 
 import attrs
+from typing_extensions import TypeVar
 
 from ._clock import Clock
 from ._endpoint import Query
@@ -30,6 +32,9 @@ from ._paginate import Paginator
 from .errors import StateError
 
 __all__ = ["MAX_REMEMBERED", "WatchState", "Watcher"]
+
+# What a watch yields; a bare ``aiotofu.Watcher`` annotation means a watch of batches.
+R = TypeVar("R", default=Batch)
 
 # Tokens must stay short: past this many batches at a single instant, the oldest are counted
 # instead of remembered.
@@ -54,38 +59,38 @@ class WatchState:
     lookback: timedelta = timedelta(0)
     recent: tuple[tuple[str, datetime], ...] = ()
 
-    def after(self, batch: Batch) -> WatchState | None:
-        """The state once ``batch`` is yielded; None if it must not be (seen, or too old)."""
+    def after(self, record_id: str, at: datetime) -> WatchState | None:
+        """The state once the record ``record_id`` created ``at`` is yielded; None if it must
+        not be (seen, or too old)."""
         since = self.since
-        at = batch.created_at
         if since is None or at > since:
             return attrs.evolve(
-                self, since=at, seen=(batch.id,), skipped=0, recent=self._remember(batch, at)
+                self, since=at, seen=(record_id,), skipped=0, recent=self._remember(record_id, at)
             )
         if at == since:
-            if batch.id in self.seen or (self.lookback and self._recalls(batch.id)):
+            if record_id in self.seen or (self.lookback and self._recalls(record_id)):
                 return None
-            seen, skipped = (*self.seen, batch.id), self.skipped
+            seen, skipped = (*self.seen, record_id), self.skipped
             if len(seen) > MAX_REMEMBERED:
                 seen, skipped = seen[1:], skipped + 1
             return attrs.evolve(
-                self, seen=seen, skipped=skipped, recent=self._remember(batch, since)
+                self, seen=seen, skipped=skipped, recent=self._remember(record_id, at)
             )
         # Older than the newest yielded: a late commit, if the look-back window covers it.
-        if not self.lookback or at < since - self.lookback or self._recalls(batch.id):
+        if not self.lookback or at < since - self.lookback or self._recalls(record_id):
             return None
-        return attrs.evolve(self, recent=self._remember(batch, since))
+        return attrs.evolve(self, recent=self._remember(record_id, at))
 
     def _recalls(self, batch_id: str) -> bool:
         return any(seen == batch_id for seen, _ in self.recent)
 
-    def _remember(self, batch: Batch, since: datetime) -> tuple[tuple[str, datetime], ...]:
-        """``recent`` with ``batch``, less what has left the look-back window before ``since``."""
+    def _remember(self, record_id: str, at: datetime) -> tuple[tuple[str, datetime], ...]:
+        """``recent`` with this record, less what has left the look-back window."""
         if not self.lookback:
             return ()
-        start = since - self.lookback
+        start = max(at, self.since or at) - self.lookback
         kept = tuple(item for item in self.recent if item[1] >= start)
-        return (*kept, (batch.id, batch.created_at))
+        return (*kept, (record_id, at))
 
     def poll_from(self) -> tuple[datetime | None, int]:
         """Where the next poll starts: its ``created_after`` and its offset within that."""
@@ -102,10 +107,10 @@ class WatchState:
         return cls(since + timedelta(microseconds=1), lookback=lookback)
 
 
-class Watcher:
-    """An endless async iterator of new batches, oldest first; ``async with`` it to stop cleanly.
+class Watcher(Generic[R]):
+    """An endless async iterator of new records, oldest first; ``async with`` it to stop cleanly.
 
-    ``resume_token`` marks the last batch handed out: ``client.batches.watch(resume_token=...)``
+    ``resume_token`` marks the last record handed out: ``client.batches.watch(resume_token=...)``
     picks up there, in this process or another.
     """
 
@@ -113,39 +118,42 @@ class Watcher:
         self,
         *,
         query: Query[Any],
+        time_field: str,
         token: Callable[[WatchState], str],
         poll_interval: float,
         start: Callable[[], Awaitable[WatchState]] | WatchState,
-        listing: Callable[[Query[Any], Position], Paginator[Batch]],
+        listing: Callable[[Query[Any], Position], Paginator[R]],
         clock: Clock,
     ) -> None:
         self._query = query
+        self._time_of = operator.attrgetter(time_field)
+        self._time_field = time_field
         self._token = token
         self._poll_interval = poll_interval
         self._start = start
         self._state = start if isinstance(start, WatchState) else None
         self._listing = listing
         self._clock = clock
-        self._poll: Paginator[Batch] | None = None
+        self._poll: Paginator[R] | None = None
         self._closed = False
 
-    def __aiter__(self) -> Watcher:
+    def __aiter__(self) -> Watcher[R]:
         return self
 
-    async def __anext__(self) -> Batch:
+    async def __anext__(self) -> R:
         state = self._state or await self._started()
         while not self._closed:
             if self._poll is None:
                 after, offset = state.poll_from()
                 query = self._query.with_bounds(
-                    after=after, before=None, sort_by="created_at", sort_order="asc"
+                    after=after, before=None, sort_by=self._time_field, sort_order="asc"
                 )
                 self._poll = self._listing(query, Position(offset))
-            async for batch in self._poll:
-                following = state.after(batch)
+            async for record in self._poll:
+                following = state.after(record.id, self._time_of(record))  # type: ignore[attr-defined]
                 if following is not None:
                     self._state = following
-                    return batch
+                    return record
             self._poll = None
             await self._clock.sleep(self._poll_interval)
         raise StopAsyncIteration
@@ -184,7 +192,7 @@ class Watcher:
             raise StateError("the watch has not started: there is nothing to resume yet")
         return self._token(state)
 
-    async def __aenter__(self) -> Watcher:
+    async def __aenter__(self) -> Watcher[R]:
         """Fix the start here: what is created from now on is yielded, however long the caller
         works on something else before iterating."""
         await self._started()

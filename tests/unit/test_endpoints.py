@@ -187,10 +187,14 @@ def serve(request: Request) -> Response:
     query: dict[str, list[str]] = {}
     for key, value in request.query:
         query.setdefault(key, []).append(value)
-    rows = sorted(STOCK, key=lambda w: w["created_at"], reverse=True)
+    newest_first = query.get("sort_order", ["desc"])[0] == "desc"
+    rows = sorted(STOCK, key=lambda w: (w["created_at"], w["id"]), reverse=newest_first)
     if "created_before" in query:
         bound = datetime.fromisoformat(query["created_before"][0].replace("Z", "+00:00"))
         rows = [w for w in rows if datetime.fromisoformat(w["created_at"]) <= bound]
+    if "created_after" in query:
+        bound = datetime.fromisoformat(query["created_after"][0].replace("Z", "+00:00"))
+        rows = [w for w in rows if datetime.fromisoformat(w["created_at"]) >= bound]
     if "min_size" in query:
         rows = [w for w in rows if w["size"] >= int(query["min_size"][0])]
     cursor, limit = int(query["cursor"][0]), int(query["limit"][0])
@@ -245,3 +249,33 @@ def test_a_toy_endpoint_validates_before_any_request() -> None:
     assert transport.requests == []
     assert WidgetFilters.flag_of("colours") == "--colour"
     assert WidgetFilters.flag_of("min_size") == "--min-size"
+
+
+async def test_a_toy_endpoint_with_a_time_field_can_be_watched(clock: Any) -> None:
+    transport = MockTransport(serve)
+    listings = widgets(transport)
+    watcher: aiotofu.Watcher[Widget] = listings.watch(WidgetFilters(), poll_interval=1.0)
+    async with watcher:
+        newest = T0 + timedelta(minutes=22)
+        assert watcher.since == newest
+        STOCK.append(
+            {
+                "id": "w99",
+                "name": "new",
+                "created_at": (newest + timedelta(seconds=1)).isoformat(),
+                "size": 1,
+            }
+        )
+        try:
+            fresh = await watcher.__anext__()
+        finally:
+            STOCK.pop()
+    assert fresh.id == "w99"
+    assert isinstance(watcher.resume_token, str)
+
+
+def test_an_endpoint_without_a_time_field_cannot_be_watched() -> None:
+    timeless = attrs.evolve(WIDGETS, time_field=None, time_bounds=None)
+    listings = Listings(timeless, widgets(MockTransport(serve)).requester)
+    with pytest.raises(aiotofu.StateError, match="no creation time to watch by"):
+        listings.watch(WidgetFilters())

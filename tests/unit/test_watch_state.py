@@ -4,76 +4,71 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from aiotofu import Batch
 from aiotofu._watch import MAX_REMEMBERED, WatchState
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
 
-def batch(batch_id: str, at: datetime) -> Batch:
-    return Batch(id=batch_id, number=batch_id, created_at=at, unit_count=0)
-
-
 def test_a_newer_batch_moves_the_watch_forward() -> None:
     state = WatchState(T0, ("a",))
-    later = state.after(batch("b", T0 + timedelta(seconds=1)))
+    later = state.after("b", T0 + timedelta(seconds=1))
     assert later == WatchState(T0 + timedelta(seconds=1), ("b",))
 
 
 def test_a_batch_at_the_same_instant_is_yielded_once() -> None:
     state = WatchState(T0, ("a",))
-    assert state.after(batch("a", T0)) is None
-    tie = state.after(batch("c", T0))
+    assert state.after("a", T0) is None
+    tie = state.after("c", T0)
     assert tie == WatchState(T0, ("a", "c"))
     assert tie is not None
-    assert tie.after(batch("c", T0)) is None
+    assert tie.after("c", T0) is None
 
 
 def test_an_older_batch_is_never_yielded() -> None:
-    assert WatchState(T0).after(batch("old", T0 - timedelta(microseconds=1))) is None
+    assert WatchState(T0).after("old", T0 - timedelta(microseconds=1)) is None
 
 
 def test_an_empty_organisation_takes_the_first_batch() -> None:
-    assert WatchState(None).after(batch("first", T0)) == WatchState(T0, ("first",))
+    assert WatchState(None).after("first", T0) == WatchState(T0, ("first",))
 
 
 def test_since_given_by_the_caller_is_exclusive() -> None:
     state = WatchState.exclusive(T0)
-    assert state.after(batch("at", T0)) is None
-    assert state.after(batch("after", T0 + timedelta(microseconds=1))) is not None
+    assert state.after("at", T0) is None
+    assert state.after("after", T0 + timedelta(microseconds=1)) is not None
 
 
 def test_memory_of_one_instant_is_bounded_and_counts_what_it_forgets() -> None:
     state = WatchState(T0, tuple(str(i) for i in range(MAX_REMEMBERED)))
-    nxt = state.after(batch("new", T0))
+    nxt = state.after("new", T0)
     assert nxt is not None
     assert len(nxt.seen) == MAX_REMEMBERED
     assert (nxt.seen[-1], nxt.skipped) == ("new", 1)
     # The next poll starts past the forgotten one, within the same instant.
     assert nxt.poll_from() == (T0, 1)
-    assert nxt.after(batch("1", T0)) is None
+    assert nxt.after("1", T0) is None
 
 
 def test_without_look_back_a_late_batch_is_not_yielded() -> None:
     state = WatchState(T0, ("a",))
-    assert state.after(batch("late", T0 - timedelta(seconds=1))) is None
+    assert state.after("late", T0 - timedelta(seconds=1)) is None
 
 
 def test_a_look_back_yields_a_late_batch_once_within_its_window() -> None:
     window = timedelta(seconds=10)
     state = WatchState(T0, ("a",), lookback=window, recent=(("a", T0),))
     assert state.poll_from() == (T0 - window, 0)
-    late = state.after(batch("late", T0 - timedelta(seconds=3)))
+    late = state.after("late", T0 - timedelta(seconds=3))
     assert late is not None
     assert late.since == T0  # the watch does not move back
-    assert late.after(batch("late", T0 - timedelta(seconds=3))) is None
-    assert late.after(batch("a", T0)) is None
-    assert state.after(batch("too-late", T0 - timedelta(seconds=11))) is None
+    assert late.after("late", T0 - timedelta(seconds=3)) is None
+    assert late.after("a", T0) is None
+    assert state.after("too-late", T0 - timedelta(seconds=11)) is None
 
 
 def test_the_look_back_memory_forgets_what_left_the_window() -> None:
     window = timedelta(seconds=10)
     state = WatchState(T0, ("a",), lookback=window, recent=(("a", T0),))
-    moved = state.after(batch("b", T0 + timedelta(seconds=30)))
+    moved = state.after("b", T0 + timedelta(seconds=30))
     assert moved is not None
     assert moved.recent == (("b", T0 + timedelta(seconds=30)),)
