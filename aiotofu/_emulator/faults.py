@@ -13,6 +13,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .._retry import is_seconds
+
 __all__ = ["FAULT_KINDS", "Fault", "FaultSettings", "Faults"]
 
 Fault = Literal[429, 500, 502, 503, 504, "drop", "hang", "slow", "html"]
@@ -39,26 +41,21 @@ class FaultSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("latency", "fail_rate", "drop_rate", "rate_limit", "retry_after"):
-            value = getattr(self, name)
-            if value is None and name == "rate_limit":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value!r}")
+        # The library's own vocabulary: finite seconds >= 0, shares in 0..1, positive rates.
+        for name in ("latency", "retry_after", "fail_rate", "drop_rate"):
+            if not is_seconds(getattr(self, name)):
+                raise ValueError(
+                    f"{name} must be a finite number >= 0, got {getattr(self, name)!r}"
+                )
         for name in ("fail_rate", "drop_rate"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.fail_rate + self.drop_rate > 1.0:
             raise ValueError("fail_rate + drop_rate must not exceed 1")
-        if self.latency < 0:
-            raise ValueError(f"latency must be >= 0 seconds, got {self.latency}")
-        if self.retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0 seconds, got {self.retry_after}")
-        if self.rate_limit is not None and not self.rate_limit > 0:
-            raise ValueError(f"rate_limit must be > 0 requests per second, got {self.rate_limit}")
+        rate = self.rate_limit
+        if rate is not None and (not is_seconds(rate) or not rate > 0):
+            raise ValueError(f"rate_limit must be a finite number > 0 per second, got {rate!r}")
         if type(self.seed) is not int:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
