@@ -124,23 +124,6 @@ class Batches:
         commit, a station clock behind): each poll re-reads that window, and ids yielded in it
         are remembered so that none is yielded twice. Zero by default.
         """
-        if resume_token is not None:
-            given = {
-                "since": since,
-                "ids": ids,
-                "numbers": numbers,
-                "search_query": search_query,
-                "part_numbers": part_numbers,
-                "revision_numbers": revision_numbers,
-            }
-            named = [name for name, value in given.items() if value is not None]
-            if named:
-                raise InvalidParameterError(
-                    named[0], "the resume token carries the filters and the position"
-                )
-            if lookback:
-                raise InvalidParameterError("lookback", "the resume token carries the look-back")
-            return self._listings.resume_watch(resume_token, poll_interval=poll_interval)
         filters = BatchFilters(
             ids=ids,
             numbers=numbers,
@@ -148,6 +131,15 @@ class Batches:
             part_numbers=part_numbers,
             revision_numbers=revision_numbers,
         )
+        if resume_token is not None:
+            named = ["since"] * (since is not None) + list(filters.to_json())
+            if named:
+                raise InvalidParameterError(
+                    named[0], "the resume token carries the filters and the position"
+                )
+            if lookback:
+                raise InvalidParameterError("lookback", "the resume token carries the look-back")
+            return self._listings.resume_watch(resume_token, poll_interval=poll_interval)
         return self._listings.watch(
             filters,
             poll_interval=poll_interval,
