@@ -90,6 +90,10 @@ class _LoopThread:
         """Run ``cleanup``, cancel whatever still runs in the loop, stop it and join the thread."""
         if not self._thread.is_alive():
             return
+        if threading.current_thread() is self._thread:
+            # Collected inside the loop itself: waiting on the loop from here would never end.
+            self.loop.call_soon(self.loop.stop)
+            return
 
         async def shut_down() -> None:
             if cleanup is not None:
