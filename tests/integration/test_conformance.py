@@ -8,8 +8,9 @@ emulator runs in its own thread here.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -108,3 +109,35 @@ def test_the_sdk_creates_and_gets_a_batch(sdk: Any) -> None:
     fetched = sdk.batches.get(number="SDK-MADE-1")
     assert (fetched.id, fetched.number, fetched.units) == (created.id, "SDK-MADE-1", [])
     assert sdk.batches.list(limit=1).data[0].id == created.id
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"ids": ["a", "b"], "numbers": ["N/1", "N 2"]},
+        {"part_numbers": ["PCB-V1.2", "PCB-V1.3"], "revision_numbers": ["1.0"]},
+        {"search_query": "BATCH 0001&x=y", "sort_by": "created_at", "sort_order": "asc"},
+        {
+            "created_after": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+            "created_before": datetime(2024, 2, 3, 4, 5, 6, 123456, tzinfo=timezone.utc),
+        },
+    ],
+    ids=["defaults", "ids-numbers", "parts", "search-order", "dates"],
+)
+def test_aiotofu_sends_the_query_string_the_sdk_sends(
+    sdk: Any, threaded_emu: Emulator, filters: dict[str, Any]
+) -> None:
+    """Same filters, same first request: keys, repeated keys, order and values (UTC datetimes).
+    Later requests differ on purpose (the consistency pin, the overlap), and so does the first
+    one when sorted by number (the pin is asked for first)."""
+    threaded_emu.reset_stats()
+    sdk.batches.list(cursor=0, **filters)
+    client = aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url)
+    with client, client.batches.list(page_size=50, prefetch=0, **filters) as batches:
+        next(batches, None)
+    theirs, ours = (
+        parse_qsl(urlsplit(logged.path_qs).query, keep_blank_values=True)
+        for logged in threaded_emu.log[:2]
+    )
+    assert ours == theirs
