@@ -33,6 +33,7 @@ __all__ = [
     "Integer",
     "JsonObject",
     "Kind",
+    "Metadata",
     "Strings",
     "Text",
     "filter_field",
@@ -279,6 +280,44 @@ class JsonObject(Kind):
         return json.loads(value)
 
 
+_NUMERIC_OPERATORS = ("gte", "lte", "gt", "lt", "eq")
+
+
+@attrs.frozen
+class Metadata(JsonObject):
+    """Filters on custom metadata, one JSON value: at most ``max_keys`` keys, each with one
+    operator shape of the API: ``{"in": [str, ...]}``, ``{"contains": str}``, ``{"eq": bool}``
+    or numbers under ``gte``, ``lte``, ``gt``, ``lt``, ``eq`` (sent as floats, as the SDK does)."""
+
+    max_keys: int | None = 5
+
+    def check(self, name: str, value: Any) -> str:
+        text = super().check(name, value)
+        shaped = {key: _operators(name, key, ops) for key, ops in json.loads(text).items()}
+        return json.dumps(shaped, separators=(",", ":"))
+
+
+def _operators(name: str, key: str, ops: Any) -> dict[str, Any]:
+    """One key's operators, checked against the API's three shapes; numbers made floats."""
+    where = f"{key!r} must be {{'in': [str]}}, {{'contains': str}}, {{'eq': bool}} or numbers"
+    if not isinstance(ops, dict) or not ops or not key:
+        raise InvalidParameterError(name, f"{where} under gte, lte, gt, lt, eq; got {ops!r}")
+    if set(ops) <= {"in", "contains"}:
+        values = ops.get("in", [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidParameterError(name, f"{key!r}: 'in' takes a list of strings")
+        if "contains" in ops and not isinstance(ops["contains"], str):
+            raise InvalidParameterError(name, f"{key!r}: 'contains' takes a string")
+        return dict(ops)
+    if set(ops) == {"eq"} and isinstance(ops["eq"], bool):
+        return dict(ops)
+    if set(ops) <= set(_NUMERIC_OPERATORS) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in ops.values()
+    ):
+        return {op: float(v) for op, v in ops.items()}
+    raise InvalidParameterError(name, f"{where} under gte, lte, gt, lt, eq; got {ops!r}")
+
+
 @attrs.frozen
 class FilterInfo:
     """What a filter field declares: its kind, its command-line flag and its help text."""
@@ -289,10 +328,18 @@ class FilterInfo:
     required: bool = False
 
 
-def filter_field(kind: Kind, *, help: str, flag: str | None = None, required: bool = False) -> Any:
-    """Declare a filter of an endpoint: a keyword-only attrs field, None when not given."""
+def filter_field(
+    kind: Kind,
+    *,
+    help: str,
+    flag: str | None = None,
+    required: bool = False,
+    default: Any = None,
+) -> Any:
+    """Declare a filter of an endpoint: a keyword-only attrs field. It is sent only when set,
+    unless it has a ``default`` (the API's, which the official SDK always sends)."""
     info = FilterInfo(kind, flag, help, required)
-    return attrs.field(default=None, kw_only=True, metadata={_KEY: info})
+    return attrs.field(default=default, kw_only=True, metadata={_KEY: info})
 
 
 @attrs.frozen(cache_hash=True)

@@ -25,6 +25,7 @@ from aiotofu._filters import (
     Instant,
     Integer,
     JsonObject,
+    Metadata,
     Strings,
     Text,
     filter_field,
@@ -56,6 +57,13 @@ UTC = timezone.utc
         (Duration(), "PT1M30S", "PT90S", ("PT90S",)),
         (Duration(), "P1DT0.5S", "PT86400.5S", ("PT86400.5S",)),
         (JsonObject(max_keys=5), {"fw": {"in": ["1.0"]}}, '{"fw":{"in":["1.0"]}}', None),
+        (
+            Metadata(),
+            {"fw": {"in": ["1.0", "1.1"]}, "temp": {"gte": 20}, "ok": {"eq": True}},
+            '{"fw":{"in":["1.0","1.1"]},"temp":{"gte":20.0},"ok":{"eq":true}}',
+            None,
+        ),
+        (Metadata(), {"lot": {"contains": "A7"}}, '{"lot":{"contains":"A7"}}', None),
     ],
 )
 def test_each_kind_checks_and_encodes(kind: Any, value: Any, normalised: Any, wire: Any) -> None:
@@ -86,6 +94,13 @@ def test_each_kind_checks_and_encodes(kind: Any, value: Any, normalised: Any, wi
         (JsonObject(max_keys=1), {"a": 1, "b": 2}, "at most 1 keys"),
         (JsonObject(), [1], "expected a dict"),
         (JsonObject(), {"x": float("nan")}, "not JSON-serialisable"),
+        (Metadata(), {str(i): {"eq": True} for i in range(6)}, "at most 5 keys"),
+        (Metadata(), {"fw": {"in": "1.0"}}, "'in' takes a list of strings"),
+        (Metadata(), {"fw": {"contains": 3}}, "'contains' takes a string"),
+        (Metadata(), {"t": {"gte": "20"}}, "must be"),
+        (Metadata(), {"t": {"eq": True, "gte": 1}}, "must be"),
+        (Metadata(), {"t": {"between": [1, 2]}}, "must be"),
+        (Metadata(), {"t": {}}, "must be"),
     ],
 )
 def test_each_kind_names_the_filter_and_what_is_allowed(
@@ -279,3 +294,14 @@ def test_an_endpoint_without_a_time_field_cannot_be_watched() -> None:
     listings = Listings(timeless, widgets(MockTransport(serve)).requester)
     with pytest.raises(aiotofu.StateError, match="no creation time to watch by"):
         listings.watch(WidgetFilters())
+
+
+def test_a_filter_with_the_apis_default_is_always_sent() -> None:
+    @attrs.frozen(cache_hash=True)
+    class Defaults(Filters):
+        include_metadata: bool = filter_field(Flag(), help="with metadata", default=False)
+
+    assert Defaults().wire("include_metadata") == ("false",)
+    assert Defaults(include_metadata=True).wire("include_metadata") == ("true",)
+    with pytest.raises(aiotofu.InvalidParameterError, match="^include_metadata: "):
+        Defaults(include_metadata="yes")  # type: ignore[arg-type]
