@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
 from ._convert import unstructure
-from ._models import Batch, Page, StationRef, UserRef
+from ._models import Batch, Page, StationRef, User, UserRef
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
@@ -66,6 +66,7 @@ __all__ = [
     "SyncClient",
     "TofuPilotError",
     "TransportError",
+    "User",
     "UserRef",
     "Watcher",
     "__version__",

@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 import attrs
 import msgspec
 
-__all__ = ["Batch", "Page", "StationRef", "UserRef"]
+__all__ = ["Batch", "Page", "StationRef", "User", "UserRef"]
 
 T = TypeVar("T")
 
@@ -46,6 +46,21 @@ class Batch:
     unit_count: int
     created_by_user: UserRef | None = None
     created_by_station: StationRef | None = None
+
+
+@attrs.frozen
+class User:
+    """A member of the organisation, as ``GET /v2/users`` returns it.
+
+    ``email`` is ``None`` for another member when the key belongs to a viewer restricted to
+    access groups; ``name`` and ``image`` (a profile image URL) may be ``None``.
+    """
+
+    id: str
+    email: str | None
+    name: str | None
+    image: str | None
+    banned: bool
 
 
 @attrs.frozen

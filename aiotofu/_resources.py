@@ -7,19 +7,21 @@ checkers and IDEs (a test holds them to the filters class).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ._listings import Listings
-from ._models import Batch
+from ._models import Batch, User
 from ._paginate import Paginator
 from ._params import SortBy, SortOrder
 from ._requester import Requester
+from ._sansio import decode_records
 from ._watch import Watcher
 from .endpoints.batches import BATCHES, BatchFilters
 from .errors import InvalidParameterError
 
-__all__ = ["Batches"]
+__all__ = ["Batches", "Users"]
 
 
 class Batches:
@@ -147,3 +149,18 @@ class Batches:
             page_size=page_size,
             lookback=lookback,
         )
+
+
+class Users:
+    """The members of a TofuPilot organisation: ``client.users``."""
+
+    def __init__(self, requester: Requester) -> None:
+        self._requester = requester
+
+    def __repr__(self) -> str:
+        return f"<aiotofu users of {self._requester.base_url}>"
+
+    async def list(self) -> list[User]:
+        """Every member, in one request (``GET /v2/users`` is not paginated)."""
+        request = self._requester.request("/v2/users")
+        return await self._requester.send(request, functools.partial(decode_records, cls=User))

@@ -17,13 +17,14 @@ import attrs
 
 from . import errors
 from ._models import Page
-from ._wire import decode_body
+from ._wire import decode_array, decode_body
 
 __all__ = [
     "Request",
     "Response",
     "build_request",
     "decode_page",
+    "decode_records",
     "error_from_response",
     "parse_retry_after",
 ]
@@ -110,6 +111,14 @@ def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
             f"{next_cursor!r}; following it would never end"
         )
     return Page(items=body.data, cursor=cursor, has_more=has_more, next_cursor=next_cursor)
+
+
+def decode_records(response: Response, cls: type[T]) -> list[T]:
+    """Turn an answer that is a bare array of records into a list, or raise the matching error."""
+    if not 200 <= response.status < 300:
+        raise error_from_response(response)
+    _check_json(response)
+    return decode_array(response.body, cls)
 
 
 def error_from_response(response: Response, now: datetime | None = None) -> errors.APIError:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._client import Client
-from ._models import Batch, Page
+from ._models import Batch, Page, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._resources import Batches
@@ -164,6 +164,8 @@ class SyncClient:
         self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
         self.batches = SyncBatches(self)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
+        self.users = SyncUsers(self)
+        """Users: ``client.users.list()``."""
 
     @property
     def base_url(self) -> str:
@@ -408,3 +410,14 @@ class SyncBatches:
     list = _blocking(Batches.list, SyncPaginator[Batch])
     resume = _blocking(Batches.resume, SyncPaginator[Batch])
     watch = _blocking(Batches.watch, SyncWatcher)
+
+
+class SyncUsers:
+    """``SyncClient.users``: ``list()``, blocking."""
+
+    def __init__(self, client: SyncClient) -> None:
+        self._client = client
+
+    def list(self) -> list[User]:
+        """Every member of the organisation (see ``Client.users.list``)."""
+        return self._client._call(self._client._client.users.list)

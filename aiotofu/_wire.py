@@ -21,7 +21,7 @@ import msgspec
 from ._convert import json_type, structure
 from .errors import DecodeError
 
-__all__ = ["MAX_CURSOR", "PageBody", "PageMeta", "decode_body", "explain"]
+__all__ = ["MAX_CURSOR", "PageBody", "PageMeta", "decode_array", "decode_body", "explain"]
 
 T = TypeVar("T")
 
@@ -57,6 +57,29 @@ def decode_body(body: bytes, cls: type[T]) -> PageBody[T]:
     except msgspec.DecodeError as exc:  # ValidationError is a subclass: the body does not fit
         raise explain(body, cls, exc) from exc
     return page
+
+
+_array_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def decode_array(body: bytes, cls: type[T]) -> list[T]:
+    """Decode an answer that is a bare JSON array of ``cls`` (``GET /v2/users``)."""
+    decoder = _array_decoders.get(cls)
+    if decoder is None:
+        decoder = _array_decoders[cls] = msgspec.json.Decoder(list[cls])  # type: ignore[valid-type]
+    try:
+        records: list[T] = decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        try:
+            structure(json.loads(body), list[cls], "$")  # type: ignore[valid-type]
+        except DecodeError as worded:
+            raise worded from exc
+        except (ValueError, RecursionError):
+            pass
+        raise _unexpected(str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"the response body is not valid JSON: {exc}") from exc
+    return records
 
 
 def explain(body: bytes, cls: type[Any], exc: msgspec.DecodeError) -> DecodeError:

@@ -28,6 +28,7 @@ EXPECTED = [
     "SyncClient",
     "TofuPilotError",
     "TransportError",
+    "User",
     "UserRef",
     "Watcher",
     "__version__",

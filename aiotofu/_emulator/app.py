@@ -108,6 +108,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_get("/api/v2/batches", list_batches)
     app.router.add_post("/api/v2/batches", create_batch)
     app.router.add_get("/api/v2/batches/{number}", get_batch)
+    app.router.add_get("/api/v2/users", list_users)
     return app
 
 
@@ -316,6 +317,11 @@ async def create_batch(request: web.Request) -> web.Response:
     except KeyError:
         return _error(409, "CONFLICT", f"A batch numbered {number!r} already exists")
     return _json({"id": batch_id})
+
+
+async def list_users(request: web.Request) -> web.Response:
+    """``GET /v2/users``: every member, a bare array (no parameters, no pagination)."""
+    return _json(request.app[STATE].store.list_users())
 
 
 async def get_batch(request: web.Request) -> web.Response:

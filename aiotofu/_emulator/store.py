@@ -142,6 +142,13 @@ class Store:
             rows = self._db.execute(sql, [*params, limit + 1, offset]).fetchall()
         return [_batch(row) for row in rows[:limit]], len(rows) > limit
 
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user, as ``GET /v2/users`` answers: email, image and banned derived from the id
+        (some without an email or an image, one in twelve banned)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, name FROM users ORDER BY id").fetchall()
+        return [_user(user_id, name) for user_id, name in rows]
+
     def get_batch(self, number: str) -> dict[str, Any] | None:
         """A batch with its units, as ``GET /v2/batches/{number}`` answers; None if unknown."""
         with self._lock:
@@ -360,6 +367,18 @@ def _batch(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+def _user(user_id: str, name: str | None) -> dict[str, Any]:
+    digest = hashlib.blake2b(user_id.encode(), digest_size=4).digest()
+    handle = (name or "member").lower().replace(" ", ".")
+    return {
+        "id": user_id,
+        "email": None if digest[0] % 6 == 0 else f"{handle}.{digest[1]}@example.com",
+        "name": name,
+        "image": None if digest[2] % 3 == 0 else f"https://img.example.com/{user_id}.png",
+        "banned": digest[3] % 12 == 0,
+    }
+
+
 def _uuid(rng: random.Random) -> str:
     """A version-4 UUID from ``rng``, formatted without building a uuid.UUID (seeding speed)."""
     h = f"{rng.getrandbits(128):032x}"
@@ -401,6 +420,10 @@ class SyntheticStore:
 
     def close(self) -> None:
         """Nothing to close."""
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """The users the synthetic batches are created by."""
+        return [_user(user_id, name) for user_id, name in sorted(self._users)]
 
     def list_batches(
         self, where: BatchFilter, *, offset: int, limit: int

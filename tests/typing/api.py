@@ -110,3 +110,13 @@ def more_errors(error: aiotofu.APIError) -> None:
         raise aiotofu.RequestTimeoutError("slow")
     except TimeoutError:
         pass
+
+
+async def users() -> None:
+    async with aiotofu.Client("key") as client:
+        members: list[aiotofu.User] = await client.users.list()
+        email: str | None = members[0].email
+        del email
+    with aiotofu.SyncClient("key") as sync:
+        again: list[aiotofu.User] = sync.users.list()
+        del again
