@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
 from ._convert import unstructure
-from ._models import Batch, Page, StationRef, User, UserRef
+from ._models import Batch, Page, Part, PartRevision, StationRef, User, UserRef
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
@@ -55,6 +55,8 @@ __all__ = [
     "Page",
     "PaginationError",
     "Paginator",
+    "Part",
+    "PartRevision",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from ._clock import get_clock
 from ._requester import Requester, RetryEvent, Transport
-from ._resources import Batches, Users
+from ._resources import Batches, Parts, Users
 from ._retry import RetryPolicy, is_seconds
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import InvalidParameterError, TofuPilotError
@@ -117,6 +117,8 @@ class Client:
         )
         self.batches = Batches(self._requester)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
+        self.parts = Parts(self._requester)
+        """Parts: ``list()``, ``resume()``."""
         self.users = Users(self._requester)
         """Users: ``await client.users.list()``."""
 

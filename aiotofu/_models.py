@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 import attrs
 import msgspec
 
-__all__ = ["Batch", "Page", "StationRef", "User", "UserRef"]
+__all__ = ["Batch", "Page", "Part", "PartRevision", "StationRef", "User", "UserRef"]
 
 T = TypeVar("T")
 
@@ -46,6 +46,29 @@ class Batch:
     unit_count: int
     created_by_user: UserRef | None = None
     created_by_station: StationRef | None = None
+
+
+@attrs.frozen
+class PartRevision:
+    """A revision of a part."""
+
+    id: str
+    number: str
+
+
+@attrs.frozen
+class Part:
+    """A part (a product or a component), as ``GET /v2/parts`` returns it.
+
+    ``metadata`` is present only when the listing asked for it (``include_metadata=True``).
+    """
+
+    id: str
+    number: str
+    name: str
+    created_at: AwareDatetime
+    revisions: list[PartRevision]
+    metadata: dict[str, str | float | bool] | None = None
 
 
 @attrs.frozen

@@ -8,20 +8,22 @@ checkers and IDEs (a test holds them to the filters class).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from ._listings import Listings
-from ._models import Batch, User
+from ._models import Batch, Part, User
 from ._paginate import Paginator
 from ._params import SortBy, SortOrder
 from ._requester import Requester
 from ._sansio import decode_records
 from ._watch import Watcher
 from .endpoints.batches import BATCHES, BatchFilters
+from .endpoints.parts import PARTS, PartFilters
 from .errors import InvalidParameterError
 
-__all__ = ["Batches", "Users"]
+__all__ = ["Batches", "Parts", "Users"]
 
 
 class Batches:
@@ -149,6 +151,61 @@ class Batches:
             page_size=page_size,
             lookback=lookback,
         )
+
+
+class Parts:
+    """The parts of a TofuPilot organisation: ``client.parts``."""
+
+    def __init__(self, requester: Requester) -> None:
+        self._listings = Listings(PARTS, requester)
+
+    def __repr__(self) -> str:
+        return f"<aiotofu parts of {self._listings.requester.base_url}>"
+
+    def list(
+        self,
+        *,
+        search_query: str | None = None,
+        procedure_ids: str | Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        include_metadata: bool = False,
+        sort_by: Literal["created_at", "name", "number"] = "created_at",
+        sort_order: SortOrder = "desc",
+        page_size: int = 50,
+        max_items: int | None = None,
+        cursor: int = 0,
+        prefetch: int = 2,
+    ) -> Paginator[Part]:
+        """Stream the parts that match every given filter, following the cursor for you.
+
+        ``search_query`` matches a part number or name; ``procedure_ids`` takes a string or a
+        list; ``metadata`` filters on custom metadata (at most 5 keys, each ``{"in": [...]}``,
+        ``{"contains": "..."}``, ``{"eq": bool}`` or numbers under ``gte``/``lte``/``gt``/
+        ``lt``/``eq``); ``include_metadata`` returns each part's metadata. The other arguments
+        are those of ``client.batches.list()``. Parts have no time filter, so the listing is
+        kept consistent by verifying every page against the last part handed out.
+        """
+        filters = PartFilters(
+            search_query=search_query,
+            procedure_ids=procedure_ids,
+            metadata=metadata,
+            include_metadata=include_metadata,
+        )
+        return self._listings.list(
+            filters,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            page_size=page_size,
+            max_items=max_items,
+            cursor=cursor,
+            prefetch=prefetch,
+        )
+
+    def resume(
+        self, token: str, *, max_items: int | None = None, prefetch: int = 2
+    ) -> Paginator[Part]:
+        """Continue a listing of parts just after the last part its token had yielded."""
+        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
 
 class Users:

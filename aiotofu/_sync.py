@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._client import Client
-from ._models import Batch, Page, User
+from ._models import Batch, Page, Part, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
-from ._resources import Batches
+from ._resources import Batches, Parts
 from ._retry import RetryPolicy
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
@@ -38,6 +38,7 @@ R = TypeVar("R")
 P = ParamSpec("P")
 A = TypeVar("A")
 B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher")
+Res = TypeVar("Res")
 
 # How long Ctrl-C waits for the interrupted call to unwind, and close() for the loop to stop.
 UNWIND_SECONDS = 10.0
@@ -164,6 +165,8 @@ class SyncClient:
         self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
         self.batches = SyncBatches(self)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
+        self.parts = SyncParts(self)
+        """Parts: ``list()``, ``resume()``."""
         self.users = SyncUsers(self)
         """Users: ``client.users.list()``."""
 
@@ -385,31 +388,50 @@ class SyncWatcher:
 
 
 def _blocking(
-    method: Callable[Concatenate[Batches, P], A],
+    method: Callable[Concatenate[Res, P], A],
     wrap: Callable[[SyncClient, A], B],
-) -> Callable[Concatenate[SyncBatches, P], B]:
-    """The blocking twin of a ``Batches`` method: same parameters and checks, and its async
+) -> Callable[Concatenate[SyncResource, P], B]:
+    """The blocking twin of a resource's method: same parameters and checks, and its async
     iterator wrapped in ``wrap`` (registered, so that ``SyncClient.close()`` can cancel it)."""
 
     @functools.wraps(method)
-    def blocking(self: SyncBatches, /, *args: P.args, **kwargs: P.kwargs) -> B:
-        iterator = wrap(self._client, method(self._client._client.batches, *args, **kwargs))
+    def blocking(self: SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> B:
+        resource = getattr(self._client._client, self._name)
+        iterator = wrap(self._client, method(resource, *args, **kwargs))
         self._client._iterators.add(iterator)
         return iterator
 
     return blocking
 
 
-class SyncBatches:
-    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
+class SyncResource:
+    """The blocking side of one resource of ``Client`` (``batches``, ``parts``...)."""
+
+    _name = ""
 
     def __init__(self, client: SyncClient) -> None:
         self._client = client
 
+
+class SyncBatches(SyncResource):
+    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
+
+    _name = "batches"
+
     list = _blocking(Batches.list, SyncPaginator[Batch])
     resume = _blocking(Batches.resume, SyncPaginator[Batch])
     watch = _blocking(Batches.watch, SyncWatcher)
+
+
+class SyncParts(SyncResource):
+    """``SyncClient.parts``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.parts``, returning blocking iterators."""
+
+    _name = "parts"
+
+    list = _blocking(Parts.list, SyncPaginator[Part])
+    resume = _blocking(Parts.resume, SyncPaginator[Part])
 
 
 class SyncUsers:

@@ -17,6 +17,8 @@ EXPECTED = [
     "Page",
     "PaginationError",
     "Paginator",
+    "Part",
+    "PartRevision",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",

@@ -7,6 +7,7 @@ Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bou
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import time
@@ -21,7 +22,7 @@ from aiohttp import web
 from .._convert import parse_datetime
 from ..endpoints.batches import BATCHES
 from .faults import Faults
-from .store import BatchFilter, Store, SyntheticStore, to_micros
+from .store import BatchFilter, Store, SyntheticStore, parts_catalogue, to_micros
 
 _dumps = msgspec.json.encode
 
@@ -109,6 +110,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/api/v2/batches", create_batch)
     app.router.add_get("/api/v2/batches/{number}", get_batch)
     app.router.add_get("/api/v2/users", list_users)
+    app.router.add_get("/api/v2/parts", list_parts)
     return app
 
 
@@ -317,6 +319,109 @@ async def create_batch(request: web.Request) -> web.Response:
     except KeyError:
         return _error(409, "CONFLICT", f"A batch numbered {number!r} already exists")
     return _json({"id": batch_id})
+
+
+async def list_parts(request: web.Request) -> web.Response:
+    """``GET /v2/parts``: search, procedures and metadata filters, three sorts, offsets."""
+    query = request.query
+    issues: list[dict[str, Any]] = []
+    for name in ("limit", "cursor", "search_query", "sort_by", "sort_order", "metadata"):
+        if len(query.getall(name, [])) > 1:
+            issues.append(_issue(name, "invalid_type", "Expected string, received array"))
+    limit = _integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
+    cursor = _integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
+    sort_by = _choice(
+        query.get("sort_by"), "sort_by", ("name", "number", "created_at"), "created_at", issues
+    )
+    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
+    include = _choice(
+        query.get("include_metadata"), "include_metadata", ("true", "false"), "false", issues
+    )
+    metadata = _metadata(query.get("metadata"), issues)
+    if issues:
+        return _error(400, "BAD_REQUEST", "Bad request", issues)
+    search = (query.get("search_query") or "").lower()
+    procedures = set(query.getall("procedure_ids", []))
+    rows = [
+        part
+        for part in parts_catalogue()
+        if (not search or search in part["number"].lower() or search in part["name"].lower())
+        and (not procedures or procedures & set(part["_procedures"]))
+        and all(_matches(part["_metadata"].get(key), ops) for key, ops in metadata.items())
+    ]
+    key = {"created_at": "_created", "name": "name", "number": "number"}[sort_by]
+    rows.sort(key=lambda part: (part[key], part["id"]), reverse=sort_order == "desc")
+    page = rows[cursor : cursor + limit]
+    has_more = cursor + limit < len(rows)
+    data = [
+        {
+            **{k: v for k, v in part.items() if not k.startswith("_")},
+            **({"metadata": part["_metadata"]} if include == "true" else {}),
+        }
+        for part in page
+    ]
+    return _json(
+        {
+            "data": data,
+            "meta": {"has_more": has_more, "next_cursor": cursor + limit if has_more else None},
+        }
+    )
+
+
+def _metadata(text: str | None, issues: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metadata filter: a JSON object of at most 5 keys, each with one operator shape.
+
+    Empty means none: the official SDK sends ``metadata=`` when it has no metadata filter."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    shapes_ok = (
+        isinstance(value, dict)
+        and len(value) <= 5
+        and all(
+            isinstance(ops, dict)
+            and ops
+            and (
+                set(ops) <= {"in", "contains"}
+                or (set(ops) == {"eq"} and isinstance(ops["eq"], bool))
+                or (
+                    set(ops) <= {"gte", "lte", "gt", "lt", "eq"}
+                    and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool)
+                        for v in ops.values()
+                    )
+                )
+            )
+            for ops in value.values()
+        )
+    )
+    if not shapes_ok:
+        issues.append(_issue("metadata", "invalid_type", "Invalid metadata filter"))
+        return {}
+    return value  # type: ignore[no-any-return]
+
+
+def _matches(value: Any, ops: dict[str, Any]) -> bool:
+    """Whether a metadata value satisfies one key's operators."""
+    if set(ops) <= {"in", "contains"}:
+        return isinstance(value, str) and all(
+            value in operand if op == "in" else operand in value for op, operand in ops.items()
+        )
+    if set(ops) == {"eq"} and isinstance(ops["eq"], bool):
+        return value is ops["eq"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    compare: dict[str, Callable[[float, float], bool]] = {
+        "gte": lambda a, b: a >= b,
+        "lte": lambda a, b: a <= b,
+        "gt": lambda a, b: a > b,
+        "lt": lambda a, b: a < b,
+        "eq": lambda a, b: a == b,
+    }
+    return all(compare[op](value, operand) for op, operand in ops.items())
 
 
 async def list_users(request: web.Request) -> web.Response:

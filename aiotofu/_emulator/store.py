@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["BatchFilter", "Store", "format_timestamp"]
+__all__ = ["BatchFilter", "Store", "format_timestamp", "parts_catalogue", "procedure_id"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT);
@@ -365,6 +365,51 @@ def _batch(row: Sequence[Any]) -> dict[str, Any]:
         ),
         "unit_count": unit_count,
     }
+
+
+_FAMILIES = ["boards", "power", "sensors", "optics"]
+_PROCEDURES = ["Functional test", "ICT", "Burn-in", "Final QA"]
+
+
+@functools.lru_cache(maxsize=1)
+def parts_catalogue() -> tuple[dict[str, Any], ...]:
+    """Every part the emulator knows: those its batches' units use, and 40 more, the same on
+    every run. Each has revisions, metadata and the procedures that test it (by id)."""
+    parts = [(number, name, revisions) for number, name, revisions in _PARTS]
+    parts += [(f"PART-{k:04d}", f"Component {k:04d}", [f"{1 + k % 3}.0"]) for k in range(1, 41)]
+    catalogue: list[dict[str, Any]] = []
+    for index, (number, name, revisions) in enumerate(parts):
+        created = to_micros(EPOCH_START) - (len(parts) - index) * 86_400_000_000
+        if index % 7 == 3:
+            created = catalogue[-1]["_created"]  # two parts created in the same instant
+        catalogue.append(
+            {
+                "id": _stable_id("part", number),
+                "number": number,
+                "name": name,
+                "created_at": format_timestamp(created),
+                "revisions": [
+                    {"id": _stable_id("rev", number, revision), "number": revision}
+                    for revision in revisions
+                ],
+                "_created": created,
+                "_metadata": {
+                    "family": _FAMILIES[index % len(_FAMILIES)],
+                    "layers": float(2 + index % 5 * 2),
+                    "rohs": index % 4 != 1,
+                },
+                "_procedures": [
+                    _stable_id("procedure", _PROCEDURES[(index + k) % len(_PROCEDURES)])
+                    for k in range(1 + index % 2)
+                ],
+            }
+        )
+    return tuple(catalogue)
+
+
+def procedure_id(name: str) -> str:
+    """The id of one of the emulator's procedures (``Functional test``, ``ICT``...)."""
+    return _stable_id("procedure", name)
 
 
 def _user(user_id: str, name: str | None) -> dict[str, Any]:

@@ -2,5 +2,6 @@
 ``Endpoint`` value (see ``aiotofu/_endpoint.py`` and ``aiotofu/_filters.py``)."""
 
 from .batches import BATCHES, BatchFilters
+from .parts import PARTS, PartFilters
 
-__all__ = ["BATCHES", "BatchFilters"]
+__all__ = ["BATCHES", "PARTS", "BatchFilters", "PartFilters"]

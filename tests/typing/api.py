@@ -120,3 +120,19 @@ async def users() -> None:
     with aiotofu.SyncClient("key") as sync:
         again: list[aiotofu.User] = sync.users.list()
         del again
+
+
+async def parts() -> None:
+    async with aiotofu.Client("key") as client:
+        listing: aiotofu.Paginator[aiotofu.Part] = client.parts.list(
+            search_query="board",
+            metadata={"family": {"in": ["boards"]}},
+            include_metadata=True,
+            sort_by="name",
+        )
+        async for part in listing:
+            revisions: list[aiotofu.PartRevision] = part.revisions
+            del revisions
+    with aiotofu.SyncClient("key") as sync:
+        every: list[aiotofu.Part] = sync.parts.list(procedure_ids="p").collect()
+        del every
