@@ -23,10 +23,13 @@ import os
 import signal
 import sys
 import time
+import typing
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO, TypeVar
+
+import attrs
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import parse_datetime, unstructure
@@ -39,22 +42,14 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
-from .endpoints import BATCHES
+from .endpoints import BATCHES, PARTS
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-CSV_COLUMNS = (
-    "id",
-    "number",
-    "created_at",
-    "unit_count",
-    "created_by_user_id",
-    "created_by_user_name",
-    "created_by_station_id",
-    "created_by_station_name",
-)
+# The resources of the command line: ``aiotofu <name> list`` (and ``watch`` where it can).
+RESOURCES = (BATCHES, PARTS)
 
 
 class UsageError(Exception):
@@ -92,44 +87,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    batches = commands.add_parser(BATCHES.name, help="batches: list them, or watch for new ones")
-    batch_commands = batches.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = batch_commands.add_parser(
-        "list", help="stream batches to stdout", description="Stream batches to stdout."
-    )
-    _add_filters(listing, BATCHES)
-    listing.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
-    listing.add_argument("--max-items", type=int, metavar="N", help="stop after N batches")
-    listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
-    listing.add_argument(
-        "--format",
-        choices=("jsonl", "csv", "table"),
-        help="output format (default: table on a terminal, jsonl otherwise)",
-    )
-    listing.add_argument(
-        "--resume", metavar="TOKEN", help="continue a listing from its resume token"
-    )
-    _add_connection(listing)
-    listing.set_defaults(run=_run_list)
-
-    watch = batch_commands.add_parser(
-        "watch",
-        help="stream new batches as jsonl as they are created",
-        description="Stream new batches, oldest first, as jsonl, until interrupted.",
-    )
-    _add_filters(watch, BATCHES, bounds=False)
-    watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
-    watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
-    watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
-    watch.add_argument(
-        "--lookback",
-        type=float,
-        metavar="SECONDS",
-        help="also yield batches committed late, up to this much older than the newest seen",
-    )
-    watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
-    _add_connection(watch)
-    watch.set_defaults(run=_run_watch)
+    for endpoint in RESOURCES:
+        noun = endpoint.name
+        watchable = endpoint.time_field is not None and endpoint.time_bounds is not None
+        resource = commands.add_parser(
+            noun, help=f"{noun}: list them" + (", or watch for new ones" if watchable else "")
+        )
+        actions = resource.add_subparsers(dest="action", required=True, metavar="ACTION")
+        listing = actions.add_parser(
+            "list", help=f"stream {noun} to stdout", description=f"Stream {noun} to stdout."
+        )
+        _add_filters(listing, endpoint)
+        listing.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+        listing.add_argument("--max-items", type=int, metavar="N", help=f"stop after N {noun}")
+        listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
+        listing.add_argument(
+            "--format",
+            choices=("jsonl", "csv", "table"),
+            help="output format (default: table on a terminal, jsonl otherwise)",
+        )
+        listing.add_argument(
+            "--resume", metavar="TOKEN", help="continue a listing from its resume token"
+        )
+        _add_connection(listing)
+        listing.set_defaults(run=_run_list, endpoint=endpoint)
+        if watchable:
+            _add_watch(actions, endpoint)
 
     emulator = commands.add_parser(
         "emulator",
@@ -171,6 +154,28 @@ def _parser() -> argparse.ArgumentParser:
     _add_faults(demo, latency=0.02, fail_rate=0.1, drop_rate=0.02)
     demo.set_defaults(run=_run_demo)
     return parser
+
+
+def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
+    noun = endpoint.name
+    watch = actions.add_parser(
+        "watch",
+        help=f"stream new {noun} as jsonl as they are created",
+        description=f"Stream new {noun}, oldest first, as jsonl, until interrupted.",
+    )
+    _add_filters(watch, endpoint, bounds=False)
+    watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
+    watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
+    watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+    watch.add_argument(
+        "--lookback",
+        type=float,
+        metavar="SECONDS",
+        help="also yield batches committed late, up to this much older than the newest seen",
+    )
+    watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
+    _add_connection(watch)
+    watch.set_defaults(run=_run_watch, endpoint=endpoint)
 
 
 def _add_filters(
@@ -256,11 +261,12 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
 # -- aiotofu batches list --------------------------------------------------------------------
 
 
-def _flag(parameter: str) -> str:
+def _flag(parameter: str, endpoint: Endpoint[Any, Any]) -> str:
     """The command-line flag of a parameter of the library, as the user types it."""
     if parameter in ("token", "resume_token"):
         return "--resume"
-    return BATCHES.filters.flag_of(parameter)
+    flag: str = endpoint.filters.flag_of(parameter)
+    return flag
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -273,7 +279,7 @@ def _client(args: argparse.Namespace) -> Client:
 def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> None:
     """A resume token carries the filters and the page size: given with it, they would be
     silently ignored, so they are refused."""
-    given = [_flag(name) for name in parameters if getattr(args, name) is not None]
+    given = [_flag(name, args.endpoint) for name in parameters if getattr(args, name) is not None]
     if args.resume and given:
         raise UsageError(
             f"{given[0]}: --resume continues with the filters and page size of its token; "
@@ -281,70 +287,90 @@ def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> 
         )
 
 
-LIST_PARAMETERS = (
-    *(name for name, _ in BATCHES.filters.declared()),
-    "sort_by",
-    "sort_order",
-    "page_size",
-)
-WATCH_PARAMETERS = (
-    *(name for name, _ in BATCHES.filters.declared() if name not in (BATCHES.time_bounds or ())),
-    "since",
-    "page_size",
-    "lookback",
-)
+def _list_parameters(endpoint: Endpoint[Any, Any]) -> tuple[str, ...]:
+    """What a listing's resume token carries, so what --resume refuses beside it."""
+    return (
+        *(name for name, _ in endpoint.filters.declared()),
+        "sort_by",
+        "sort_order",
+        "page_size",
+    )
+
+
+def _watch_parameters(endpoint: Endpoint[Any, Any]) -> tuple[str, ...]:
+    bounds = endpoint.time_bounds or ()
+    filters = (name for name, _ in endpoint.filters.declared() if name not in bounds)
+    return (*filters, "since", "page_size", "lookback")
 
 
 def _run_list(args: argparse.Namespace) -> int:
+    endpoint: Endpoint[Any, Any] = args.endpoint
     out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    _refuse_with_resume(args, LIST_PARAMETERS)
+    _refuse_with_resume(args, _list_parameters(endpoint))
     client = _client(args)
+    resource = getattr(client, endpoint.name)
 
-    def listing() -> Paginator[Batch]:
+    def listing() -> Paginator[Any]:
         if args.resume:
-            return client.batches.resume(
-                args.resume, max_items=args.max_items, prefetch=args.prefetch
+            return typing.cast(
+                Paginator[Any],
+                resource.resume(args.resume, max_items=args.max_items, prefetch=args.prefetch),
             )
-        return client.batches.list(
-            **_filters_of(args, BATCHES),
-            sort_by=args.sort_by or "created_at",
-            sort_order=args.sort_order or "desc",
-            page_size=100 if args.page_size is None else args.page_size,
-            max_items=args.max_items,
-            prefetch=args.prefetch,
+        return typing.cast(
+            Paginator[Any],
+            resource.list(
+                **_filters_of(args, endpoint),
+                sort_by=args.sort_by or endpoint.sorts[0],
+                sort_order=args.sort_order or "desc",
+                page_size=100 if args.page_size is None else args.page_size,
+                max_items=args.max_items,
+                prefetch=args.prefetch,
+            ),
         )
 
-    return _stream(client, _rename_errors(listing), _writer(out_format, sys.stdout))
+    return _stream(
+        client, _rename_errors(listing, endpoint), _writer(out_format, sys.stdout, endpoint)
+    )
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    _refuse_with_resume(args, WATCH_PARAMETERS)
+    endpoint: Endpoint[Any, Any] = args.endpoint
+    _refuse_with_resume(args, _watch_parameters(endpoint))
     client = _client(args)
+    resource = getattr(client, endpoint.name)
 
-    def watching() -> Watcher:
+    def watching() -> Watcher[Any]:
         if args.resume:
-            return client.batches.watch(resume_token=args.resume, poll_interval=args.poll_interval)
-        return client.batches.watch(
-            **_filters_of(args, BATCHES),
+            resumed: Watcher[Any] = resource.watch(
+                resume_token=args.resume, poll_interval=args.poll_interval
+            )
+            return resumed
+        watcher: Watcher[Any] = resource.watch(
+            **_filters_of(args, endpoint),
             since=_datetime_flag("--since", args.since),
             poll_interval=args.poll_interval,
             page_size=100 if args.page_size is None else args.page_size,
             lookback=args.lookback or 0.0,
         )
+        return watcher
 
-    return _stream(client, _rename_errors(watching), _writer("jsonl", sys.stdout, flush=True))
+    return _stream(
+        client,
+        _rename_errors(watching, endpoint),
+        _writer("jsonl", sys.stdout, endpoint, flush=True),
+    )
 
 
 def _stream(
-    client: Client, stream: Paginator[Batch] | Watcher, write: Callable[[Batch], None]
+    client: Client, stream: Paginator[Any] | Watcher[Any], write: Callable[[Any], None]
 ) -> int:
-    """Write every batch of ``stream``; on Ctrl-C stop cleanly and print the resume token."""
+    """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token."""
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
 
     async def run() -> None:
         async with client, stream:
-            async for batch in stream:
-                write(batch)
+            async for record in stream:
+                write(record)
                 if progress:
                     progress.tick()
 
@@ -366,12 +392,13 @@ def _stream(
 S = TypeVar("S")
 
 
-def _rename_errors(build: Callable[[], S]) -> S:
+def _rename_errors(build: Callable[[], S], endpoint: Endpoint[Any, Any]) -> S:
     """Report an argument error under its flag's name (``--page-size``, not ``page_size``)."""
     try:
         return build()
     except InvalidParameterError as exc:
-        raise UsageError(f"{_flag(exc.parameter)}: {str(exc).split(': ', 1)[1]}") from None
+        flag = _flag(exc.parameter, endpoint)
+        raise UsageError(f"{flag}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def _datetime_flag(flag: str, text: str | None) -> datetime | None:
@@ -420,37 +447,62 @@ def batch_to_json(batch: Batch) -> dict[str, Any]:
     return data
 
 
-def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[Batch], None]:
+def csv_columns(model: type[Any], prefix: str = "") -> tuple[str, ...]:
+    """The csv columns of a record: its fields, nested records flattened to dotted names."""
+    hints = typing.get_type_hints(model)
+    columns: list[str] = []
+    for field in attrs.fields(model):
+        kind = hints[field.name]
+        # `X | None` of a record is flattened like `X`; lists and mappings stay one column.
+        optional = type(None) in typing.get_args(kind)
+        inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        nested = inner[0] if optional and len(inner) == 1 else kind
+        if isinstance(nested, type) and attrs.has(nested):
+            columns += csv_columns(nested, f"{prefix}{field.name}.")
+        else:
+            columns.append(prefix + field.name)
+    return tuple(columns)
+
+
+CSV_COLUMNS = csv_columns(Batch)
+
+
+def _cell(data: Any, column: str) -> str:
+    """The text of one dotted column of an unstructured record: lists and objects as JSON."""
+    for key in column.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    if data is None:
+        return ""
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    if isinstance(data, (list, dict)):
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return str(data)
+
+
+def _writer(
+    out_format: str, out: TextIO, endpoint: Endpoint[Any, Any], *, flush: bool = False
+) -> Callable[[Any], None]:
     if out_format == "jsonl":
 
-        def write_json(batch: Batch) -> None:
-            out.write(json.dumps(batch_to_json(batch), ensure_ascii=False) + "\n")
-            if flush:  # a watch: each batch is news, and a pipe must not sit on it
+        def write_json(record: Any) -> None:
+            out.write(json.dumps(unstructure(record), ensure_ascii=False) + "\n")
+            if flush:  # a watch: each record is news, and a pipe must not sit on it
                 out.flush()
 
         return write_json
     if out_format == "csv":
         rows = csv.writer(out, lineterminator="\n")
-        rows.writerow(CSV_COLUMNS)
+        header = csv_columns(endpoint.model)
+        rows.writerow(header)
 
-        def write_csv(batch: Batch) -> None:
-            user, station = batch.created_by_user, batch.created_by_station
-            rows.writerow(
-                [
-                    batch.id,
-                    batch.number,
-                    format_datetime(batch.created_at),
-                    batch.unit_count,
-                    user.id if user else "",
-                    (user.name or "") if user else "",
-                    station.id if station else "",
-                    station.name if station else "",
-                ]
-            )
+        def write_csv(record: Any) -> None:
+            data = unstructure(record)
+            rows.writerow([_cell(data, column) for column in header])
 
         return write_csv
     # The table: the endpoint's columns, each cut to its width (the last one is not).
-    columns = BATCHES.columns
+    columns = endpoint.columns
 
     def cells(values: list[str]) -> str:
         return " ".join(
@@ -460,8 +512,8 @@ def _writer(out_format: str, out: TextIO, *, flush: bool = False) -> Callable[[B
 
     out.write(cells([column.header for column in columns]) + "\n")
 
-    def write_row(batch: Batch) -> None:
-        out.write(cells([column.value(batch) for column in columns]) + "\n")
+    def write_row(record: Any) -> None:
+        out.write(cells([column.value(record) for column in columns]) + "\n")
 
     return write_row
 

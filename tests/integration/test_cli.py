@@ -390,3 +390,50 @@ def test_the_table_prints_whole_readable_utc_times() -> None:
     moment = datetime(2024, 1, 2, 17, 51, 6, 21000, tzinfo=timezone(timedelta(hours=2)))
     assert table_time(moment) == "2024-01-02 15:51:06.021"
     assert table_time(moment.replace(microsecond=0)) == "2024-01-02 15:51:06.000"
+
+
+def test_parts_list_from_the_command_line(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every resource of the engine has its command, its flags derived from its filters."""
+    base = connection(threaded_emu)
+    status, out, _ = run(capsys, "parts", "list", "--format", "jsonl", *base)
+    assert status == 0
+    assert len(out.splitlines()) == 45
+    status, out, _ = run(
+        capsys,
+        "parts",
+        "list",
+        "--format",
+        "csv",
+        "--metadata",
+        '{"family": {"in": ["boards"]}}',
+        "--include-metadata",
+        "true",
+        "--sort-by",
+        "number",
+        *base,
+    )
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["id", "number", "name", "created_at", "revisions", "metadata"]
+    assert all('"family":"boards"' in row[5] for row in rows[1:])
+    assert [row[1] for row in rows[1:]] == sorted((row[1] for row in rows[1:]), reverse=True)
+    status, _, err = run(capsys, "parts", "list", "--metadata", "[1]", *base)
+    assert (status, err.startswith("aiotofu: error: --metadata: ")) == (2, True)
+    for wrong in (["list", "--sort-by", "size"], ["watch"]):  # parts have no watch
+        with pytest.raises(SystemExit) as info:
+            main(["parts", *wrong, *base])
+        assert info.value.code == 2
+
+
+def test_csv_flattens_nested_records_to_dotted_columns(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(
+        capsys, "batches", "list", "--format", "csv", "--max-items", "5", *connection(threaded_emu)
+    )
+    assert status == 0
+    header = next(csv.reader(io.StringIO(out)))
+    assert "created_by_user.name" in header
+    assert "created_by_station.id" in header
