@@ -11,7 +11,18 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
 from ._convert import unstructure
-from ._models import Batch, Page, Part, PartRevision, StationRef, User, UserRef
+from ._models import (
+    Batch,
+    Page,
+    Part,
+    PartRevision,
+    ProcedureRef,
+    Station,
+    StationRef,
+    TeamRef,
+    User,
+    UserRef,
+)
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
@@ -58,14 +69,17 @@ __all__ = [
     "Part",
     "PartRevision",
     "PermissionDeniedError",
+    "ProcedureRef",
     "RateLimitError",
     "RequestTimeoutError",
     "RetryEvent",
     "RetryPolicy",
     "ServerError",
     "StateError",
+    "Station",
     "StationRef",
     "SyncClient",
+    "TeamRef",
     "TofuPilotError",
     "TransportError",
     "User",

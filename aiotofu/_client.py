@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from ._clock import get_clock
 from ._requester import Requester, RetryEvent, Transport
-from ._resources import Batches, Parts, Users
+from ._resources import Batches, Parts, Stations, Users
 from ._retry import RetryPolicy, is_seconds
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import InvalidParameterError, TofuPilotError
@@ -119,6 +119,8 @@ class Client:
         """Batches: ``list()``, ``resume()``, ``watch()``."""
         self.parts = Parts(self._requester)
         """Parts: ``list()``, ``resume()``."""
+        self.stations = Stations(self._requester)
+        """Stations: ``list()``, ``resume()``."""
         self.users = Users(self._requester)
         """Users: ``await client.users.list()``."""
 

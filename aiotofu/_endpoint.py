@@ -63,6 +63,11 @@ class Endpoint(Generic[T, F]):
     time_bounds: tuple[str, str] | None = None
     columns: tuple[Column, ...] = ()
 
+    @property
+    def sortable(self) -> bool:
+        """Whether the API takes an order for this endpoint (``sort_by``, ``sort_order``)."""
+        return "sort_by" in self.wire_order
+
     def query(self, filters: F, *, sort_by: Any = DEFAULT, sort_order: Any = "desc") -> Query[F]:
         """A checked query of this endpoint; ``sort_by`` defaults to the first of ``sorts``."""
         sort_by = self.sorts[0] if sort_by is DEFAULT else sort_by

@@ -8,7 +8,18 @@ from typing import Annotated, Generic, TypeVar
 import attrs
 import msgspec
 
-__all__ = ["Batch", "Page", "Part", "PartRevision", "StationRef", "User", "UserRef"]
+__all__ = [
+    "Batch",
+    "Page",
+    "Part",
+    "PartRevision",
+    "ProcedureRef",
+    "Station",
+    "StationRef",
+    "TeamRef",
+    "User",
+    "UserRef",
+]
 
 T = TypeVar("T")
 
@@ -68,6 +79,37 @@ class Part:
     name: str
     created_at: AwareDatetime
     revisions: list[PartRevision]
+    metadata: dict[str, str | float | bool] | None = None
+
+
+@attrs.frozen
+class ProcedureRef:
+    """A test procedure a record refers to."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class TeamRef:
+    """A team a record belongs to."""
+
+    id: str
+    name: str
+
+
+@attrs.frozen
+class Station:
+    """A test station, as ``GET /v2/stations`` returns it.
+
+    ``metadata`` is present only when the listing asked for it (``include_metadata=True``).
+    """
+
+    id: str
+    name: str
+    procedures: list[ProcedureRef]
+    procedures_count: float
+    team: TeamRef | None
     metadata: dict[str, str | float | bool] | None = None
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ._listings import Listings
-from ._models import Batch, Part, User
+from ._models import Batch, Part, Station, User
 from ._paginate import Paginator
 from ._params import SortBy, SortOrder
 from ._requester import Requester
@@ -21,9 +21,10 @@ from ._sansio import decode_records
 from ._watch import Watcher
 from .endpoints.batches import BATCHES, BatchFilters
 from .endpoints.parts import PARTS, PartFilters
+from .endpoints.stations import STATIONS, StationFilters
 from .errors import InvalidParameterError
 
-__all__ = ["Batches", "Parts", "Users"]
+__all__ = ["Batches", "Parts", "Stations", "Users"]
 
 
 class Batches:
@@ -205,6 +206,51 @@ class Parts:
         self, token: str, *, max_items: int | None = None, prefetch: int = 2
     ) -> Paginator[Part]:
         """Continue a listing of parts just after the last part its token had yielded."""
+        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
+
+
+class Stations:
+    """The test stations of a TofuPilot organisation: ``client.stations``."""
+
+    def __init__(self, requester: Requester) -> None:
+        self._listings = Listings(STATIONS, requester)
+
+    def __repr__(self) -> str:
+        return f"<aiotofu stations of {self._listings.requester.base_url}>"
+
+    def list(
+        self,
+        *,
+        search_query: str | None = None,
+        procedure_ids: str | Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        include_metadata: bool = False,
+        page_size: int = 50,
+        max_items: int | None = None,
+        cursor: int = 0,
+        prefetch: int = 2,
+    ) -> Paginator[Station]:
+        """Stream the stations that match every given filter, in the server's order.
+
+        ``search_query`` matches a station name; ``procedure_ids`` takes a string or a list;
+        ``metadata`` and ``include_metadata`` as for ``client.parts.list()``. The API has no
+        sort parameter and no time filter: the listing is kept consistent by verifying every
+        page against the last station handed out.
+        """
+        filters = StationFilters(
+            search_query=search_query,
+            procedure_ids=procedure_ids,
+            metadata=metadata,
+            include_metadata=include_metadata,
+        )
+        return self._listings.list(
+            filters, page_size=page_size, max_items=max_items, cursor=cursor, prefetch=prefetch
+        )
+
+    def resume(
+        self, token: str, *, max_items: int | None = None, prefetch: int = 2
+    ) -> Paginator[Station]:
+        """Continue a listing of stations just after the last station its token had yielded."""
         return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
 

@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._client import Client
-from ._models import Batch, Page, Part, User
+from ._models import Batch, Page, Part, Station, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
-from ._resources import Batches, Parts
+from ._resources import Batches, Parts, Stations
 from ._retry import RetryPolicy
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
@@ -167,6 +167,8 @@ class SyncClient:
         """Batches: ``list()``, ``resume()``, ``watch()``."""
         self.parts = SyncParts(self)
         """Parts: ``list()``, ``resume()``."""
+        self.stations = SyncStations(self)
+        """Stations: ``list()``, ``resume()``."""
         self.users = SyncUsers(self)
         """Users: ``client.users.list()``."""
 
@@ -432,6 +434,16 @@ class SyncParts(SyncResource):
 
     list = _blocking(Parts.list, SyncPaginator[Part])
     resume = _blocking(Parts.resume, SyncPaginator[Part])
+
+
+class SyncStations(SyncResource):
+    """``SyncClient.stations``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.stations``, returning blocking iterators."""
+
+    _name = "stations"
+
+    list = _blocking(Stations.list, SyncPaginator[Station])
+    resume = _blocking(Stations.resume, SyncPaginator[Station])
 
 
 class SyncUsers:

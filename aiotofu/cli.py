@@ -42,14 +42,14 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
-from .endpoints import BATCHES, PARTS
+from .endpoints import BATCHES, PARTS, STATIONS
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The resources of the command line: ``aiotofu <name> list`` (and ``watch`` where it can).
-RESOURCES = (BATCHES, PARTS)
+RESOURCES = (BATCHES, PARTS, STATIONS)
 
 
 class UsageError(Exception):
@@ -195,7 +195,7 @@ def _add_filters(
             metavar=info.kind.metavar,
             help=info.help,
         )
-    if bounds:
+    if bounds and endpoint.sortable:
         group.add_argument("--sort-by", choices=endpoint.sorts, help=f"({endpoint.sorts[0]})")
         group.add_argument("--sort-order", choices=("asc", "desc"), help="(desc)")
 
@@ -289,12 +289,15 @@ def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> 
 
 def _list_parameters(endpoint: Endpoint[Any, Any]) -> tuple[str, ...]:
     """What a listing's resume token carries, so what --resume refuses beside it."""
-    return (
-        *(name for name, _ in endpoint.filters.declared()),
-        "sort_by",
-        "sort_order",
-        "page_size",
-    )
+    order = ("sort_by", "sort_order") if endpoint.sortable else ()
+    return (*(name for name, _ in endpoint.filters.declared()), *order, "page_size")
+
+
+def _order_of(args: argparse.Namespace, endpoint: Endpoint[Any, Any]) -> dict[str, str]:
+    """The order flags given, with the endpoint's defaults; none for an endpoint without one."""
+    if not endpoint.sortable:
+        return {}
+    return {"sort_by": args.sort_by or endpoint.sorts[0], "sort_order": args.sort_order or "desc"}
 
 
 def _watch_parameters(endpoint: Endpoint[Any, Any]) -> tuple[str, ...]:
@@ -320,8 +323,7 @@ def _run_list(args: argparse.Namespace) -> int:
             Paginator[Any],
             resource.list(
                 **_filters_of(args, endpoint),
-                sort_by=args.sort_by or endpoint.sorts[0],
-                sort_order=args.sort_order or "desc",
+                **_order_of(args, endpoint),
                 page_size=100 if args.page_size is None else args.page_size,
                 max_items=args.max_items,
                 prefetch=args.prefetch,

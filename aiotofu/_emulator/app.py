@@ -111,6 +111,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_get("/api/v2/batches/{number}", get_batch)
     app.router.add_get("/api/v2/users", list_users)
     app.router.add_get("/api/v2/parts", list_parts)
+    app.router.add_get("/api/v2/stations", list_stations)
     return app
 
 
@@ -325,47 +326,72 @@ async def list_parts(request: web.Request) -> web.Response:
     """``GET /v2/parts``: search, procedures and metadata filters, three sorts, offsets."""
     query = request.query
     issues: list[dict[str, Any]] = []
+    sort_by = _choice(
+        query.get("sort_by"), "sort_by", ("name", "number", "created_at"), "created_at", issues
+    )
+    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
+    rows, page = _catalogue_query(query, parts_catalogue(), ("number", "name"), issues)
+    if issues:
+        return _error(400, "BAD_REQUEST", "Bad request", issues)
+    key = {"created_at": "_created", "name": "name", "number": "number"}[sort_by]
+    rows.sort(key=lambda part: (part[key], part["id"]), reverse=sort_order == "desc")
+    return _catalogue_page(query, rows, page)
+
+
+async def list_stations(request: web.Request) -> web.Response:
+    """``GET /v2/stations``: search, procedures and metadata filters, in name order."""
+    store = request.app[STATE].store
+    stations = store.list_stations() if isinstance(store, Store) else []
+    issues: list[dict[str, Any]] = []
+    rows, page = _catalogue_query(request.query, stations, ("name",), issues)
+    if issues:
+        return _error(400, "BAD_REQUEST", "Bad request", issues)
+    return _catalogue_page(request.query, rows, page)
+
+
+def _catalogue_query(
+    query: Any, catalogue: Any, searched: tuple[str, ...], issues: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+    """The records of a small catalogue (parts, stations) that match the common filters:
+    ``search_query`` on the ``searched`` fields, ``procedure_ids``, ``metadata``."""
     for name in ("limit", "cursor", "search_query", "sort_by", "sort_order", "metadata"):
         if len(query.getall(name, [])) > 1:
             issues.append(_issue(name, "invalid_type", "Expected string, received array"))
     limit = _integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
     cursor = _integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
-    sort_by = _choice(
-        query.get("sort_by"), "sort_by", ("name", "number", "created_at"), "created_at", issues
-    )
-    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
-    include = _choice(
-        query.get("include_metadata"), "include_metadata", ("true", "false"), "false", issues
-    )
+    _choice(query.get("include_metadata"), "include_metadata", ("true", "false"), "false", issues)
     metadata = _metadata(query.get("metadata"), issues)
-    if issues:
-        return _error(400, "BAD_REQUEST", "Bad request", issues)
     search = (query.get("search_query") or "").lower()
     procedures = set(query.getall("procedure_ids", []))
     rows = [
-        part
-        for part in parts_catalogue()
-        if (not search or search in part["number"].lower() or search in part["name"].lower())
-        and (not procedures or procedures & set(part["_procedures"]))
-        and all(_matches(part["_metadata"].get(key), ops) for key, ops in metadata.items())
+        record
+        for record in catalogue
+        if (not search or any(search in record[field].lower() for field in searched))
+        and (not procedures or procedures & _procedures_of(record))
+        and all(_matches(record["_metadata"].get(key), ops) for key, ops in metadata.items())
     ]
-    key = {"created_at": "_created", "name": "name", "number": "number"}[sort_by]
-    rows.sort(key=lambda part: (part[key], part["id"]), reverse=sort_order == "desc")
-    page = rows[cursor : cursor + limit]
+    return rows, (cursor, limit)
+
+
+def _procedures_of(record: dict[str, Any]) -> set[str]:
+    if "_procedures" in record:
+        return set(record["_procedures"])
+    return {procedure["id"] for procedure in record["procedures"]}
+
+
+def _catalogue_page(query: Any, rows: list[dict[str, Any]], page: tuple[int, int]) -> web.Response:
+    cursor, limit = page
+    include = query.get("include_metadata") == "true"
     has_more = cursor + limit < len(rows)
     data = [
         {
-            **{k: v for k, v in part.items() if not k.startswith("_")},
-            **({"metadata": part["_metadata"]} if include == "true" else {}),
+            **{k: v for k, v in record.items() if not k.startswith("_")},
+            **({"metadata": record["_metadata"]} if include else {}),
         }
-        for part in page
+        for record in rows[cursor : cursor + limit]
     ]
-    return _json(
-        {
-            "data": data,
-            "meta": {"has_more": has_more, "next_cursor": cursor + limit if has_more else None},
-        }
-    )
+    meta = {"has_more": has_more, "next_cursor": cursor + limit if has_more else None}
+    return _json({"data": data, "meta": meta})
 
 
 def _metadata(text: str | None, issues: list[dict[str, Any]]) -> dict[str, Any]:

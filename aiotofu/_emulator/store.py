@@ -149,6 +149,13 @@ class Store:
             rows = self._db.execute("SELECT id, name FROM users ORDER BY id").fetchall()
         return [_user(user_id, name) for user_id, name in rows]
 
+    def list_stations(self) -> list[dict[str, Any]]:
+        """Every station, in name order, with its procedures, team and metadata (derived from
+        its id, the same on every run)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, name FROM stations ORDER BY name, id").fetchall()
+        return [_station(station_id, name) for station_id, name in rows]
+
     def get_batch(self, number: str) -> dict[str, Any] | None:
         """A batch with its units, as ``GET /v2/batches/{number}`` answers; None if unknown."""
         with self._lock:
@@ -405,6 +412,31 @@ def parts_catalogue() -> tuple[dict[str, Any], ...]:
             }
         )
     return tuple(catalogue)
+
+
+_TEAMS = [("Line 1", "L1"), ("Line 2", "L2")]
+
+
+def _station(station_id: str, name: str) -> dict[str, Any]:
+    digest = hashlib.blake2b(station_id.encode(), digest_size=4).digest()
+    procedures = [
+        {"id": procedure_id(procedure), "name": procedure}
+        for k, procedure in enumerate(_PROCEDURES)
+        if (digest[0] >> k) & 1
+    ]
+    team = None if digest[1] % 4 == 0 else _TEAMS[digest[1] % 2]
+    return {
+        "id": station_id,
+        "name": name,
+        "procedures": procedures,
+        "procedures_count": float(len(procedures)),
+        "team": None if team is None else {"id": _stable_id("team", team[0]), "name": team[0]},
+        "_metadata": {
+            "line": team[1] if team else "lab",
+            "bays": float(1 + digest[2] % 6),
+            "calibrated": digest[3] % 3 != 0,
+        },
+    }
 
 
 def procedure_id(name: str) -> str:

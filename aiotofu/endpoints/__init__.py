@@ -3,5 +3,6 @@
 
 from .batches import BATCHES, BatchFilters
 from .parts import PARTS, PartFilters
+from .stations import STATIONS, StationFilters
 
-__all__ = ["BATCHES", "PARTS", "BatchFilters", "PartFilters"]
+__all__ = ["BATCHES", "PARTS", "STATIONS", "BatchFilters", "PartFilters", "StationFilters"]

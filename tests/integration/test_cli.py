@@ -437,3 +437,25 @@ def test_csv_flattens_nested_records_to_dotted_columns(
     header = next(csv.reader(io.StringIO(out)))
     assert "created_by_user.name" in header
     assert "created_by_station.id" in header
+
+
+def test_stations_list_from_the_command_line(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(
+        capsys,
+        "stations",
+        "list",
+        "--format",
+        "csv",
+        "--search",
+        "station",
+        *connection(threaded_emu),
+    )
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][:2] == ["id", "name"]
+    assert "team.name" in rows[0]
+    assert len(rows) == 7
+    with pytest.raises(SystemExit):  # no order to choose for stations
+        main(["stations", "list", "--sort-by", "name", *connection(threaded_emu)])

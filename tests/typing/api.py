@@ -136,3 +136,11 @@ async def parts() -> None:
     with aiotofu.SyncClient("key") as sync:
         every: list[aiotofu.Part] = sync.parts.list(procedure_ids="p").collect()
         del every
+
+
+async def stations() -> None:
+    async with aiotofu.Client("key") as client:
+        async for station in client.stations.list(procedure_ids=["p"], include_metadata=True):
+            team: aiotofu.TeamRef | None = station.team
+            procedures: list[aiotofu.ProcedureRef] = station.procedures
+            del team, procedures
