@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
+from ._endpoint import Endpoint
+from ._filters import Filters
 from ._listings import Listings
 from ._models import Batch, Part, Station, User
 from ._paginate import Paginator
@@ -26,16 +28,37 @@ from .errors import InvalidParameterError
 
 __all__ = ["Batches", "Parts", "Stations", "Users"]
 
+T = TypeVar("T")
+F = TypeVar("F", bound=Filters)
 
-class Batches:
-    """The batches of a TofuPilot organisation: ``client.batches``."""
+
+class _Resource(Generic[T, F]):
+    """What every listed resource shares: its engine, its repr and ``resume()``."""
+
+    endpoint: ClassVar[Endpoint[Any, Any]]
 
     def __init__(self, requester: Requester) -> None:
-        self._requester = requester
-        self._listings = Listings(BATCHES, requester)
+        self._listings: Listings[T, F] = Listings(self.endpoint, requester)
 
     def __repr__(self) -> str:
-        return f"<aiotofu batches of {self._requester.base_url}>"
+        return f"<aiotofu {self.endpoint.name} of {self._listings.requester.base_url}>"
+
+    def resume(
+        self, token: str, *, max_items: int | None = None, prefetch: int = 2
+    ) -> Paginator[T]:
+        """Continue a listing just after the last record its ``resume_token`` had yielded.
+
+        The token carries the filters, the page size, the consistency pin and the last record
+        handed out, which the first page is checked against; ``max_items`` and ``prefetch``
+        apply to this run. A malformed or altered token raises InvalidParameterError.
+        """
+        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
+
+
+class Batches(_Resource[Batch, BatchFilters]):
+    """The batches of a TofuPilot organisation: ``client.batches``."""
+
+    endpoint = BATCHES
 
     def list(
         self,
@@ -85,17 +108,6 @@ class Batches:
             cursor=cursor,
             prefetch=prefetch,
         )
-
-    def resume(
-        self, token: str, *, max_items: int | None = None, prefetch: int = 2
-    ) -> Paginator[Batch]:
-        """Continue a listing just after the last record its ``resume_token`` had yielded.
-
-        The token carries the filters, the page size, the consistency pin and the last record
-        handed out, which the first page is checked against; ``max_items`` and ``prefetch``
-        apply to this run. A malformed or altered token raises InvalidParameterError.
-        """
-        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
     def watch(
         self,
@@ -154,14 +166,10 @@ class Batches:
         )
 
 
-class Parts:
+class Parts(_Resource[Part, PartFilters]):
     """The parts of a TofuPilot organisation: ``client.parts``."""
 
-    def __init__(self, requester: Requester) -> None:
-        self._listings = Listings(PARTS, requester)
-
-    def __repr__(self) -> str:
-        return f"<aiotofu parts of {self._listings.requester.base_url}>"
+    endpoint = PARTS
 
     def list(
         self,
@@ -202,21 +210,11 @@ class Parts:
             prefetch=prefetch,
         )
 
-    def resume(
-        self, token: str, *, max_items: int | None = None, prefetch: int = 2
-    ) -> Paginator[Part]:
-        """Continue a listing of parts just after the last part its token had yielded."""
-        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
-
-class Stations:
+class Stations(_Resource[Station, StationFilters]):
     """The test stations of a TofuPilot organisation: ``client.stations``."""
 
-    def __init__(self, requester: Requester) -> None:
-        self._listings = Listings(STATIONS, requester)
-
-    def __repr__(self) -> str:
-        return f"<aiotofu stations of {self._listings.requester.base_url}>"
+    endpoint = STATIONS
 
     def list(
         self,
@@ -246,12 +244,6 @@ class Stations:
         return self._listings.list(
             filters, page_size=page_size, max_items=max_items, cursor=cursor, prefetch=prefetch
         )
-
-    def resume(
-        self, token: str, *, max_items: int | None = None, prefetch: int = 2
-    ) -> Paginator[Station]:
-        """Continue a listing of stations just after the last station its token had yielded."""
-        return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
 
 class Users:

@@ -44,14 +44,20 @@ class PageBody(Generic[T]):
     meta: PageMeta
 
 
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(shape: Any) -> msgspec.json.Decoder[Any]:
+    """The decoder of a body of type ``shape``, built on first use and kept."""
+    decoder = _decoders.get(shape)
+    if decoder is None:
+        decoder = _decoders[shape] = msgspec.json.Decoder(shape)
+    return decoder
 
 
 def decode_body(body: bytes, cls: type[T]) -> PageBody[T]:
     """Decode a list answer whose records are ``cls``; DecodeError (worded) if it does not fit."""
-    decoder = _decoders.get(cls)
-    if decoder is None:
-        decoder = _decoders[cls] = msgspec.json.Decoder(PageBody[cls])  # type: ignore[valid-type]
+    decoder = _decoder(PageBody[cls])  # type: ignore[valid-type]
     try:
         page: PageBody[T] = decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass: the body does not fit
@@ -59,14 +65,9 @@ def decode_body(body: bytes, cls: type[T]) -> PageBody[T]:
     return page
 
 
-_array_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-
-
 def decode_array(body: bytes, cls: type[T]) -> list[T]:
     """Decode an answer that is a bare JSON array of ``cls`` (``GET /v2/users``)."""
-    decoder = _array_decoders.get(cls)
-    if decoder is None:
-        decoder = _array_decoders[cls] = msgspec.json.Decoder(list[cls])  # type: ignore[valid-type]
+    decoder = _decoder(list[cls])  # type: ignore[valid-type]
     try:
         records: list[T] = decoder.decode(body)
     except msgspec.ValidationError as exc:
