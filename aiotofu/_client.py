@@ -10,7 +10,19 @@ from urllib.parse import urlsplit
 
 from ._clock import get_clock
 from ._requester import Requester, RetryEvent, Transport
-from ._resources import Batches, Parts, Stations, Users
+from ._resources import (
+    Batches,
+    Deployments,
+    Logs,
+    Measurements,
+    Parts,
+    Phases,
+    Procedures,
+    Runs,
+    Stations,
+    Units,
+    Users,
+)
 from ._retry import RetryPolicy, is_seconds
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import InvalidParameterError, TofuPilotError
@@ -117,10 +129,24 @@ class Client:
         )
         self.batches = Batches(self._requester)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
+        self.units = Units(self._requester)
+        """Units: ``list()``, ``resume()``, ``watch()``."""
+        self.runs = Runs(self._requester)
+        """Test runs: ``list()``, ``resume()``, ``watch()``."""
         self.parts = Parts(self._requester)
         """Parts: ``list()``, ``resume()``."""
+        self.procedures = Procedures(self._requester)
+        """Procedures: ``list()``, ``resume()``."""
         self.stations = Stations(self._requester)
         """Stations: ``list()``, ``resume()``."""
+        self.deployments = Deployments(self._requester)
+        """Deployments: ``list()``, ``resume()``."""
+        self.logs = Logs(self._requester)
+        """Log lines of runs: ``list()``, ``resume()``, ``watch()``."""
+        self.phases = Phases(self._requester)
+        """Phases of one procedure's runs: ``list(procedure_id=...)``, ``resume()``."""
+        self.measurements = Measurements(self._requester)
+        """Measurements of one procedure's runs: ``list(procedure_id=...)``, ``resume()``."""
         self.users = Users(self._requester)
         """Users: ``await client.users.list()``."""
 

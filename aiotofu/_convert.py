@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+import cattrs.gen
 import cattrs.v
 import msgspec
 from cattrs.errors import IterableValidationNote
 
+from ._models import JSON_KEYS
 from .errors import DecodeError
 
 __all__ = [
@@ -131,8 +133,15 @@ def json_type(value: Any) -> str:
 
 
 def _objects_only(converter: cattrs.Converter) -> None:
-    """Make every attrs class accept only a JSON object, with a message that says so."""
-    generate = converter.gen_structure_attrs_fromdict
+    """Make every attrs class accept only a JSON object, with a message that says so; the
+    few fields whose JSON key is not their name (``JSON_KEYS``) are read under that key."""
+
+    def generate(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
+        renamed = JSON_KEYS.get(cls)
+        if not renamed:
+            return converter.gen_structure_attrs_fromdict(cls)
+        overrides = {name: cattrs.gen.override(rename=key) for name, key in renamed.items()}
+        return cattrs.gen.make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
     def factory(cls: type[Any]) -> Callable[[Any, type[Any]], Any]:
         structure_fields = generate(cls)

@@ -12,6 +12,7 @@ the first bad argument, before any request.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ __all__ = [
     "JsonObject",
     "Kind",
     "Metadata",
+    "Number",
     "Strings",
     "Text",
     "filter_field",
@@ -117,13 +119,16 @@ class Choices(Strings):
 
 @attrs.frozen
 class Text(Kind):
-    """One string of at most ``max_length`` characters."""
+    """One string of at most ``max_length`` characters (and not empty, if ``non_empty``)."""
 
     max_length: int | None = None
+    non_empty: bool = False
 
     def check(self, name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise InvalidParameterError(name, f"expected a string, got {type(value).__name__}")
+        if self.non_empty and not value:
+            raise InvalidParameterError(name, "must not be empty")
         if self.max_length is not None and len(value) > self.max_length:
             raise InvalidParameterError(
                 name, f"at most {self.max_length} characters, got {len(value)}"
@@ -190,6 +195,26 @@ class Integer(Kind):
             return int(text)
         except ValueError:
             raise InvalidParameterError(name, f"expected an integer, got {text!r}") from None
+
+
+@attrs.frozen
+class Number(Kind):
+    """A finite int or float (not a bool), sent as a float (``20`` as ``20.0``, as the SDK does)."""
+
+    metavar: ClassVar[str] = "NUMBER"
+
+    def check(self, name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidParameterError(name, f"expected a number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise InvalidParameterError(name, f"must be finite, got {value!r}")
+        return float(value)
+
+    def from_text(self, name: str, text: str) -> Any:
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidParameterError(name, f"expected a number, got {text!r}") from None
 
 
 @attrs.frozen
@@ -357,8 +382,15 @@ class Filters:
             object.__setattr__(self, name, info.kind.check(name, value))
         self.check_together()
 
+    # Pairs of (low, high) filters: a low above its high could match nothing, and is refused.
+    ranges: ClassVar[tuple[tuple[str, str], ...]] = ()
+
     def check_together(self) -> None:
-        """Rules across fields (an endpoint's filters override it)."""
+        """Rules across fields: by default, every pair of ``ranges`` in order."""
+        for low, high in self.ranges:
+            first, last = getattr(self, low), getattr(self, high)
+            if first is not None and last is not None and first > last:
+                raise InvalidParameterError(low, f"must not be above {high} (nothing could match)")
 
     @classmethod
     def declared(cls) -> list[tuple[str, FilterInfo]]:

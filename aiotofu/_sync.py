@@ -20,13 +20,39 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec
+
+from typing_extensions import TypeVar
 
 from ._client import Client
-from ._models import Batch, Page, Part, Station, User
+from ._models import (
+    Batch,
+    Deployment,
+    Log,
+    Measurement,
+    Page,
+    Part,
+    Phase,
+    Procedure,
+    Run,
+    Station,
+    Unit,
+    User,
+)
 from ._pagestate import Chunk
 from ._paginate import Paginator
-from ._resources import Batches, Parts, Stations
+from ._resources import (
+    Batches,
+    Deployments,
+    Logs,
+    Measurements,
+    Parts,
+    Phases,
+    Procedures,
+    Runs,
+    Stations,
+    Units,
+)
 from ._retry import RetryPolicy
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
@@ -37,7 +63,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 A = TypeVar("A")
-B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher")
+B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher[Any]")
+# What a SyncWatcher yields; a bare ``SyncWatcher`` annotation means a watch of batches.
+W = TypeVar("W", default=Batch)
 Res = TypeVar("Res")
 
 # How long Ctrl-C waits for the interrupted call to unwind, and close() for the loop to stop.
@@ -162,13 +190,27 @@ class SyncClient:
         self._thread: _LoopThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
-        self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher] = weakref.WeakSet()
+        self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher[Any]] = weakref.WeakSet()
         self.batches = SyncBatches(self)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
+        self.units = SyncUnits(self)
+        """Units: ``list()``, ``resume()``, ``watch()``."""
+        self.runs = SyncRuns(self)
+        """Test runs: ``list()``, ``resume()``, ``watch()``."""
         self.parts = SyncParts(self)
         """Parts: ``list()``, ``resume()``."""
+        self.procedures = SyncProcedures(self)
+        """Procedures: ``list()``, ``resume()``."""
         self.stations = SyncStations(self)
         """Stations: ``list()``, ``resume()``."""
+        self.deployments = SyncDeployments(self)
+        """Deployments: ``list()``, ``resume()``."""
+        self.logs = SyncLogs(self)
+        """Log lines of runs: ``list()``, ``resume()``, ``watch()``."""
+        self.phases = SyncPhases(self)
+        """Phases of one procedure's runs: ``list(procedure_id=...)``, ``resume()``."""
+        self.measurements = SyncMeasurements(self)
+        """Measurements of one procedure's runs: ``list(procedure_id=...)``, ``resume()``."""
         self.users = SyncUsers(self)
         """Users: ``client.users.list()``."""
 
@@ -335,20 +377,21 @@ class SyncPaginator(Generic[T]):
                 asyncio.run_coroutine_threadsafe(self._paginator.aclose(), thread.loop)
 
 
-class SyncWatcher:
-    """A blocking, endless iterator of new batches (see ``Client.batches.watch``)."""
+class SyncWatcher(Generic[W]):
+    """A blocking, endless iterator of new records (see ``Client.batches.watch``); a bare
+    ``SyncWatcher`` annotation means a watch of batches."""
 
-    def __init__(self, client: SyncClient, watcher: Watcher) -> None:
+    def __init__(self, client: SyncClient, watcher: Watcher[W]) -> None:
         self._client = client
         self._watcher = watcher
-        # A batch the watch produced while Ctrl-C interrupted the wait for it, and the state
+        # A record the watch produced while Ctrl-C interrupted the wait for it, and the state
         # before it: handed out first by the next call, and not counted by the token until then.
-        self._pending: list[tuple[Batch, WatchState | None]] = []
+        self._pending: list[tuple[W, WatchState | None]] = []
 
-    def __iter__(self) -> SyncWatcher:
+    def __iter__(self) -> SyncWatcher[W]:
         return self
 
-    def __next__(self) -> Batch:
+    def __next__(self) -> W:
         if self._pending:
             return self._pending.pop()[0]
         before = self._watcher.state
@@ -361,7 +404,7 @@ class SyncWatcher:
 
     @property
     def resume_token(self) -> str:
-        """The position just after the last batch handed out."""
+        """The position just after the last record handed out."""
         if self._pending:
             return self._watcher.token_at(self._pending[0][1])
         return self._watcher.resume_token
@@ -371,7 +414,7 @@ class SyncWatcher:
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._watcher.aclose)
 
-    def __enter__(self) -> SyncWatcher:
+    def __enter__(self) -> SyncWatcher[W]:
         """Fix the start of the watch here (see ``Watcher.__aenter__``)."""
         self._client._call(self._watcher.__aenter__)
         return self
@@ -423,7 +466,7 @@ class SyncBatches(SyncResource):
 
     list = _blocking(Batches.list, SyncPaginator[Batch])
     resume = _blocking(Batches.resume, SyncPaginator[Batch])
-    watch = _blocking(Batches.watch, SyncWatcher)
+    watch = _blocking(Batches.watch, SyncWatcher[Batch])
 
 
 class SyncParts(SyncResource):
@@ -444,6 +487,79 @@ class SyncStations(SyncResource):
 
     list = _blocking(Stations.list, SyncPaginator[Station])
     resume = _blocking(Stations.resume, SyncPaginator[Station])
+
+
+class SyncUnits(SyncResource):
+    """``SyncClient.units``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.units``, returning blocking iterators."""
+
+    _name = "units"
+
+    list = _blocking(Units.list, SyncPaginator[Unit])
+    resume = _blocking(Units.resume, SyncPaginator[Unit])
+    watch = _blocking(Units.watch, SyncWatcher[Unit])
+
+
+class SyncRuns(SyncResource):
+    """``SyncClient.runs``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.runs``, returning blocking iterators."""
+
+    _name = "runs"
+
+    list = _blocking(Runs.list, SyncPaginator[Run])
+    resume = _blocking(Runs.resume, SyncPaginator[Run])
+    watch = _blocking(Runs.watch, SyncWatcher[Run])
+
+
+class SyncProcedures(SyncResource):
+    """``SyncClient.procedures``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.procedures``, returning blocking iterators."""
+
+    _name = "procedures"
+
+    list = _blocking(Procedures.list, SyncPaginator[Procedure])
+    resume = _blocking(Procedures.resume, SyncPaginator[Procedure])
+
+
+class SyncDeployments(SyncResource):
+    """``SyncClient.deployments``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.deployments``, returning blocking iterators."""
+
+    _name = "deployments"
+
+    list = _blocking(Deployments.list, SyncPaginator[Deployment])
+    resume = _blocking(Deployments.resume, SyncPaginator[Deployment])
+
+
+class SyncLogs(SyncResource):
+    """``SyncClient.logs``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
+    ``Client.logs``, returning blocking iterators."""
+
+    _name = "logs"
+
+    list = _blocking(Logs.list, SyncPaginator[Log])
+    resume = _blocking(Logs.resume, SyncPaginator[Log])
+    watch = _blocking(Logs.watch, SyncWatcher[Log])
+
+
+class SyncPhases(SyncResource):
+    """``SyncClient.phases``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.phases``, returning blocking iterators."""
+
+    _name = "phases"
+
+    list = _blocking(Phases.list, SyncPaginator[Phase])
+    resume = _blocking(Phases.resume, SyncPaginator[Phase])
+
+
+class SyncMeasurements(SyncResource):
+    """``SyncClient.measurements``: ``list()`` and ``resume()`` with the parameters of
+    ``Client.measurements``, returning blocking iterators."""
+
+    _name = "measurements"
+
+    list = _blocking(Measurements.list, SyncPaginator[Measurement])
+    resume = _blocking(Measurements.resume, SyncPaginator[Measurement])
 
 
 class SyncUsers:

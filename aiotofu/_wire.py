@@ -5,6 +5,10 @@ page's ``data`` (a tuple of the endpoint's attrs models, nested classes, ``Liter
 aware datetimes included) and its ``meta``, validated as they are parsed. Unknown fields are
 ignored; a missing or mistyped one fails with its JSON path (``$.data[3].created_at``).
 
+Two keys of the whole API are camelCase (``linkedRepository`` on procedures and its
+``fullName``); msgspec does not read attrs aliases, so procedures are decoded through msgspec
+Structs that rename those keys (``_ProcedureWire``) and are then made ``Procedure`` records.
+
 msgspec's messages are terse, so on a failure (the rare path) the body is decoded again with the
 standard library and the cattrs converter, which word the problem the way the rest of aiotofu does
 (see ``explain``). Both are held to the same accept-or-reject decision by a differential test.
@@ -13,12 +17,14 @@ standard library and the cattrs converter, which word the problem the way the re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 import attrs
 import msgspec
 
 from ._convert import json_type, structure
+from ._models import AwareDatetime, LinkedRepository, MemberRef, Procedure, Provider
 from .errors import DecodeError
 
 __all__ = ["MAX_CURSOR", "PageBody", "PageMeta", "decode_array", "decode_body", "explain"]
@@ -44,6 +50,41 @@ class PageBody(Generic[T]):
     meta: PageMeta
 
 
+class _LinkedRepositoryWire(msgspec.Struct, rename={"full_name": "fullName"}):
+    id: str
+    name: str
+    full_name: str
+    provider: Provider
+
+
+class _ProcedureWire(msgspec.Struct, rename={"linked_repository": "linkedRepository"}):
+    id: str
+    name: str
+    created_at: AwareDatetime
+    created_by_user: MemberRef
+    linked_repository: _LinkedRepositoryWire | None
+
+
+def _procedure(wire: _ProcedureWire) -> Procedure:
+    repository = wire.linked_repository
+    return Procedure(
+        wire.id,
+        wire.name,
+        wire.created_at,
+        wire.created_by_user,
+        None
+        if repository is None
+        else LinkedRepository(
+            repository.id, repository.name, repository.full_name, repository.provider
+        ),
+    )
+
+
+# Models whose JSON keys are not their field names: the shape msgspec decodes, and the record.
+WIRE_FORMS: dict[type[Any], tuple[type[Any], Callable[[Any], Any]]] = {
+    Procedure: (_ProcedureWire, _procedure),
+}
+
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -57,11 +98,14 @@ def _decoder(shape: Any) -> msgspec.json.Decoder[Any]:
 
 def decode_body(body: bytes, cls: type[T]) -> PageBody[T]:
     """Decode a list answer whose records are ``cls``; DecodeError (worded) if it does not fit."""
-    decoder = _decoder(PageBody[cls])  # type: ignore[valid-type]
+    form = WIRE_FORMS.get(cls)
+    decoder = _decoder(PageBody[form[0] if form else cls])  # type: ignore[misc]
     try:
-        page: PageBody[T] = decoder.decode(body)
+        page: PageBody[Any] = decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass: the body does not fit
         raise explain(body, cls, exc) from exc
+    if form is not None:
+        return PageBody(tuple(map(form[1], page.data)), page.meta)
     return page
 
 

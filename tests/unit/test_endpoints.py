@@ -15,6 +15,7 @@ import attrs
 import pytest
 
 import aiotofu
+import aiotofu._resources
 from aiotofu._clock import get_clock
 from aiotofu._endpoint import Endpoint
 from aiotofu._filters import (
@@ -33,8 +34,7 @@ from aiotofu._filters import (
 from aiotofu._listings import Listings
 from aiotofu._models import AwareDatetime
 from aiotofu._requester import Requester
-from aiotofu._resources import Batches
-from aiotofu.endpoints import BATCHES, BatchFilters
+from aiotofu.endpoints import BATCHES, ENDPOINTS, BatchFilters
 from aiotofu.testing import MockTransport, Request, Response, json_response
 
 UTC = timezone.utc
@@ -113,19 +113,69 @@ def test_each_kind_names_the_filter_and_what_is_allowed(
 # -- batches: the precise signature is the filters class's --------------------------------
 
 LISTING_OPTIONS = ["sort_by", "sort_order", "page_size", "max_items", "cursor", "prefetch"]
+WATCH_OPTIONS = ["poll_interval", "since"]
+WATCH_TAIL = ["page_size", "resume_token", "lookback"]
+RESOURCES = [
+    resource
+    for resource in vars(aiotofu._resources).values()
+    if isinstance(resource, type)
+    and issubclass(resource, aiotofu._resources._Resource)
+    and resource is not aiotofu._resources._Resource
+]
 
 
-def test_batches_list_takes_exactly_the_filters_of_its_class_then_the_listing_options() -> None:
-    parameters = inspect.signature(Batches.list).parameters
+def test_every_endpoint_has_a_resource() -> None:
+    assert sorted(resource.endpoint.name for resource in RESOURCES) == sorted(
+        endpoint.name for endpoint in ENDPOINTS
+    )
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.endpoint.name)
+def test_list_takes_exactly_the_filters_of_its_class_then_the_listing_options(
+    resource: type[Any],
+) -> None:
+    endpoint = resource.endpoint
+    parameters = inspect.signature(resource.list).parameters
     names = [name for name in parameters if name != "self"]
-    filters = [name for name, _ in BatchFilters.declared()]
-    assert names == [*filters, *LISTING_OPTIONS]
-    hints = typing.get_type_hints(Batches.list)
-    declared = typing.get_type_hints(BatchFilters)
-    for name in filters:
-        assert parameters[name].default is None
+    filters = [name for name, _ in endpoint.filters.declared()]
+    options = LISTING_OPTIONS if endpoint.sortable else LISTING_OPTIONS[2:]
+    assert names == [*filters, *options]
+    hints = typing.get_type_hints(resource.list)
+    declared = typing.get_type_hints(endpoint.filters)
+    defaults = attrs.fields_dict(endpoint.filters)
+    for name, info in endpoint.filters.declared():
         assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
         assert hints[name] == declared[name], name
+        if info.required:
+            assert parameters[name].default is inspect.Parameter.empty
+        else:
+            assert parameters[name].default == defaults[name].default, name
+        if isinstance(info.kind, Choices):  # the type checker's values are the checked ones
+            literal = typing.get_args(hints[name])[0]
+            assert typing.get_args(literal) == info.kind.values, name
+    if endpoint.sortable:
+        assert typing.get_args(hints["sort_by"]) == endpoint.sorts
+        assert parameters["sort_by"].default == endpoint.sorts[0]
+
+
+@pytest.mark.parametrize(
+    "resource", [r for r in RESOURCES if r.endpoint.time_bounds], ids=lambda r: r.endpoint.name
+)
+def test_watch_takes_the_filters_but_the_time_window(resource: type[Any]) -> None:
+    endpoint = resource.endpoint
+    parameters = inspect.signature(resource.watch).parameters
+    names = [name for name in parameters if name != "self"]
+    filters = [name for name, _ in endpoint.filters.declared() if name not in endpoint.time_bounds]
+    assert names == [*WATCH_OPTIONS, *filters, *WATCH_TAIL]
+    hints = typing.get_type_hints(resource.watch)
+    declared = typing.get_type_hints(endpoint.filters)
+    for name in filters:
+        assert hints[name] == declared[name], name
+
+
+def test_only_resources_with_a_time_window_have_a_watch() -> None:
+    for resource in RESOURCES:
+        assert hasattr(resource, "watch") == bool(resource.endpoint.time_bounds), resource
 
 
 def test_the_batches_endpoint_sends_the_sdks_order() -> None:

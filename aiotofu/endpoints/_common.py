@@ -1,0 +1,55 @@
+"""Filter declarations several endpoints share word for word, and helpers for their tables.
+
+Each endpoint module stays the single source of its own filters: it picks from here what the API
+spells the same way on several endpoints (the unit, part, batch and procedure filters of runs,
+logs, phases and measurements), so that their help texts and kinds cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from .._convert import table_time
+from .._filters import Choices, Strings, Text, filter_field
+from .._models import Environment, Outcome, Sample, SampleFilter
+
+__all__ = [
+    "ENVIRONMENTS",
+    "OUTCOMES",
+    "SAMPLES",
+    "SAMPLES_WITH_PRODUCTION",
+    "choices",
+    "search",
+    "strings",
+    "when",
+]
+
+OUTCOMES: tuple[str, ...] = typing.get_args(Outcome)
+ENVIRONMENTS: tuple[str, ...] = typing.get_args(Environment)
+SAMPLES: tuple[str, ...] = typing.get_args(Sample)
+# A filter on samples may also ask for production units (the records' sample: None).
+SAMPLES_WITH_PRODUCTION: tuple[str, ...] = typing.get_args(SampleFilter)
+
+
+def strings(flag: str, help: str) -> Any:
+    """A filter of strings (a string or a list), with its command-line flag (repeatable)."""
+    field: str | Iterable[str] | None = filter_field(Strings(), flag=flag, help=help)
+    return field
+
+
+def choices(values: tuple[str, ...], flag: str, help: str) -> Any:
+    """A filter of enum values, checked against ``values`` before any request."""
+    return filter_field(Choices(values), flag=flag, help=f"{help}: {', '.join(values)}")
+
+
+def search(help: str) -> Any:
+    """The ``search_query`` filter (at most 100 characters, as the API's reference bounds it)."""
+    return filter_field(Text(max_length=100), flag="--search", help=help)
+
+
+def when(value: datetime | None) -> str:
+    """A table cell for an optional time."""
+    return "-" if value is None else table_time(value)

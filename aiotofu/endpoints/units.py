@@ -1,0 +1,130 @@
+"""``GET /v2/units``: its filters and how it is listed, from the official SDK's models.
+
+Units are pinned and restarted on ``created_at`` (``created_after`` / ``created_before``), and
+watched by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._convert import table_time
+from .._endpoint import Column, Endpoint
+from .._filters import Filters, Flag, Instant, Integer, Metadata, filter_field
+from .._models import Outcome, SampleFilter, Unit
+from ._common import OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
+
+__all__ = ["UNITS", "UnitFilters"]
+
+
+@attrs.frozen(cache_hash=True)
+class UnitFilters(Filters):
+    """The filters of ``GET /v2/units``."""
+
+    ranges = (
+        ("created_after", "created_before"),
+        ("started_after", "started_before"),
+        ("run_count_min", "run_count_max"),
+    )
+
+    search_query: str | None = search("serial number")
+    ids: str | Iterable[str] | None = strings("--id", "unit id")
+    serial_numbers: str | Iterable[str] | None = strings("--serial-number", "serial number")
+    part_numbers: str | Iterable[str] | None = strings("--part-number", "part number")
+    revision_numbers: str | Iterable[str] | None = strings("--revision", "part revision")
+    batch_numbers: str | Iterable[str] | None = strings("--batch-number", "batch number")
+    procedure_ids: str | Iterable[str] | None = strings(
+        "--procedure-id", "procedure the unit was tested by"
+    )
+    outcomes: Outcome | Iterable[Outcome] | None = choices(
+        OUTCOMES, "--outcome", "outcome of a run"
+    )
+    started_after: datetime | None = filter_field(
+        Instant(), help="a run started at or after this time (RFC 3339)"
+    )
+    started_before: datetime | None = filter_field(
+        Instant(), help="a run started at or before this time"
+    )
+    latest_only: bool = filter_field(
+        Flag(), help="match the run filters on each unit's latest run only", default=False
+    )
+    run_count_min: int | None = filter_field(Integer(low=0), help="at least this many runs")
+    run_count_max: int | None = filter_field(Integer(low=0), help="at most this many runs")
+    created_after: datetime | None = filter_field(
+        Instant(), help="created at or after (RFC 3339, e.g. 2024-01-15T00:00:00Z)"
+    )
+    created_before: datetime | None = filter_field(Instant(), help="created at or before")
+    created_by_user_ids: str | Iterable[str] | None = strings(
+        "--created-by-user-id", "user who created the unit"
+    )
+    created_by_station_ids: str | Iterable[str] | None = strings(
+        "--created-by-station-id", "station that created the unit"
+    )
+    exclude_units_with_parent: bool = filter_field(
+        Flag(), help="leave out units assembled into another", default=False
+    )
+    samples: SampleFilter | Iterable[SampleFilter] | None = choices(
+        SAMPLES_WITH_PRODUCTION, "--sample", "sample class"
+    )
+    metadata: Mapping[str, Any] | None = filter_field(
+        Metadata(), help='custom metadata, e.g. {"rework": {"eq": true}} (at most 5 keys)'
+    )
+    include_metadata: bool = filter_field(
+        Flag(), help="include each unit's metadata", default=False
+    )
+
+
+def _last_run(unit: Unit) -> str:
+    run = unit.last_run
+    return f"{run.outcome} {table_time(run.started_at)}" if run else "-"
+
+
+UNITS: Endpoint[Unit, UnitFilters] = Endpoint(
+    name="units",
+    path="/v2/units",
+    model=Unit,
+    filters=UnitFilters,
+    sorts=("created_at", "serial_number", "last_run_at", "part_number", "last_run_procedure"),
+    # The official SDK's order (its UnitListRequest model).
+    wire_order=(
+        "search_query",
+        "ids",
+        "serial_numbers",
+        "part_numbers",
+        "revision_numbers",
+        "batch_numbers",
+        "procedure_ids",
+        "outcomes",
+        "started_after",
+        "started_before",
+        "latest_only",
+        "run_count_min",
+        "run_count_max",
+        "created_after",
+        "created_before",
+        "created_by_user_ids",
+        "created_by_station_ids",
+        "exclude_units_with_parent",
+        "samples",
+        "limit",
+        "cursor",
+        "sort_by",
+        "sort_order",
+        "metadata",
+        "include_metadata",
+    ),
+    time_field="created_at",
+    time_bounds=("created_after", "created_before"),
+    columns=(
+        Column("SERIAL", 16, lambda unit: unit.serial_number),
+        Column("PART", 10, lambda unit: unit.part.number),
+        Column("REV", 4, lambda unit: unit.part.revision.number),
+        Column("CREATED (UTC)", 23, lambda unit: table_time(unit.created_at)),
+        Column("BATCH", 14, lambda unit: unit.batch.number if unit.batch else "-"),
+        Column("LAST RUN", 0, _last_run),
+    ),
+)
