@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from ._emulator import EmulatorServer, Fault, FaultSettings
 from ._emulator.app import LoggedRequest
 from ._emulator.server import describe
 from ._emulator.store import Store, to_micros
+from ._models import Outcome
 from ._sansio import Request, Response
 from .errors import InvalidParameterError
 
@@ -98,8 +100,10 @@ class Emulator:
             async with emu.client() as client:
                 assert len(await client.batches.list().collect()) == 250
 
-    ``batches`` generated records (deterministic for a ``seed``); faults as in
-    ``aiotofu emulator --help``: ``latency`` seconds per answer, ``fail_rate`` and ``drop_rate``
+    ``batches`` generated batches with their units, and ``runs`` runs of those units (None: one
+    per unit, at most 1,000) with their phases, measurements and log lines, beside procedures,
+    deployments, parts, stations and users: every list endpoint, from one deterministic data
+    set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency`` seconds per answer, ``fail_rate`` and ``drop_rate``
     shares of requests, ``rate_limit`` requests per second.
     """
 
@@ -107,6 +111,7 @@ class Emulator:
         self,
         *,
         batches: int = 0,
+        runs: int | None = None,
         seed: int = 0,
         api_key: str | None = None,
         latency: float = 0.0,
@@ -124,7 +129,11 @@ class Emulator:
             )
         except ValueError as exc:
             raise InvalidParameterError("faults", str(exc)) from None
-        self._server = EmulatorServer(batches=batches, seed=seed, api_key=api_key, faults=faults)
+        if runs is not None and (type(runs) is not int or runs < 0):
+            raise InvalidParameterError("runs", f"expected a count >= 0 or None, got {runs!r}")
+        self._server = EmulatorServer(
+            batches=batches, runs=runs, seed=seed, api_key=api_key, faults=faults
+        )
 
     async def __aenter__(self) -> Emulator:
         await self._server.start()
@@ -196,6 +205,43 @@ class Emulator:
         assert isinstance(store, Store)
         if not isinstance(id_or_number, str) or not store.delete_batch(id_or_number):
             raise InvalidParameterError("id_or_number", f"no batch {id_or_number!r}")
+
+    def add_run(
+        self,
+        *,
+        serial_number: str | None = None,
+        procedure: str | None = None,
+        outcome: Outcome | None = None,
+        started_at: datetime | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Upload a run, as a test station would; return its id.
+
+        It tests the unit ``serial_number`` (default: one chosen by the seed) with the
+        procedure named ``procedure`` (``"Functional test"``, ``"ICT"``, ``"Burn-in"``,
+        ``"Final QA"``, ``"Calibration"``, ``"Firmware flashing"``; default: one chosen) and
+        ends with ``outcome`` (default: what its phases decide); its phases, measurements and
+        log lines come with it. ``created_at``, when the API records it, defaults to now (and
+        never before the newest run); ``started_at`` to a few minutes before.
+        """
+        for name, value in (("started_at", started_at), ("created_at", created_at)):
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise InvalidParameterError(
+                    name, f"expected a timezone-aware datetime, got {value!r}"
+                )
+        if outcome is not None and outcome not in typing.get_args(Outcome):
+            raise InvalidParameterError("outcome", f"expected one of {typing.get_args(Outcome)}")
+        try:
+            return self._server.state.world.add_run(
+                serial_number=serial_number,
+                procedure=procedure,
+                outcome=outcome,
+                started_at=None if started_at is None else to_micros(started_at),
+                created_at=None if created_at is None else to_micros(created_at),
+            )
+        except KeyError as exc:
+            name = "procedure" if "procedure" in str(exc) else "serial_number"
+            raise InvalidParameterError(name, exc.args[0]) from None
 
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,

@@ -7,8 +7,6 @@ Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bou
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import secrets
 import time
 from collections import Counter, deque
@@ -19,27 +17,20 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from .._convert import parse_datetime
 from ..endpoints.batches import BATCHES
+from .endpoints import LISTINGS, PARTS, STATIONS
 from .faults import Faults
-from .store import BatchFilter, Store, SyntheticStore, parts_catalogue, to_micros
+from .listing import MAX_CURSOR, MAX_LIMIT, Listing, choice, date_time, integer, issue, serve
+from .store import BatchFilter, Store, SyntheticStore, parts_catalogue
+from .world import World
 
 _dumps = msgspec.json.encode
 
 
 __all__ = ["EmulatorState", "create_app"]
 
-MAX_LIMIT = 100
-MAX_CURSOR = 2**53 - 1
 MAX_SEARCH = 100
 MAX_CACHED_PAGES = 2048
-# TofuPilot's own pattern for created_after / created_before, verbatim from its reference.
-DATE_TIME = re.compile(
-    r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|"
-    r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|"
-    r"(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
-    r"(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$"
-)
 # Which query keys are arrays and which single values, from the endpoint's own description
 # (the kinds of its filters); how each value is checked stays the emulator's own, written from
 # TofuPilot's reference, so that it remains an independent check of the client's encoding.
@@ -92,10 +83,11 @@ class EmulatorState:
     """Everything one emulator serves from: its data, its key, its faults and its counters."""
 
     store: Store | SyntheticStore
+    world: World
     api_key: str = field(default_factory=lambda: "tp-emulator-" + secrets.token_urlsafe(12))
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
-    pages: dict[tuple[int, str], bytes] = field(default_factory=dict)  # see list_batches
+    pages: dict[tuple[Any, str], bytes] = field(default_factory=dict)  # see _cached
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
@@ -112,6 +104,8 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_get("/api/v2/users", list_users)
     app.router.add_get("/api/v2/parts", list_parts)
     app.router.add_get("/api/v2/stations", list_stations)
+    for path in LISTINGS:
+        app.router.add_get(path, list_records)
     return app
 
 
@@ -231,18 +225,25 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def list_batches(request: web.Request) -> web.Response:
-    """``GET /v2/batches``: filter, sort, and one page at an offset cursor.
-
-    Answers are cached until the data changes: the emulator serves every request from one
-    loop, and without the cache its own work would queue concurrent requests behind each
-    other, which a remote API with many servers does not do.
-    """
+    """``GET /v2/batches``: filter, sort, and one page at an offset cursor."""
     state = request.app[STATE]
-    key = (state.store.version, request.query_string)
+    return _cached(state, state.store.version, request, lambda: _list_batches(request, state.store))
+
+
+def _cached(
+    state: EmulatorState, version: Any, request: web.Request, answer: Callable[[], web.Response]
+) -> web.Response:
+    """The answer to this query string at this version of the data, computed once.
+
+    The emulator serves every request from one loop, and without the cache its own work would
+    queue concurrent requests behind each other, which a remote API with many servers does not
+    do.
+    """
+    key = (version, request.path_qs)
     cached = state.pages.get(key)
     if cached is not None:
         return web.Response(body=cached, content_type="application/json")
-    response = _list_batches(request, state.store)
+    response = answer()
     if response.status == 200 and isinstance(response.body, bytes):
         if len(state.pages) >= MAX_CACHED_PAGES:
             state.pages.clear()
@@ -255,25 +256,25 @@ def _list_batches(request: web.Request, store: Store | SyntheticStore) -> web.Re
     query = request.query
     for name in SCALARS:
         if len(query.getall(name, [])) > 1:
-            issues.append(_issue(name, "invalid_type", "Expected string, received array"))
-    limit = _integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
-    cursor = _integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
-    created_after = _date_time(query.get("created_after"), "created_after", issues)
-    created_before = _date_time(query.get("created_before"), "created_before", issues)
+            issues.append(issue(name, "invalid_type", "Expected string, received array"))
+    limit = integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
+    cursor = integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
+    created_after = date_time(query.get("created_after"), "created_after", issues)
+    created_before = date_time(query.get("created_before"), "created_before", issues)
     search_query = query.get("search_query")
     if search_query is not None and len(search_query) > MAX_SEARCH:
         issues.append(
-            _issue(
+            issue(
                 "search_query", "too_big", f"String must contain at most {MAX_SEARCH} character(s)"
             )
         )
-    sort_by = _choice(
+    sort_by = choice(
         query.get("sort_by"), "sort_by", ("number", "created_at"), "created_at", issues
     )
-    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
+    sort_order = choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
     if isinstance(store, SyntheticStore):
         issues += [
-            _issue(name, "unsupported", "A synthetic emulator serves only the date filters")
+            issue(name, "unsupported", "A synthetic emulator serves only the date filters")
             for name in (*ARRAYS, "search_query")
             if name in query
         ]
@@ -307,11 +308,11 @@ async def create_batch(request: web.Request) -> web.Response:
         body = None
     number = body.get("number") if isinstance(body, dict) else None
     if not isinstance(number, str) or not number.strip():
-        issue = _issue("number", "invalid_type", "Required: a non-empty string")
-        return _error(400, "BAD_REQUEST", "Bad request", [issue])
+        problem = issue("number", "invalid_type", "Required: a non-empty string")
+        return _error(400, "BAD_REQUEST", "Bad request", [problem])
     if len(number) > 255:
-        issue = _issue("number", "too_big", "String must contain at most 255 character(s)")
-        return _error(400, "BAD_REQUEST", "Bad request", [issue])
+        problem = issue("number", "too_big", "String must contain at most 255 character(s)")
+        return _error(400, "BAD_REQUEST", "Bad request", [problem])
     store = request.app[STATE].store
     if isinstance(store, SyntheticStore):
         return _error(405, "METHOD_NOT_ALLOWED", "A synthetic emulator is read-only")
@@ -324,130 +325,30 @@ async def create_batch(request: web.Request) -> web.Response:
 
 async def list_parts(request: web.Request) -> web.Response:
     """``GET /v2/parts``: search, procedures and metadata filters, three sorts, offsets."""
-    query = request.query
-    issues: list[dict[str, Any]] = []
-    sort_by = _choice(
-        query.get("sort_by"), "sort_by", ("name", "number", "created_at"), "created_at", issues
-    )
-    sort_order = _choice(query.get("sort_order"), "sort_order", ("asc", "desc"), "desc", issues)
-    rows, page = _catalogue_query(query, parts_catalogue(), ("number", "name"), issues)
-    if issues:
-        return _error(400, "BAD_REQUEST", "Bad request", issues)
-    key = {"created_at": "_created", "name": "name", "number": "number"}[sort_by]
-    rows.sort(key=lambda part: (part[key], part["id"]), reverse=sort_order == "desc")
-    return _catalogue_page(query, rows, page)
+    return _listed(PARTS, request, parts_catalogue())
 
 
 async def list_stations(request: web.Request) -> web.Response:
     """``GET /v2/stations``: search, procedures and metadata filters, in name order."""
     store = request.app[STATE].store
-    stations = store.list_stations() if isinstance(store, Store) else []
-    issues: list[dict[str, Any]] = []
-    rows, page = _catalogue_query(request.query, stations, ("name",), issues)
-    if issues:
-        return _error(400, "BAD_REQUEST", "Bad request", issues)
-    return _catalogue_page(request.query, rows, page)
+    return _listed(STATIONS, request, store.list_stations() if isinstance(store, Store) else [])
 
 
-def _catalogue_query(
-    query: Any, catalogue: Any, searched: tuple[str, ...], issues: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], tuple[int, int]]:
-    """The records of a small catalogue (parts, stations) that match the common filters:
-    ``search_query`` on the ``searched`` fields, ``procedure_ids``, ``metadata``."""
-    for name in ("limit", "cursor", "search_query", "sort_by", "sort_order", "metadata"):
-        if len(query.getall(name, [])) > 1:
-            issues.append(_issue(name, "invalid_type", "Expected string, received array"))
-    limit = _integer(query.get("limit"), "limit", 50, 1, MAX_LIMIT, issues)
-    cursor = _integer(query.get("cursor"), "cursor", 0, 0, MAX_CURSOR, issues)
-    _choice(query.get("include_metadata"), "include_metadata", ("true", "false"), "false", issues)
-    metadata = _metadata(query.get("metadata"), issues)
-    search = (query.get("search_query") or "").lower()
-    procedures = set(query.getall("procedure_ids", []))
-    rows = [
-        record
-        for record in catalogue
-        if (not search or any(search in record[field].lower() for field in searched))
-        and (not procedures or procedures & _procedures_of(record))
-        and all(_matches(record["_metadata"].get(key), ops) for key, ops in metadata.items())
-    ]
-    return rows, (cursor, limit)
-
-
-def _procedures_of(record: dict[str, Any]) -> set[str]:
-    if "_procedures" in record:
-        return set(record["_procedures"])
-    return {procedure["id"] for procedure in record["procedures"]}
-
-
-def _catalogue_page(query: Any, rows: list[dict[str, Any]], page: tuple[int, int]) -> web.Response:
-    cursor, limit = page
-    include = query.get("include_metadata") == "true"
-    has_more = cursor + limit < len(rows)
-    data = [
-        {
-            **{k: v for k, v in record.items() if not k.startswith("_")},
-            **({"metadata": record["_metadata"]} if include else {}),
-        }
-        for record in rows[cursor : cursor + limit]
-    ]
-    meta = {"has_more": has_more, "next_cursor": cursor + limit if has_more else None}
-    return _json({"data": data, "meta": meta})
-
-
-def _metadata(text: str | None, issues: list[dict[str, Any]]) -> dict[str, Any]:
-    """The metadata filter: a JSON object of at most 5 keys, each with one operator shape.
-
-    Empty means none: the official SDK sends ``metadata=`` when it has no metadata filter."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    shapes_ok = (
-        isinstance(value, dict)
-        and len(value) <= 5
-        and all(
-            isinstance(ops, dict)
-            and ops
-            and (
-                set(ops) <= {"in", "contains"}
-                or (set(ops) == {"eq"} and isinstance(ops["eq"], bool))
-                or (
-                    set(ops) <= {"gte", "lte", "gt", "lt", "eq"}
-                    and all(
-                        isinstance(v, (int, float)) and not isinstance(v, bool)
-                        for v in ops.values()
-                    )
-                )
-            )
-            for ops in value.values()
-        )
+async def list_records(request: web.Request) -> web.Response:
+    """Units, runs, procedures, deployments, logs, phases and measurements, from the world."""
+    state = request.app[STATE]
+    listing, name = LISTINGS[request.path]
+    records = state.world.records()
+    return _cached(
+        state, records.version, request, lambda: _listed(listing, request, getattr(records, name))
     )
-    if not shapes_ok:
-        issues.append(_issue("metadata", "invalid_type", "Invalid metadata filter"))
-        return {}
-    return value  # type: ignore[no-any-return]
 
 
-def _matches(value: Any, ops: dict[str, Any]) -> bool:
-    """Whether a metadata value satisfies one key's operators."""
-    if set(ops) <= {"in", "contains"}:
-        return isinstance(value, str) and all(
-            value in operand if op == "in" else operand in value for op, operand in ops.items()
-        )
-    if set(ops) == {"eq"} and isinstance(ops["eq"], bool):
-        return value is ops["eq"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    compare: dict[str, Callable[[float, float], bool]] = {
-        "gte": lambda a, b: a >= b,
-        "lte": lambda a, b: a <= b,
-        "gt": lambda a, b: a > b,
-        "lt": lambda a, b: a < b,
-        "eq": lambda a, b: a == b,
-    }
-    return all(compare[op](value, operand) for op, operand in ops.items())
+def _listed(listing: Listing, request: web.Request, records: Any) -> web.Response:
+    status, body = serve(listing, request.query, records)
+    if status != 200:
+        return _error(status, body["code"], body["message"], body["issues"])
+    return _json(body)
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -464,60 +365,6 @@ async def get_batch(request: web.Request) -> web.Response:
     if batch is None:
         return _error(404, "NOT_FOUND", "Batch not found")
     return _json(batch)
-
-
-# -- validation, in the words of the zod schemas behind TofuPilot's API ------------------
-
-
-def _issue(name: str, code: str, message: str) -> dict[str, Any]:
-    return {"code": code, "path": [name], "message": message}
-
-
-def _integer(
-    text: str | None, name: str, default: int, low: int, high: int, issues: list[dict[str, Any]]
-) -> int:
-    if text is None:
-        return default
-    if not re.fullmatch(r"-?\d+", text.strip()):
-        issues.append(_issue(name, "invalid_type", "Expected integer, received string"))
-        return default
-    value = int(text)
-    if value < low:
-        issues.append(_issue(name, "too_small", f"Number must be greater than or equal to {low}"))
-    elif value > high:
-        issues.append(_issue(name, "too_big", f"Number must be less than or equal to {high}"))
-    return value
-
-
-def _date_time(text: str | None, name: str, issues: list[dict[str, Any]]) -> int | None:
-    if text is None:
-        return None
-    if not DATE_TIME.match(text):
-        issues.append(_issue(name, "invalid_string", "Invalid datetime"))
-        return None
-    return to_micros(parse_datetime(text))
-
-
-def _choice(
-    text: str | None,
-    name: str,
-    choices: tuple[str, ...],
-    default: str,
-    issues: list[dict[str, Any]],
-) -> str:
-    if text is None:
-        return default
-    if text not in choices:
-        expected = " | ".join(f"'{c}'" for c in choices)
-        issues.append(
-            _issue(
-                name,
-                "invalid_enum_value",
-                f"Invalid enum value. Expected {expected}, received '{text}'",
-            )
-        )
-        return default
-    return text
 
 
 def _int_or_none(text: str | None) -> int | None:

@@ -13,12 +13,16 @@ from aiohttp import web
 from .app import EmulatorState, create_app
 from .faults import Fault, Faults, FaultSettings
 from .store import Store, SyntheticStore
+from .world import World
 
 __all__ = ["EmulatorServer", "serve"]
 
 
 class EmulatorServer:
     """A local TofuPilot v2 server in the running event loop.
+
+    ``batches`` generated batches (with their units), and ``runs`` runs of those units (None:
+    one per unit, at most 1,000), with their phases, measurements and log lines.
 
     ``start()`` binds (port 0: any free port) and fills ``base_url``; ``stop()`` closes it.
     The data, key, faults and counters live in ``state``.
@@ -30,6 +34,7 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         batches: int = 0,
+        runs: int | None = None,
         seed: int = 0,
         api_key: str | None = None,
         db: str = ":memory:",
@@ -45,7 +50,11 @@ class EmulatorServer:
             missing = batches - store.count()
             if missing > 0:
                 store.generate(missing, seed=seed)
-        self.state = EmulatorState(store=store, faults=Faults(faults or FaultSettings(seed=seed)))
+        self.state = EmulatorState(
+            store=store,
+            world=World(store, runs=runs, seed=seed),
+            faults=Faults(faults or FaultSettings(seed=seed)),
+        )
         if api_key is not None:
             self.state.api_key = api_key
         self.host = host

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["BatchFilter", "Store", "format_timestamp", "parts_catalogue", "procedure_id"]
+__all__ = [
+    "PROCEDURES",
+    "BatchFilter",
+    "Store",
+    "format_timestamp",
+    "part_name",
+    "parts_catalogue",
+    "procedure_id",
+    "stable_id",
+    "station_record",
+    "user_record",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT);
@@ -147,14 +158,28 @@ class Store:
         (some without an email or an image, one in twelve banned)."""
         with self._lock:
             rows = self._db.execute("SELECT id, name FROM users ORDER BY id").fetchall()
-        return [_user(user_id, name) for user_id, name in rows]
+        return [user_record(user_id, name) for user_id, name in rows]
 
     def list_stations(self) -> list[dict[str, Any]]:
         """Every station, in name order, with its procedures, team and metadata (derived from
         its id, the same on every run)."""
         with self._lock:
             rows = self._db.execute("SELECT id, name FROM stations ORDER BY name, id").fetchall()
-        return [_station(station_id, name) for station_id, name in rows]
+        return [station_record(station_id, name) for station_id, name in rows]
+
+    def unit_rows(self) -> list[tuple[Any, ...]]:
+        """Every unit with its batch, oldest first: ``(serial_number, part_number, revision,
+        created_at, batch_id, batch_number, user_id, user_name, station_id, station_name)``
+        (what the emulator's units, runs and the records of runs are derived from)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT x.serial_number, x.part_number, x.revision, x.created_at, b.id, b.number, "
+                "b.user_id, u.name, b.station_id, s.name FROM units AS x "
+                "JOIN batches AS b ON b.seq = x.batch_seq "
+                "LEFT JOIN users AS u ON u.id = b.user_id "
+                "LEFT JOIN stations AS s ON s.id = b.station_id "
+                "ORDER BY x.created_at, b.seq, x.serial_number"
+            ).fetchall()
 
     def get_batch(self, number: str) -> dict[str, Any] | None:
         """A batch with its units, as ``GET /v2/batches/{number}`` answers; None if unknown."""
@@ -172,15 +197,15 @@ class Store:
         del batch["unit_count"]
         batch["units"] = [
             {
-                "id": _stable_id("unit", serial),
+                "id": stable_id("unit", serial),
                 "serial_number": serial,
                 "created_at": format_timestamp(created),
                 "part": {
-                    "id": _stable_id("part", part_number),
+                    "id": stable_id("part", part_number),
                     "number": part_number,
-                    "name": _part_name(part_number),
+                    "name": part_name(part_number),
                     "revision": {
-                        "id": _stable_id("rev", part_number, revision),
+                        "id": stable_id("rev", part_number, revision),
                         "number": revision,
                     },
                 },
@@ -375,7 +400,8 @@ def _batch(row: Sequence[Any]) -> dict[str, Any]:
 
 
 _FAMILIES = ["boards", "power", "sensors", "optics"]
-_PROCEDURES = ["Functional test", "ICT", "Burn-in", "Final QA"]
+# The procedures that parts and stations are linked to (the emulator has two more).
+PROCEDURES = ["Functional test", "ICT", "Burn-in", "Final QA"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -391,12 +417,12 @@ def parts_catalogue() -> tuple[dict[str, Any], ...]:
             created = catalogue[-1]["_created"]  # two parts created in the same instant
         catalogue.append(
             {
-                "id": _stable_id("part", number),
+                "id": stable_id("part", number),
                 "number": number,
                 "name": name,
                 "created_at": format_timestamp(created),
                 "revisions": [
-                    {"id": _stable_id("rev", number, revision), "number": revision}
+                    {"id": stable_id("rev", number, revision), "number": revision}
                     for revision in revisions
                 ],
                 "_created": created,
@@ -406,7 +432,7 @@ def parts_catalogue() -> tuple[dict[str, Any], ...]:
                     "rohs": index % 4 != 1,
                 },
                 "_procedures": [
-                    _stable_id("procedure", _PROCEDURES[(index + k) % len(_PROCEDURES)])
+                    stable_id("procedure", PROCEDURES[(index + k) % len(PROCEDURES)])
                     for k in range(1 + index % 2)
                 ],
             }
@@ -417,11 +443,12 @@ def parts_catalogue() -> tuple[dict[str, Any], ...]:
 _TEAMS = [("Line 1", "L1"), ("Line 2", "L2")]
 
 
-def _station(station_id: str, name: str) -> dict[str, Any]:
+def station_record(station_id: str, name: str) -> dict[str, Any]:
+    """A station as ``GET /v2/stations`` answers, its procedures and team derived from its id."""
     digest = hashlib.blake2b(station_id.encode(), digest_size=4).digest()
     procedures = [
         {"id": procedure_id(procedure), "name": procedure}
-        for k, procedure in enumerate(_PROCEDURES)
+        for k, procedure in enumerate(PROCEDURES)
         if (digest[0] >> k) & 1
     ]
     team = None if digest[1] % 4 == 0 else _TEAMS[digest[1] % 2]
@@ -430,7 +457,7 @@ def _station(station_id: str, name: str) -> dict[str, Any]:
         "name": name,
         "procedures": procedures,
         "procedures_count": float(len(procedures)),
-        "team": None if team is None else {"id": _stable_id("team", team[0]), "name": team[0]},
+        "team": None if team is None else {"id": stable_id("team", team[0]), "name": team[0]},
         "_metadata": {
             "line": team[1] if team else "lab",
             "bays": float(1 + digest[2] % 6),
@@ -441,10 +468,11 @@ def _station(station_id: str, name: str) -> dict[str, Any]:
 
 def procedure_id(name: str) -> str:
     """The id of one of the emulator's procedures (``Functional test``, ``ICT``...)."""
-    return _stable_id("procedure", name)
+    return stable_id("procedure", name)
 
 
-def _user(user_id: str, name: str | None) -> dict[str, Any]:
+def user_record(user_id: str, name: str | None) -> dict[str, Any]:
+    """A user as ``GET /v2/users`` answers, email, image and banned derived from the id."""
     digest = hashlib.blake2b(user_id.encode(), digest_size=4).digest()
     handle = (name or "member").lower().replace(" ", ".")
     return {
@@ -462,11 +490,13 @@ def _uuid(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
-def _stable_id(*parts: str) -> str:
+def stable_id(*parts: str) -> str:
+    """A UUID that is the same for the same parts on every run (ids of derived records)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "aiotofu:" + ":".join(parts)))
 
 
-def _part_name(part_number: str) -> str:
+def part_name(part_number: str) -> str:
+    """The name of one of the emulator's part numbers."""
     return next((name for number, name, _ in _PARTS if number == part_number), part_number)
 
 
@@ -500,7 +530,7 @@ class SyntheticStore:
 
     def list_users(self) -> list[dict[str, Any]]:
         """The users the synthetic batches are created by."""
-        return [_user(user_id, name) for user_id, name in sorted(self._users)]
+        return [user_record(user_id, name) for user_id, name in sorted(self._users)]
 
     def list_batches(
         self, where: BatchFilter, *, offset: int, limit: int

@@ -1,0 +1,763 @@
+"""The emulator's records beyond batches: procedures and their versions, deployments, units,
+runs, phases, measurements and log lines, as one coherent, deterministic data set.
+
+Everything is derived from the store (its batches, their units, users and stations) and a seed,
+and rebuilt when the store changes: a unit is one of a batch's, a run tests a unit with one of
+the procedures, its phases and measurements follow that procedure's plan and decide its outcome,
+its log lines tell the same story, a unit's ``last_run`` is its latest run. Runs added with
+``add_run`` are kept across rebuilds.
+
+Records are dicts shaped as the API answers (their public keys), with private keys (a leading
+underscore) for what the filters and sorts need: times in microseconds, the ids a filter names.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .store import (
+    EPOCH_START,
+    PROCEDURES,
+    Store,
+    SyntheticStore,
+    format_timestamp,
+    part_name,
+    stable_id,
+    to_micros,
+)
+
+__all__ = ["AddedRun", "Records", "World", "iso_duration"]
+
+SECOND = 1_000_000
+DAY = 86_400 * SECOND
+DEFAULT_MAX_RUNS = 1000
+
+# Every procedure: its name, and its repository (name, provider) when one is linked.
+_CATALOGUE = [
+    ("Functional test", ("functional-test", "github")),
+    ("ICT", ("ict-fixtures", "gitlab")),
+    ("Burn-in", None),
+    ("Final QA", ("final-qa", "github")),
+    ("Calibration", ("calibration", "bitbucket")),
+    ("Firmware flashing", None),
+]
+assert [name for name, _ in _CATALOGUE[: len(PROCEDURES)]] == PROCEDURES
+
+# A phase: (name, sequence path or None, measurements). A measurement: (name, type, units,
+# low, high) for numbers, (name, "boolean") and (name, "string", expected), or (name, "json").
+_PLANS: dict[str, list[tuple[str, str | None, list[tuple[Any, ...]]]]] = {
+    "Functional test": [
+        ("power_on", "power", [("inrush_current", "numeric", "A", 0.1, 1.5)]),
+        (
+            "voltage_rails",
+            "power",
+            [("vcc_3v3", "numeric", "V", 3.2, 3.4), ("vcc_5v", "numeric", "V", 4.9, 5.1)],
+        ),
+        ("firmware_version", None, [("fw_version", "string", "2.1.0")]),
+        ("radio_link", "radio", [("rssi", "numeric", "dBm", -80.0, -30.0), ("link_ok", "boolean")]),
+        ("shutdown", None, []),
+    ],
+    "ICT": [
+        ("continuity", None, [("open_nets", "numeric", None, 0.0, 0.0)]),
+        ("resistors", None, [("r12", "numeric", "Ohm", 990.0, 1010.0)]),
+        ("capacitors", None, [("c3", "numeric", "uF", 9.0, 11.0)]),
+    ],
+    "Burn-in": [
+        ("heat_soak", None, [("board_temp", "numeric", "degC", 60.0, 85.0)]),
+        ("stress", None, [("errors", "numeric", None, 0.0, 0.0), ("log", "json")]),
+    ],
+    "Final QA": [
+        ("visual", None, [("scratches", "boolean")]),
+        ("label", None, [("label_text", "string", "OK")]),
+        ("packaging", None, []),
+    ],
+    "Calibration": [
+        ("offset", "cal", [("offset_mv", "numeric", "mV", -5.0, 5.0)]),
+        ("gain", "cal", [("gain_error", "numeric", "%", -1.0, 1.0)]),
+    ],
+    "Firmware flashing": [("flash", None, [("image_crc", "string", "0x1f2e")])],
+}
+_SEQUENCES = {"power": "Power checks", "radio": "Radio checks", "cal": "Calibration steps"}
+_DECLARED_OPERATORS = ["Night shift", "Line lead", "Contractor A"]
+_FIXTURES = ["F1", "F2", "F3", "F4"]
+_BRANCHES = ["main", "main", "release/2.x", "feature/faster-boot"]
+_CHANGES = ["tighten limits", "new phase", "fix flaky retry"]
+_OUTCOMES_BY_CHANCE = [("ERROR", 0.02), ("TIMEOUT", 0.01), ("ABORTED", 0.01)]
+
+
+@dataclass(frozen=True)
+class AddedRun:
+    """A run added while the emulator serves (``Emulator.add_run``)."""
+
+    run_id: str
+    serial_number: str | None
+    procedure: str | None
+    outcome: str | None
+    started_at: int | None  # microseconds
+    created_at: int  # microseconds
+
+
+@dataclass
+class Records:
+    """Every derived record, per endpoint, with the version they were built at."""
+
+    version: tuple[int, int]
+    procedures: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    units: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+
+class World:
+    """The derived records of one emulator; built on first use, rebuilt when the data changes.
+
+    ``runs`` is how many runs to generate (None: one per unit, at most 1,000).
+    """
+
+    def __init__(self, store: Store | SyntheticStore, *, runs: int | None, seed: int) -> None:
+        self._store = store
+        self._runs = runs
+        self._seed = seed
+        self._added: list[AddedRun] = []
+        self._records: Records | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever an answer could: with the store's data and with every added run."""
+        return (self._store.version, len(self._added))
+
+    def records(self) -> Records:
+        """The records of the current data, built if it changed since the last call."""
+        with self._lock:
+            if self._records is None or self._records.version != self.version:
+                self._records = self._build()
+            return self._records
+
+    def add_run(
+        self,
+        *,
+        serial_number: str | None = None,
+        procedure: str | None = None,
+        outcome: str | None = None,
+        started_at: int | None = None,
+        created_at: int | None = None,
+    ) -> str:
+        """Record a run as a station would upload it (now, unless ``created_at``); its id.
+
+        ``serial_number`` (an existing unit), ``procedure`` (a name) and ``outcome`` are chosen
+        when None; KeyError names what does not exist.
+        """
+        records = self.records()
+        if serial_number is not None and not any(
+            unit["serial_number"] == serial_number for unit in records.units
+        ):
+            raise KeyError(f"no unit with serial number {serial_number!r}")
+        if serial_number is None and not records.units:
+            raise KeyError("no unit to test: add a batch with units first")
+        if procedure is not None and procedure not in _PLANS:
+            raise KeyError(f"no procedure named {procedure!r}")
+        with self._lock:
+            if created_at is None:
+                newest = max((run["_created"] for run in records.runs), default=0)
+                now = time.time_ns() // 1_000_000 * 1000
+                created_at = max(now, newest + 1000)
+            run_id = stable_id("added-run", str(self._seed), str(len(self._added)))
+            self._added.append(
+                AddedRun(run_id, serial_number, procedure, outcome, started_at, created_at)
+            )
+        return run_id
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build(self) -> Records:
+        records = Records(self.version)
+        rows = self._store.unit_rows() if isinstance(self._store, Store) else []
+        users = self._store.list_users()
+        stations = self._store.list_stations() if isinstance(self._store, Store) else []
+        members = [_member(user) for user in users]
+        rng = random.Random(f"world:{self._seed}")
+        procedures = _procedures(members, rng)
+        # Newest first: the order the API answers in (it takes no order parameter).
+        records.procedures = procedures[::-1]
+        records.deployments = _deployments(procedures, stations, members, rng)
+        units = _units(rows, self._seed)
+        records.units = units
+        count = min(len(units), DEFAULT_MAX_RUNS) if self._runs is None else self._runs
+        context = _Context(procedures, records.deployments, units, members, stations)
+        if units:
+            for index in range(count):
+                run_rng = random.Random(f"run:{self._seed}:{index}")
+                unit = units[run_rng.randrange(len(units))]
+                run_id = stable_id("run", str(self._seed), str(index))
+                context.run(records, run_rng, run_id, unit, None, None, None, None)
+            for added in self._added:
+                run_rng = random.Random(added.run_id)
+                unit = (
+                    next(u for u in units if u["serial_number"] == added.serial_number)
+                    if added.serial_number is not None
+                    else units[run_rng.randrange(len(units))]
+                )
+                context.run(
+                    records,
+                    run_rng,
+                    added.run_id,
+                    unit,
+                    added.procedure,
+                    added.outcome,
+                    added.started_at,
+                    added.created_at,
+                )
+        _link_last_runs(units, records.runs)
+        return records
+
+
+def _member(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": user["id"], "name": user["name"], "email": user["email"]}
+
+
+def _procedures(members: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The six procedures, created before the first batch, some with a linked repository."""
+    procedures = []
+    for index, (name, repository) in enumerate(_CATALOGUE):
+        created = to_micros(EPOCH_START) - (90 - 7 * index) * DAY
+        procedure_id = stable_id("procedure", name)
+        versions = [] if index % 3 == 2 else _versions(procedure_id, created, rng)
+        procedures.append(
+            {
+                "id": procedure_id,
+                "name": name,
+                "created_at": format_timestamp(created),
+                "created_by_user": rng.choice(members)
+                if members
+                else {"id": stable_id("user", "system"), "name": None, "email": None},
+                "linkedRepository": None
+                if repository is None
+                else {
+                    "id": stable_id("repository", repository[0]),
+                    "name": repository[0],
+                    "fullName": f"acme/{repository[0]}",
+                    "provider": repository[1],
+                },
+                "_created": created,
+                "_versions": versions,
+                "_repository": repository,
+            }
+        )
+    return procedures
+
+
+def _versions(procedure_id: str, created: int, rng: random.Random) -> list[tuple[int, str, str]]:
+    """(from, id, tag) of each version of a procedure, oldest first, one every few days."""
+    versions = []
+    at = created
+    for minor in range(6):
+        at += rng.randrange(5, 40) * DAY
+        tag = f"v1.{minor}.0"
+        versions.append((at - 80 * DAY, stable_id("version", procedure_id, tag), tag))
+    return versions
+
+
+def _deployments(
+    procedures: list[dict[str, Any]],
+    stations: list[dict[str, Any]],
+    members: list[dict[str, Any]],
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """Deployments of the procedures with a repository (and a few from the CLI, not from
+    git), newest first: what the API answers with no order parameter."""
+    deployments = []
+    for procedure in procedures:
+        repository = procedure["_repository"]
+        linked = [s for s in stations if any(p["id"] == procedure["id"] for p in s["procedures"])]
+        for k, (_, version_id, tag) in enumerate(procedure["_versions"]):
+            deployed = procedure["_versions"][k][0] + rng.randrange(0, 3 * 3600) * SECOND
+            environment = ("production", "preview", "development")[k % 3 if k % 2 else 0]
+            status = "ready" if rng.random() < 0.8 else rng.choice(["failed", "building"])
+            git = repository is not None and k != 1
+            pushed = status == "ready" and environment == "production"
+            author = rng.choice(members)["name"] if members else None
+            author = (author or "ci").lower().replace(" ", "-")
+            sha = f"{rng.getrandbits(160):040x}"
+            branch = rng.choice(_BRANCHES) if environment != "production" else "main"
+            deployments.append(
+                {
+                    "id": stable_id("deployment", version_id),
+                    "environment": environment,
+                    "trigger": ("auto" if git else "cli") if k % 4 else "manual",
+                    "status": status,
+                    "skipped": False,
+                    "started_at": format_timestamp(deployed + 2 * SECOND),
+                    "ended_at": None
+                    if status == "building"
+                    else format_timestamp(deployed + rng.randrange(30, 300) * SECOND),
+                    "deployed_at": format_timestamp(deployed),
+                    "procedure": {"id": procedure["id"], "name": procedure["name"]},
+                    "commit": {
+                        "id": stable_id("commit", sha),
+                        "sha": sha,
+                        "message": f"Release {tag}: {rng.choice(_CHANGES)}",
+                        "author_username": author,
+                        "author_avatar_url": None
+                        if k % 3 == 0
+                        else f"https://avatars.example.com/{author}.png",
+                        "committed_at": format_timestamp(deployed - 600 * SECOND),
+                        "branch": branch,
+                    }
+                    if git
+                    else None,
+                    "repository": {"provider": repository[1]} if git else None,
+                    "stations": [{"id": s["id"], "name": s["name"]} for s in linked]
+                    if pushed
+                    else [],
+                    "_deployed": deployed,
+                    "_procedure_id": procedure["id"],
+                    "_version": tag,
+                    "_branch": branch if git else None,
+                    "_author": author if git else None,
+                }
+            )
+    deployments.sort(key=lambda d: (d["_deployed"], d["id"]), reverse=True)
+    return deployments
+
+
+def _units(rows: Sequence[tuple[Any, ...]], seed: int) -> list[dict[str, Any]]:
+    """The store's units; in each batch, every fifth unit is assembled into the fourth before."""
+    units: list[dict[str, Any]] = []
+    by_batch: dict[str, list[dict[str, Any]]] = {}
+    for (
+        serial,
+        part,
+        revision,
+        created,
+        batch_id,
+        batch_number,
+        user_id,
+        user_name,
+        sid,
+        sname,
+    ) in rows:
+        unit_id = stable_id("unit", serial)
+        rng = random.Random(f"unit:{seed}:{serial}")
+        roll = rng.random()
+        sample = (
+            "golden"
+            if roll < 0.02
+            else "failing"
+            if roll < 0.03
+            else "ignored"
+            if roll < 0.04
+            else None
+        )
+        unit = {
+            "id": unit_id,
+            "serial_number": serial,
+            "created_at": format_timestamp(created),
+            "sample": sample,
+            "children": [],
+            "part": {
+                "id": stable_id("part", part),
+                "number": part,
+                "name": part_name(part),
+                "revision": {"id": stable_id("rev", part, revision), "number": revision},
+            },
+            "created_by_user": None if user_id is None else {"id": user_id, "name": user_name},
+            "created_by_station": None if sid is None else {"id": sid, "name": sname},
+            "batch": {"id": batch_id, "number": batch_number},
+            "parent": None,
+            "last_run": None,
+            "_created": created,
+            "_metadata": {
+                "rework": rng.random() < 0.1,
+                "lot": f"LOT-{rng.randrange(1, 40):03d}",
+                "yield": round(rng.uniform(0.8, 1.0), 3),
+            },
+            "_runs": [],
+        }
+        siblings = by_batch.setdefault(batch_id, [])
+        if len(siblings) % 5 == 4:
+            parent = siblings[-4]
+            unit["parent"] = {"id": parent["id"], "serial_number": parent["serial_number"]}
+            if len(parent["children"]) < 10:
+                parent["children"].append({"id": unit_id, "serial_number": serial})
+        siblings.append(unit)
+        units.append(unit)
+    return units
+
+
+class _Context:
+    """What every run is generated from: procedures, deployments, members and stations."""
+
+    def __init__(
+        self,
+        procedures: list[dict[str, Any]],
+        deployments: list[dict[str, Any]],
+        units: list[dict[str, Any]],
+        members: list[dict[str, Any]],
+        stations: list[dict[str, Any]],
+    ) -> None:
+        self.procedures = procedures
+        self.by_name = {p["name"]: p for p in procedures}
+        self.deployments = sorted(deployments, key=lambda d: d["_deployed"])
+        self.members = members
+        self.stations = stations
+
+    def run(
+        self,
+        records: Records,
+        rng: random.Random,
+        run_id: str,
+        unit: dict[str, Any],
+        procedure_name: str | None,
+        outcome: str | None,
+        started: int | None,
+        created: int | None,
+    ) -> None:
+        """Generate one run of ``unit`` with its phases, measurements and log lines."""
+        procedure = (
+            self.by_name[procedure_name]
+            if procedure_name is not None
+            else rng.choice(self.procedures)
+        )
+        if started is None and created is not None:
+            # Uploaded at `created`, a little after it ended (phases last minutes at most).
+            started = created - rng.randrange(15 * 60, 20 * 60) * SECOND
+        elif started is None:
+            started = unit["_created"] + rng.randrange(60, 3 * 86_400) * SECOND
+        version = None
+        for since, version_id, tag in procedure["_versions"]:
+            if since <= started:
+                version = {"id": version_id, "tag": tag}
+        deployment = next(
+            (
+                d
+                for d in reversed(self.deployments)
+                if d["_procedure_id"] == procedure["id"]
+                and d["_deployed"] <= started
+                and d["status"] == "ready"
+                and (d["environment"] == "production" or rng.random() < 0.15)
+            ),
+            None,
+        )
+        phases, measurements, ended, final = _phases(
+            rng, run_id, procedure["name"], started, outcome
+        )
+        if created is None:
+            created = ended + rng.randrange(100, 30_000) * 1000
+        by_station = rng.random() < 0.7 and bool(self.stations)
+        station = rng.choice(self.stations) if by_station else None
+        member = rng.choice(self.members) if self.members and not by_station else None
+        operator_roll = rng.random()
+        operated_by = (
+            dict(rng.choice(self.members))
+            if operator_roll < 0.6 and self.members
+            else {"id": None, "name": rng.choice(_DECLARED_OPERATORS), "email": None}
+            if operator_roll < 0.8
+            else None
+        )
+        slot = rng.random() < 0.15
+        index = int(run_id[:8], 16)
+        run_unit = {
+            "id": unit["id"],
+            "serial_number": unit["serial_number"],
+            "sample": unit["sample"],
+            "part": unit["part"],
+            "batch": unit["batch"],
+        }
+        run = {
+            "id": run_id,
+            "created_at": format_timestamp(created),
+            "started_at": format_timestamp(started),
+            "ended_at": format_timestamp(ended),
+            "duration": iso_duration(ended - started),
+            "outcome": final,
+            "execution_id": stable_id("execution", run_id[:6]) if slot else None,
+            "slot_key": f"slot-{index % 4 + 1}" if slot else None,
+            "slot_name": f"Slot {index % 4 + 1}" if slot else None,
+            "procedure": {"id": procedure["id"], "name": procedure["name"], "version": version},
+            "unit": run_unit,
+            "docstring": rng.choice([None, None, "Nightly regression", "Rework retest"]),
+            "created_by_user": member,
+            "created_by_station": None
+            if station is None
+            else {"id": station["id"], "name": station["name"]},
+            "operated_by": operated_by,
+            "_created": created,
+            "_started": started,
+            "_ended": ended,
+            "_duration": ended - started,
+            "_unit": unit,
+            "_deployment": deployment,
+            "_metadata": {
+                "fixture": rng.choice(_FIXTURES),
+                "temperature": round(rng.uniform(20.0, 30.0), 1),
+                "rework": rng.random() < 0.05,
+            },
+            "_sequences": _sequences(run_id, phases),
+        }
+        records.runs.append(run)
+        unit["_runs"].append(run)
+        for phase in phases:
+            phase.update(run_id=run_id, run_outcome=final)
+            phase.update(serial_number=unit["serial_number"], sample=unit["sample"])
+            phase["_run"] = run
+            records.phases.append(phase)
+        for measurement in measurements:
+            measurement.update(run_id=run_id, serial_number=unit["serial_number"])
+            measurement["sample"] = unit["sample"]
+            measurement["_run"] = run
+            records.measurements.append(measurement)
+        records.logs += _logs(rng, run, phases, procedure)
+
+
+def _phases(
+    rng: random.Random, run_id: str, procedure: str, started: int, outcome: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, str]:
+    """The attempts of every phase of a run and their measurements; the run's end and outcome.
+
+    A failed attempt is retried once in three; a run that errs, times out or is aborted stops
+    there, and its remaining phases are skipped."""
+    if outcome is None:
+        outcome = next((o for o, chance in _OUTCOMES_BY_CHANCE if rng.random() < chance), None)
+    stop_at = rng.randrange(len(_PLANS[procedure])) if outcome not in (None, "PASS", "FAIL") else -1
+    must_fail = rng.randrange(len(_PLANS[procedure])) if outcome == "FAIL" else -1
+    phases: list[dict[str, Any]] = []
+    measurements: list[dict[str, Any]] = []
+    at = started
+    failed = False
+    for index, (name, sequence, plan) in enumerate(_PLANS[procedure]):
+        if 0 <= stop_at < index:
+            phases.append(_phase(run_id, name, sequence, "SKIP", None, None, 0, True))
+            continue
+        attempts = 1
+        fail = index == must_fail or (outcome is None and rng.random() < 0.04)
+        if fail and outcome is None and rng.random() < 0.33:
+            attempts = 2  # retried, and the retry passes
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            length = rng.randrange(200, 20_000) * 1000
+            attempt_fails = fail and not (attempts == 2 and last)
+            result = "ERROR" if index == stop_at else "FAIL" if attempt_fails else "PASS"
+            phase = _phase(run_id, name, sequence, result, at, at + length, attempt, last)
+            phases.append(phase)
+            for spec in plan:
+                measurements.append(
+                    _measurement(rng, phase, spec, attempt_fails and spec is plan[0])
+                )
+            at += length
+        failed = failed or (fail and attempts == 1)
+    final = outcome if outcome is not None else "FAIL" if failed else "PASS"
+    return phases, measurements, at, final
+
+
+def _phase(
+    run_id: str,
+    name: str,
+    sequence: str | None,
+    outcome: str,
+    started: int | None,
+    ended: int | None,
+    retry: int,
+    final: bool,
+) -> dict[str, Any]:
+    ran = started is not None and ended is not None
+    return {
+        "id": stable_id("phase", run_id, name, str(retry)),
+        "name": name,
+        "outcome": outcome,
+        "started_at": None if started is None else format_timestamp(started),
+        "ended_at": None if ended is None else format_timestamp(ended),
+        "duration_ms": (ended - started) // 1000 if ran else None,  # type: ignore[operator]
+        "retry_count": retry,
+        "sequence_path": sequence,
+        "is_final_attempt": final,
+        "_started": started,
+        "_duration": (ended - started) if ran else None,  # type: ignore[operator]
+    }
+
+
+def _measurement(
+    rng: random.Random, phase: dict[str, Any], spec: tuple[Any, ...], fail: bool
+) -> dict[str, Any]:
+    name, kind = spec[0], spec[1]
+    value = bool_value = string_value = units = None
+    validators: list[dict[str, Any]] | None = None
+    outcome = "FAIL" if fail else "PASS"
+    if kind == "numeric":
+        units, low, high = spec[2], spec[3], spec[4]
+        span = (high - low) or 1.0
+        value = round(high + span * rng.uniform(0.05, 0.5) if fail else rng.uniform(low, high), 4)
+        validators = [
+            _validator(">=", low, value >= low),
+            _validator("<=", high, value <= high),
+        ]
+    elif kind == "boolean":
+        bool_value = not fail
+        validators = [_validator("==", True, bool_value)]
+    elif kind == "string":
+        expected = spec[2]
+        string_value = "mismatch" if fail else expected
+        validators = [_validator("==", expected, string_value == expected)]
+    else:
+        outcome = "UNSET"  # recorded, not judged
+    return {
+        "id": stable_id("measurement", phase["id"], name),
+        "phase_name": phase["name"],
+        "measurement_name": name,
+        "started_at": phase["started_at"],
+        "value": value,
+        "bool_value": bool_value,
+        "string_value": string_value,
+        "units": units,
+        "measurement_outcome": outcome,
+        "measurement_type": kind,
+        "retry_count": phase["retry_count"],
+        "is_final_attempt": phase["is_final_attempt"],
+        "validators": validators,
+        "_phase": phase,
+    }
+
+
+def _validator(operator: str, expected: Any, passed: bool) -> dict[str, Any]:
+    shown = f"{expected:g}" if isinstance(expected, float) else repr(expected)
+    return {
+        "outcome": "PASS" if passed else "FAIL",
+        "operator": operator,
+        "expected_value": expected,
+        "expression": f"x {operator} {shown}",
+        "is_decisive": not passed,
+        "is_expression_only": False,
+        "analytics_expression": f"{operator} {shown}",
+        "has_custom_expression": False,
+    }
+
+
+def _sequences(run_id: str, phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's top-level sequence calls, from the phases that ran in them."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for phase in phases:
+        if phase["sequence_path"] is not None:
+            calls.setdefault(phase["sequence_path"], []).append(phase)
+    sequences = []
+    for path, members in calls.items():
+        ran = [p for p in members if p["_started"] is not None]
+        outcomes = {p["outcome"] for p in members if p["is_final_attempt"]}
+        outcome = (
+            "SKIP"
+            if not ran
+            else "ERROR"
+            if "ERROR" in outcomes
+            else "FAIL"
+            if "FAIL" in outcomes
+            else "PASS"
+        )
+        start: int | None = ran[0]["_started"] if ran else None
+        end: int = ran[-1]["_started"] + ran[-1]["_duration"] if ran else 0
+        sequences.append(
+            {
+                "id": stable_id("sequence", run_id, path),
+                "path": path,
+                "key": path,
+                "parent_path": None,
+                "name": _SEQUENCES[path],
+                "source": f"sequences/{path}.yaml",
+                "outcome": outcome,
+                "started_at": None if start is None else format_timestamp(start),
+                "ended_at": None if start is None else format_timestamp(end),
+                "duration": None if start is None else iso_duration(end - start),
+            }
+        )
+    return sequences
+
+
+def _logs(
+    rng: random.Random,
+    run: dict[str, Any],
+    phases: list[dict[str, Any]],
+    procedure: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """A run's log lines: its start, what went wrong in its phases, its end."""
+    lines: list[tuple[int, str, str, str | None, int | None]] = [
+        (
+            run["_started"],
+            "INFO",
+            f"Starting {procedure['name']} on {run['unit']['serial_number']}",
+            "main.py",
+            12,
+        ),
+    ]
+    for phase in phases:
+        if phase["_started"] is None:
+            continue
+        at = phase["_started"]
+        if rng.random() < 0.2:
+            lines.append(
+                (at, "DEBUG", f"{phase['name']}: fixture ready", f"phases/{phase['name']}.py", 8)
+            )
+        if phase["outcome"] in ("FAIL", "ERROR"):
+            level = "ERROR" if phase["outcome"] == "FAIL" else "CRITICAL"
+            lines.append(
+                (
+                    at + 1000,
+                    level,
+                    f"{phase['name']} failed: limit exceeded",
+                    f"phases/{phase['name']}.py",
+                    rng.randrange(20, 200),
+                )
+            )
+        elif phase["retry_count"] and rng.random() < 0.8:
+            lines.append((at, "WARNING", f"{phase['name']}: retrying", None, None))
+    lines.append((run["_ended"], "INFO", f"Run finished: {run['outcome']}", "main.py", 40))
+    logs = []
+    for k, (at, level, message, source, line) in enumerate(lines):
+        logs.append(
+            {
+                "id": stable_id("log", run["id"], str(k)),
+                "level": level,
+                "message": message,
+                "created_at": format_timestamp(at),
+                "source_file": source,
+                "line_number": line,
+                "run": {
+                    "id": run["id"],
+                    "outcome": run["outcome"],
+                    "started_at": run["started_at"],
+                },
+                "unit": {"id": run["unit"]["id"], "serial_number": run["unit"]["serial_number"]},
+                "procedure": {"id": run["procedure"]["id"], "name": run["procedure"]["name"]},
+                "created_by_user": run["created_by_user"],
+                "created_by_station": run["created_by_station"],
+                "_created": at,
+                "_run": run,
+            }
+        )
+    return logs
+
+
+def _link_last_runs(units: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+    for unit in units:
+        if not unit["_runs"]:
+            continue
+        last = max(unit["_runs"], key=lambda run: (run["_started"], run["id"]))
+        unit["last_run"] = {
+            "id": last["id"],
+            "outcome": last["outcome"],
+            "started_at": last["started_at"],
+            "ended_at": last["ended_at"],
+            "procedure": {"id": last["procedure"]["id"], "name": last["procedure"]["name"]},
+        }
+        unit["_last_run"] = last
+
+
+def iso_duration(micros: int) -> str:
+    """``PT12.5S``: an ISO 8601 duration in seconds, as the API writes a run's."""
+    seconds = f"{micros / SECOND:.3f}".rstrip("0").rstrip(".")
+    return f"PT{seconds}S"
