@@ -92,7 +92,7 @@ class MockTransport:
 
 
 class Emulator:
-    """A local TofuPilot v2 batches server on a free loopback port, in the running event loop.
+    """A local TofuPilot v2 server on a free loopback port, in the running event loop.
 
     ::
 
@@ -103,8 +103,9 @@ class Emulator:
     ``batches`` generated batches with their units, and ``runs`` runs of those units (None: one
     per unit, at most 1,000) with their phases, measurements and log lines, beside procedures,
     deployments, parts, stations and users: every list endpoint, from one deterministic data
-    set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency`` seconds per answer, ``fail_rate`` and ``drop_rate``
-    shares of requests, ``rate_limit`` requests per second.
+    set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency``
+    seconds per answer, ``fail_rate`` and ``drop_rate`` shares of requests, ``rate_limit``
+    requests per second; they apply to every endpoint.
     """
 
     def __init__(
