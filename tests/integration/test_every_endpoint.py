@@ -54,7 +54,8 @@ async def test_every_record_once_paged_small_prefetched_and_resumed(
         token = first.resume_token
         await first.aclose()
         rest = await getattr(client, resource).resume(token, prefetch=3).collect()
-    assert whole and all(isinstance(record, RECORDS[resource]) for record in whole)
+    assert whole
+    assert all(isinstance(record, RECORDS[resource]) for record in whole)
     ids = [record.id for record in whole]
     assert len(set(ids)) == len(ids)
     assert [record.id for record in paged] == ids
@@ -80,7 +81,8 @@ async def test_the_data_is_coherent_across_endpoints(small: Emulator) -> None:
             assert unit.last_run is None
             continue
         latest = max(tested, key=lambda run: (run.started_at, run.id))
-        assert unit.last_run is not None and unit.last_run.id == latest.id
+        assert unit.last_run is not None
+        assert unit.last_run.id == latest.id
         for child in unit.children:
             assert units[child.serial_number].parent == aiotofu.UnitRef(unit.id, unit.serial_number)
     for log in logs:
@@ -107,13 +109,19 @@ async def test_filters_narrow_on_the_emulator(small: Emulator) -> None:
         volts = await client.measurements.list(
             procedure_id=FUNCTIONAL, measurement_name="vcc_3v3", value_min=3.3
         ).collect()
-    assert failed and all(r.outcome == "FAIL" and r.started_at >= since for r in failed)
+    assert failed
+    assert all(r.outcome == "FAIL" and r.started_at >= since for r in failed)
     assert all(r.sequences is not None and r.metadata is not None for r in failed)
-    assert long and all(r.ended_at - r.started_at >= timedelta(seconds=60) for r in long)
-    assert golden and {u.sample for u in golden} <= {"golden", "failing"}
-    assert errors and {log.level for log in errors} <= {"ERROR", "CRITICAL"}
-    assert len(retried) > len(final) and all(p.is_final_attempt for p in final)
-    assert volts and all(m.value is not None and m.value >= 3.3 for m in volts)
+    assert long
+    assert all(r.ended_at - r.started_at >= timedelta(seconds=60) for r in long)
+    assert golden
+    assert {u.sample for u in golden} <= {"golden", "failing"}
+    assert errors
+    assert {log.level for log in errors} <= {"ERROR", "CRITICAL"}
+    assert len(retried) > len(final)
+    assert all(p.is_final_attempt for p in final)
+    assert volts
+    assert all(m.value is not None and m.value >= 3.3 for m in volts)
     assert {m.measurement_name for m in volts} == {"vcc_3v3"}
 
 
@@ -213,7 +221,8 @@ async def test_runs_uploaded_during_a_listing_are_not_yielded_and_nothing_repeat
                     for start in (starts[0], starts[len(starts) // 2], starts[-1]):
                         small.add_run(started_at=start + timedelta(milliseconds=1))
         after = await client.runs.list(page_size=100).collect()
-    assert len(seen) == len(set(seen)) and set(seen) == set(before)
+    assert len(seen) == len(set(seen))
+    assert set(seen) == set(before)
     assert len(after) == len(before) + 3 * (len(before) // 40)
 
 
@@ -267,7 +276,8 @@ def test_sync_client_lists_and_watches_runs(threaded_emu: Emulator) -> None:
         with client.runs.watch(poll_interval=0.01) as watcher:
             new = threaded_emu.add_run()
             assert next(watcher).id == new
-    assert len(runs) == 5 and all(run.outcome == "FAIL" for run in runs)
+    assert len(runs) == 5
+    assert all(run.outcome == "FAIL" for run in runs)
     assert len(phases) == 3
 
 
