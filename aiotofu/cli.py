@@ -1,8 +1,9 @@
-"""The ``aiotofu`` command: list batches, run an emulator, or watch the demo.
+"""The ``aiotofu`` command: list or watch any resource, run an emulator, or watch the demo.
 
 ::
 
     aiotofu batches list --part-number PCB-V1.2 --format csv > batches.csv
+    aiotofu runs list --outcome FAIL --procedure-id ID --started-after 2024-06-01T00:00:00Z
     aiotofu emulator --port 8080 --batches 10000
     aiotofu demo
 
@@ -42,14 +43,14 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
-from .endpoints import BATCHES, PARTS, STATIONS
+from .endpoints import BATCHES, ENDPOINTS
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The resources of the command line: ``aiotofu <name> list`` (and ``watch`` where it can).
-RESOURCES = (BATCHES, PARTS, STATIONS)
+RESOURCES = ENDPOINTS
 
 
 class UsageError(Exception):
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser(
         "emulator",
-        help="serve a local emulator of TofuPilot's v2 batches API",
+        help="serve a local emulator of TofuPilot's v2 API (every list endpoint)",
         description="Serve TofuPilot's v2 batches API locally. The first line printed ends with "
         "the base URL; SIGINT or SIGTERM stop it.",
     )
@@ -193,6 +194,7 @@ def _add_filters(
             dest=name,
             action="append" if info.kind.many else "store",
             metavar=info.kind.metavar,
+            required=info.required,
             help=info.help,
         )
     if bounds and endpoint.sortable:
@@ -223,6 +225,13 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
 def _add_emulator_data(parser: argparse.ArgumentParser, *, batches: int) -> None:
     parser.add_argument(
         "--batches", type=int, default=batches, help=f"batches to generate ({batches})"
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="runs to generate, with their phases, measurements and logs "
+        "(default: one per unit, at most 1000)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the faults (0)")
 
@@ -558,10 +567,12 @@ def _run_emulator(args: argparse.Namespace) -> int:
         raise UsageError(f"--port: expected 0..65535, got {args.port}")
     if args.batches < 0:
         raise UsageError(f"--batches: expected a count >= 0, got {args.batches}")
+    _check_runs(args)
     server = EmulatorServer(
         host=args.host,
         port=args.port,
         batches=args.batches,
+        runs=args.runs,
         seed=args.seed,
         api_key=args.api_key,
         db=args.db,
@@ -577,21 +588,33 @@ def _run_emulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_runs(args: argparse.Namespace) -> None:
+    if args.runs is not None and args.runs < 0:
+        raise UsageError(f"--runs: expected a count >= 0, got {args.runs}")
+
+
 # -- aiotofu demo ----------------------------------------------------------------------------
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches: expected a count >= 1, got {args.batches}")
+    _check_runs(args)
     faults = _fault_settings(args)
     print(f"aiotofu demo: generating {args.batches:,} batches in an embedded emulator ...")
-    server = EmulatorServer(batches=args.batches, seed=args.seed, faults=faults)
+    server = EmulatorServer(batches=args.batches, runs=args.runs, seed=args.seed, faults=faults)
     retries: list[RetryEvent] = []  # counted from the client's events, not from its log lines
+    # The retries are reported below; their log lines would only interleave with the report
+    # (with propagation off and no handler, logging would fall back to stderr: hence the
+    # NullHandler).
     logger = logging.getLogger("aiotofu")
+    quiet = logging.NullHandler()
     logger.propagate, propagate = False, logger.propagate
+    logger.addHandler(quiet)
     try:
         report = asyncio.run(_demo(server, retries.append))
     finally:
+        logger.removeHandler(quiet)
         logger.propagate = propagate
     unique = len(report["ids"])
     print(
@@ -617,7 +640,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(
         f"every batch exactly once, newest first: {'yes' if exact and report['ordered'] else 'NO'}"
     )
-    return EXIT_OK if exact and report["ordered"] else EXIT_FAILED
+    runs = report["runs"]
+    runs_exact = len(runs["ids"]) == runs["records"] == runs["expected"]
+    failed = ", ".join(f"{count} {outcome}" for outcome, count in sorted(runs["outcomes"].items()))
+    print(
+        f"then {runs['records']:,} runs of {runs['units']:,} units in {runs['elapsed']:.2f} s "
+        f"({failed or 'none'}); every run exactly once: {'yes' if runs_exact else 'NO'}"
+    )
+    ok = exact and report["ordered"] and runs_exact
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 async def _demo(server: EmulatorServer, on_retry: Callable[[RetryEvent], None]) -> dict[str, Any]:
@@ -634,6 +665,7 @@ async def _demo(server: EmulatorServer, on_retry: Callable[[RetryEvent], None]) 
                 pages += 1
                 batches.extend(page.items)
             elapsed = time.perf_counter() - start
+            runs = await _demo_runs(client, server)
         stats = server.state.stats
         return {
             "records": len(batches),
@@ -648,9 +680,24 @@ async def _demo(server: EmulatorServer, on_retry: Callable[[RetryEvent], None]) 
             "faults": dict(server.state.faults.injected),
             "first": _describe(batches[0]) if batches else "-",
             "last": _describe(batches[-1]) if batches else "-",
+            "runs": runs,
         }
     finally:
         await server.stop()
+
+
+async def _demo_runs(client: Client, server: EmulatorServer) -> dict[str, Any]:
+    """Every run through the same faults, and what a test engineer asks first: what failed."""
+    start = time.perf_counter()
+    runs = await client.runs.list(page_size=100, prefetch=3).collect()
+    return {
+        "records": len(runs),
+        "ids": {run.id for run in runs},
+        "expected": len(server.state.world.records().runs),
+        "units": len({run.unit.id for run in runs}),
+        "outcomes": Counter(run.outcome for run in runs if run.outcome != "PASS"),
+        "elapsed": time.perf_counter() - start,
+    }
 
 
 def _describe(batch: Batch) -> str:

@@ -100,7 +100,13 @@ async def serve(server: EmulatorServer, out: TextIO = sys.stdout) -> None:
     await server.start()
     out.write(f"aiotofu emulator listening on {server.base_url}\n")
     out.write(f"API key: {server.state.api_key}\n")
-    out.write(f"batches: {server.state.store.count()}\n")
+    records = server.state.world.records()
+    out.write(
+        f"batches: {server.state.store.count()}, units: {len(records.units)}, "
+        f"runs: {len(records.runs)}, phases: {len(records.phases)}, "
+        f"measurements: {len(records.measurements)}, logs: {len(records.logs)}, "
+        f"procedures: {len(records.procedures)}, deployments: {len(records.deployments)}\n"
+    )
     out.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 import aiotofu
+from aiotofu._emulator.store import procedure_id
 from aiotofu.cli import CSV_COLUMNS, main
 from aiotofu.testing import Emulator
 
@@ -180,6 +182,7 @@ def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     assert "streamed 400 batches in 5 pages" in out
     assert "every batch exactly once, newest first: yes" in out
+    assert "every run exactly once: yes" in out
 
 
 # -- subprocesses: real signals -------------------------------------------------------------
@@ -459,3 +462,98 @@ def test_stations_list_from_the_command_line(
     assert len(rows) == 7
     with pytest.raises(SystemExit):  # no order to choose for stations
         main(["stations", "list", "--sort-by", "name", *connection(threaded_emu)])
+
+
+def test_the_test_engineers_first_command(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``aiotofu runs list --outcome FAIL --procedure-id ... --started-after ...``, in every
+    format, and the same runs as the library gives."""
+    functional = procedure_id("Functional test")
+    flags = ["--outcome", "FAIL", "--procedure-id", functional]
+    flags += ["--started-after", "2024-01-02T00:00:00Z", *connection(threaded_emu)]
+    status, out, err = run(capsys, "runs", "list", "--format", "jsonl", *flags)
+    assert (status, err) == (0, "")
+    runs = [json.loads(line) for line in out.splitlines()]
+    with aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url) as client:
+        expected = client.runs.list(
+            outcomes="FAIL",
+            procedure_ids=functional,
+            started_after=datetime(2024, 1, 2, tzinfo=timezone.utc),
+        ).collect()
+    assert [run["id"] for run in runs] == [run.id for run in expected]
+    assert runs
+    assert {run["outcome"] for run in runs} == {"FAIL"}
+    status, out, _ = run(capsys, "runs", "list", "--format", "table", *flags)
+    assert status == 0
+    assert out.splitlines()[0].split() == [
+        "STARTED",
+        "(UTC)",
+        "OUTCOME",
+        "PROCEDURE",
+        "SERIAL",
+        "DURATION",
+    ]
+    assert len(out.splitlines()) == len(runs) + 1
+    status, out, _ = run(capsys, "runs", "list", "--format", "csv", *flags)
+    header = next(csv.reader(io.StringIO(out)))
+    assert {"unit.serial_number", "unit.part.revision.number", "procedure.version.tag"} <= set(
+        header
+    )
+
+
+@pytest.mark.parametrize(
+    ("resource", "extra"),
+    [
+        (
+            "units",
+            ["--part-number", "PCB-V1.2", "--latest-only", "true", "--sort-by", "serial_number"],
+        ),
+        ("procedures", ["--search", "test"]),
+        ("deployments", ["--environment", "production", "--pushed", "true"]),
+        ("logs", ["--level", "ERROR", "--level", "CRITICAL"]),
+        ("phases", ["--procedure-id", procedure_id("ICT"), "--exclude-retries", "false"]),
+        (
+            "measurements",
+            [
+                "--procedure-id",
+                procedure_id("ICT"),
+                "--value-min",
+                "1",
+                "--measurement-type",
+                "numeric",
+            ],
+        ),
+    ],
+)
+def test_every_resource_lists_from_the_command_line(
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str], resource: str, extra: list[str]
+) -> None:
+    base = connection(threaded_emu)
+    status, out, err = run(
+        capsys, resource, "list", "--format", "jsonl", "--max-items", "30", *extra, *base
+    )
+    assert (status, err) == (0, "")
+    assert 0 < len(out.splitlines()) <= 30
+    status, out, _ = run(
+        capsys, resource, "list", "--format", "table", "--max-items", "3", *extra, *base
+    )
+    assert status == 0
+    assert len(out.splitlines()) >= 2
+
+
+def test_watches_exist_where_the_api_can_filter_by_creation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for resource in ("batches", "units", "runs", "logs"):
+        with pytest.raises(SystemExit) as info:
+            main([resource, "watch", "--help"])
+        assert info.value.code == 0
+    for resource in ("parts", "procedures", "stations", "deployments", "phases", "measurements"):
+        with pytest.raises(SystemExit) as info:
+            main([resource, "watch"])
+        assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:  # required by the API, required by the command
+        main(["measurements", "list"])
+    assert info.value.code == 2
+    assert "--procedure-id" in capsys.readouterr().err
