@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 import typing
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -189,6 +190,47 @@ def _lists_only(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_factory(is_list, factory)
 
 
+def _number(value: Any, _: type[Any]) -> float:
+    """A JSON number as a float (an integer included, as msgspec reads it; never a bool)."""
+    if type(value) not in (int, float):
+        raise TypeError(f"expected a number, got {json_type(value)}")
+    return float(value)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_unions(converter: cattrs.Converter) -> None:
+    """Unions of JSON scalars and lists (``str | float | bool``, a validator's expected value),
+    decided by the JSON type of the value, as msgspec decides them: no guessing between
+    members, an integer read as a float where the union has no int."""
+
+    def is_json_union(kind: Any) -> bool:
+        return typing.get_origin(kind) in (typing.Union, types.UnionType) and all(
+            arg in _SCALARS or typing.get_origin(arg) is list for arg in typing.get_args(kind)
+        )
+
+    def factory(kind: Any) -> Callable[[Any, type[Any]], Any]:
+        members = typing.get_args(kind)
+        lists = [arg for arg in members if typing.get_origin(arg) is list]
+        structure_list = converter.get_structure_hook(lists[0]) if lists else None
+        names = " or ".join(json_type(arg()) if arg in _SCALARS else "an array" for arg in members)
+
+        def structure_member(value: Any, _: type[Any]) -> Any:
+            kind_of = type(value)
+            if kind_of in members and kind_of is not list:
+                return value
+            if kind_of is int and float in members:
+                return float(value)
+            if kind_of is list and structure_list is not None:
+                return structure_list(value, lists[0])
+            raise TypeError(f"expected {names}, got {json_type(value)}")
+
+        return structure_member
+
+    converter.register_structure_hook_factory(is_json_union, factory)
+
+
 def _format_exception(exc: BaseException, type_: type[Any] | None) -> str:
     """Word one structuring failure; the hooks above already phrase their own errors."""
     if isinstance(exc, KeyError):
@@ -205,6 +247,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _strict(str, "a string"))
     converter.register_structure_hook(int, _strict(int, "an integer"))
     converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+    converter.register_structure_hook(float, _number)
+    _json_unions(converter)
     converter.register_structure_hook(datetime, _datetime)
     converter.register_unstructure_hook(datetime, format_datetime)
     return converter

@@ -65,6 +65,10 @@ class _ProcedureWire(msgspec.Struct, rename={"linked_repository": "linkedReposit
     linked_repository: _LinkedRepositoryWire | None
 
 
+def _repository(wire: _LinkedRepositoryWire) -> LinkedRepository:
+    return LinkedRepository(wire.id, wire.name, wire.full_name, wire.provider)
+
+
 def _procedure(wire: _ProcedureWire) -> Procedure:
     repository = wire.linked_repository
     return Procedure(
@@ -72,17 +76,14 @@ def _procedure(wire: _ProcedureWire) -> Procedure:
         wire.name,
         wire.created_at,
         wire.created_by_user,
-        None
-        if repository is None
-        else LinkedRepository(
-            repository.id, repository.name, repository.full_name, repository.provider
-        ),
+        None if repository is None else _repository(repository),
     )
 
 
 # Models whose JSON keys are not their field names: the shape msgspec decodes, and the record.
 WIRE_FORMS: dict[type[Any], tuple[type[Any], Callable[[Any], Any]]] = {
     Procedure: (_ProcedureWire, _procedure),
+    LinkedRepository: (_LinkedRepositoryWire, _repository),
 }
 
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
