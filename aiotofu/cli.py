@@ -43,7 +43,7 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._transport import is_loopback
 from ._watch import Watcher
-from .endpoints import BATCHES, ENDPOINTS
+from .endpoints import ENDPOINTS
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["main"]
