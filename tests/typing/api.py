@@ -144,3 +144,62 @@ async def stations() -> None:
             team: aiotofu.TeamRef | None = station.team
             procedures: list[aiotofu.ProcedureRef] = station.procedures
             del team, procedures
+
+
+async def every_endpoint() -> None:
+    from datetime import timedelta
+    from typing import Literal
+
+    from typing_extensions import assert_type
+
+    async with aiotofu.Client("key") as client:
+        runs = client.runs.list(
+            outcomes=["FAIL", "ERROR"],
+            procedure_ids="p",
+            started_after=datetime(2024, 6, 1, tzinfo=timezone.utc),
+            duration_min=timedelta(minutes=1),
+            metadata={"fixture": {"in": ["F1"]}},
+            include_sequences=True,
+            sort_by="duration",
+        )
+        assert_type(runs, aiotofu.Paginator[aiotofu.Run])
+        async for run in runs:
+            assert_type(run.outcome, Literal["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"])
+            serial: str = run.unit.serial_number
+            tag: str | None = run.procedure.version.tag if run.procedure.version else None
+            sequences: list[aiotofu.RunSequence] | None = run.sequences
+            del serial, tag, sequences
+        async for unit in client.units.watch(part_numbers="PCB-V1.2", latest_only=True):
+            assert_type(unit, aiotofu.Unit)
+            last: aiotofu.LastRun | None = unit.last_run
+            del last
+        async for log in client.logs.watch(levels=["ERROR"]):
+            assert_type(log.level, Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+        watcher: aiotofu.Watcher[aiotofu.Run] = client.runs.watch(outcomes="FAIL")
+        del watcher
+        phases: list[aiotofu.Phase] = await client.phases.list(
+            procedure_id="p", outcomes=["SKIP"], exclude_retries=False
+        ).collect()
+        measurements = client.measurements.list(procedure_id="p", value_min=3.2, value_bool=True)
+        assert_type(measurements, aiotofu.Paginator[aiotofu.Measurement])
+        procedures: list[aiotofu.Procedure] = await client.procedures.list().collect()
+        repository: aiotofu.LinkedRepository | None = procedures[0].linked_repository
+        deployments = client.deployments.list(environments="production", pushed=True)
+        assert_type(deployments, aiotofu.Paginator[aiotofu.Deployment])
+        del phases, repository
+        resumed: aiotofu.Paginator[aiotofu.Log] = client.logs.resume("token")
+        del resumed
+    with aiotofu.SyncClient("key") as sync:
+        for failed in sync.runs.list(outcomes="FAIL"):
+            assert_type(failed, aiotofu.Run)
+        for new_run in sync.runs.watch(poll_interval=1.0):
+            assert_type(new_run, aiotofu.Run)
+        found: list[aiotofu.Measurement] = sync.measurements.list(procedure_id="p").collect()
+        del found
+
+
+def typos_are_type_errors(client: aiotofu.Client) -> None:
+    client.runs.list(outcomes=["PASSED"])  # type: ignore[list-item]
+    client.runs.list(sort_by="name")  # type: ignore[arg-type]
+    client.phases.list()  # type: ignore[call-arg]
+    client.procedures.list(sort_by="name")  # type: ignore[call-arg]
