@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="serve a local emulator of TofuPilot's v2 API (every list endpoint)",
-        description="Serve TofuPilot's v2 batches API locally. The first line printed ends with "
+        description="Serve TofuPilot's v2 API locally (every list endpoint). The first line printed ends with "
         "the base URL; SIGINT or SIGTERM stop it.",
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

@@ -1,4 +1,5 @@
-"""A local emulator of TofuPilot's REST API v2 (batches): aiohttp.web in front of SQLite.
+"""A local emulator of TofuPilot's REST API v2, every list endpoint: aiohttp.web in front of
+SQLite (batches) and one derived data set (the other records, ``world.py``).
 
 It serves ``aiotofu demo``, the project's end-to-end tests and benchmarks, and users' own tests
 through :class:`aiotofu.testing.Emulator`.

@@ -1,4 +1,4 @@
-"""The emulator's HTTP side: TofuPilot's v2 batches endpoints on aiohttp.web, faults in front.
+"""The emulator's HTTP side: TofuPilot's v2 endpoints on aiohttp.web, faults in front.
 
 Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bounds, defaults,
 ``{"data", "meta"}`` and the error bodies); where it is silent, the official SDK's models.

@@ -290,3 +290,36 @@ async def test_add_run_checks_its_arguments(small: Emulator) -> None:
         small.add_run(outcome="pass")  # type: ignore[arg-type]
     with pytest.raises(aiotofu.InvalidParameterError, match="^started_at: "):
         small.add_run(started_at=datetime(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("sort_by", "sort_order"), [("started_at", "desc"), ("phase_name", "asc"), ("duration", "desc")]
+)
+async def test_an_unpinned_listing_under_writes_yields_every_phase_once(
+    small: Emulator, sort_by: Any, sort_order: Any
+) -> None:
+    """Phases have no pin (a start may be null): runs uploaded meanwhile add phases anywhere in
+    the order, and verified continuity alone keeps the listing exact."""
+    async with small.client() as client:
+        before = {
+            phase.id
+            for phase in await client.phases.list(procedure_id=FUNCTIONAL, page_size=100).collect()
+        }
+        starts = [datetime(2024, 1, 1, 3, tzinfo=UTC) + timedelta(hours=7 * k) for k in range(40)]
+        seen: list[str] = []
+        listing = client.phases.list(
+            procedure_id=FUNCTIONAL, sort_by=sort_by, sort_order=sort_order, page_size=10
+        )
+        async with listing:
+            async for phase in listing:
+                seen.append(phase.id)
+                if len(seen) % 25 == 0 and starts:
+                    for _ in range(2):
+                        small.add_run(procedure="Functional test", started_at=starts.pop())
+        after = {
+            phase.id
+            for phase in await client.phases.list(procedure_id=FUNCTIONAL, page_size=100).collect()
+        }
+    assert len(seen) == len(set(seen))
+    assert before <= set(seen) <= after
+    assert len(after) > len(before)

@@ -62,7 +62,7 @@ def test_the_resume_example_continues_where_it_stopped(
 
 
 def test_the_watch_example_prints_new_batches(threaded_emu: Emulator, tmp_path: Path) -> None:
-    [script] = [s for s in SCRIPTS if ".watch(" in s]
+    [script] = [s for s in SCRIPTS if "client.batches.watch(" in s]
     env = {
         **os.environ,
         "TOFUPILOT_API_KEY": threaded_emu.api_key,
@@ -93,6 +93,59 @@ def test_the_watch_example_prints_new_batches(threaded_emu: Emulator, tmp_path: 
     assert lines[0].startswith("backlog: ")
     assert int(lines[0].split()[1]) > 0
     assert lines[1:] == ["new batch: README-WATCHED\n", "new batch: README-WATCHED-2\n"]
+
+
+def test_the_run_daemon_follows_failures_and_continues_after_a_restart(
+    threaded_emu: Emulator, tmp_path: Path
+) -> None:
+    """The daemon example: only failed runs, each once; stopped, it misses nothing uploaded
+    while it was down; restarted, it repeats nothing."""
+    [script] = [s for s in SCRIPTS if "client.runs.watch(" in s]
+
+    def start() -> subprocess.Popen[str]:
+        env = {
+            **os.environ,
+            "TOFUPILOT_API_KEY": threaded_emu.api_key,
+            "TOFUPILOT_URL": threaded_emu.base_url,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline() == "following failed runs\n"
+        return process
+
+    def stop(process: subprocess.Popen[str]) -> str:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+        return err
+
+    first = start()
+    try:
+        threaded_emu.add_run(procedure="ICT", outcome="FAIL", serial_number="SN-0000001-00")
+        threaded_emu.add_run(procedure="ICT", outcome="PASS")
+        threaded_emu.add_run(procedure="Burn-in", outcome="ERROR", serial_number="SN-0000002-00")
+        assert first.stdout is not None
+        lines = [first.stdout.readline() for _ in range(2)]
+    finally:
+        stop(first)
+    assert lines == ["FAIL ICT SN-0000001-00\n", "ERROR Burn-in SN-0000002-00\n"]
+    assert (tmp_path / "failed-runs.token").exists()
+    threaded_emu.add_run(procedure="Final QA", outcome="FAIL", serial_number="SN-0000003-00")
+    second = start()
+    try:
+        assert second.stdout is not None
+        assert second.stdout.readline() == "FAIL Final QA SN-0000003-00\n"
+        threaded_emu.add_run(procedure="ICT", outcome="TIMEOUT")
+        threaded_emu.add_run(procedure="ICT", outcome="FAIL", serial_number="SN-0000004-00")
+        assert second.stdout.readline() == "FAIL ICT SN-0000004-00\n"
+    finally:
+        stop(second)
 
 
 def test_every_test_the_guarantees_name_exists() -> None:
