@@ -118,8 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="serve a local emulator of TofuPilot's v2 API (every list endpoint)",
-        description="Serve TofuPilot's v2 API locally (every list endpoint). The first line printed ends with "
-        "the base URL; SIGINT or SIGTERM stop it.",
+        description="Serve TofuPilot's v2 API locally (every list endpoint). The first line "
+        "printed ends with the base URL; SIGINT or SIGTERM stop it.",
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     emulator.add_argument("--port", type=int, default=8080, help="port; 0 = any free one (8080)")
