@@ -126,6 +126,31 @@ def cpu_bound(quick: bool) -> dict[str, Any]:
     }
 
 
+def runs_cpu_bound(quick: bool) -> dict[str, Any]:
+    """Runs, the larger records (procedure, unit, part, operator, metadata, sequence calls),
+    served by the emulator with no latency: records/s and client CPU per record."""
+    runs = 1_000 if quick else 5_000
+    named: dict[str, contenders.Contender] = {
+        "raw floor (aiohttp + JSON)": contenders.raw_runs,
+        "official SDK, async loop": contenders.sdk_async_runs,
+        "aiotofu (defaults)": contenders.aiotofu_runs,
+    }
+    with emulator(1000, runs=runs) as server:
+        figures = alternate(named, server, 100, runs=1 if quick else 5)
+    for row in figures.values():
+        row["records_per_second"] = row["records"] / row["seconds"]
+        row["cpu_us_per_record"] = row["cpu_seconds"] / row["records"] * 1e6
+    ours = figures["aiotofu (defaults)"]
+    floor = figures["raw floor (aiohttp + JSON)"]
+    sdk_async = figures["official SDK, async loop"]
+    return {
+        "records": runs,
+        "contenders": figures,
+        "cpu_ratio_to_floor": ours["cpu_us_per_record"] / floor["cpu_us_per_record"],
+        "cpu_ratio_to_sdk_async": ours["cpu_us_per_record"] / sdk_async["cpu_us_per_record"],
+    }
+
+
 def structuring_micro() -> dict[str, float]:
     """No network: turning one page of 100 records (bytes) into models, µs per page."""
     from tofupilot.v2.models import BatchListResponse
@@ -307,6 +332,25 @@ def report(results: dict[str, Any]) -> str:
                 f"| {name} | {runs[f'{name} µs/record']:.2f} | {runs[f'{name} µs/KiB']:.2f} |"
             )
         lines.append("")
+    if "runs" in results:
+        section = results["runs"]
+        lines += [
+            f"CPU-bound, runs: {section['records']:,} runs with metadata and sequence calls, "
+            "pages of 100, no latency",
+            "",
+            "| contender | records/s | client CPU µs/record |",
+            "|---|---:|---:|",
+        ]
+        for name, row in section["contenders"].items():
+            lines.append(
+                f"| {name} | {row['records_per_second']:,.0f} | {row['cpu_us_per_record']:.1f} |"
+            )
+        lines += [
+            "",
+            f"Client CPU per run: {section['cpu_ratio_to_floor']:.2f}x the floor, "
+            f"{section['cpu_ratio_to_sdk_async']:.3f}x the SDK's async loop.",
+            "",
+        ]
     if "memory" in results:
         section = results["memory"]
         lines += [
@@ -353,6 +397,7 @@ def report(results: dict[str, Any]) -> str:
 SCENARIOS = {
     "latency": latency_bound,
     "cpu": cpu_bound,
+    "runs": runs_cpu_bound,
     "memory": memory,
     "scaling": scaling,
     "emulator": emulator_speed,

@@ -1,4 +1,5 @@
-"""The ways of reading every batch that the benchmarks compare, on the same server and data.
+"""The ways of reading every batch (or run) that the benchmarks compare, on the same server and
+data.
 
 Each contender reads ``total`` records in pages of ``page_size`` and returns how many it got.
 """
@@ -19,18 +20,51 @@ loads: Callable[[bytes], Any] = json.loads  # the floor is the standard library'
 Contender = Callable[[str, str, int], Awaitable[int]]
 
 
-async def raw_aiohttp(base_url: str, key: str, page_size: int) -> int:
-    """The floor: a hand-written aiohttp loop that decodes the JSON and structures nothing."""
-    headers = {"Authorization": f"Bearer {key}"}
+def raw_listing(path: str = "/v2/batches", params: dict[str, str] | None = None) -> Contender:
+    """The floor: a hand-written aiohttp loop over ``path`` that decodes the JSON and
+    structures nothing."""
+
+    async def run(base_url: str, key: str, page_size: int) -> int:
+        headers = {"Authorization": f"Bearer {key}"}
+        count = 0
+        cursor: int | None = 0
+        async with aiohttp.ClientSession() as session:
+            while cursor is not None:
+                query = {**(params or {}), "limit": str(page_size), "cursor": str(cursor)}
+                async with session.get(base_url + path, params=query, headers=headers) as r:
+                    body = loads(await r.read())
+                count += len(body["data"])
+                cursor = body["meta"]["next_cursor"] if body["meta"]["has_more"] else None
+        return count
+
+    return run
+
+
+raw_aiohttp = raw_listing()
+
+# Runs as a daemon collecting results reads them: with their metadata and sequence calls.
+RUN_OPTIONS = {"include_metadata": True, "include_sequences": True}
+raw_runs = raw_listing("/v2/runs", dict.fromkeys(RUN_OPTIONS, "true"))
+
+
+async def aiotofu_runs(base_url: str, key: str, page_size: int) -> int:
+    """aiotofu over runs, defaults otherwise."""
+    async with aiotofu.Client(key, base_url=base_url) as client:
+        count = 0
+        async for _ in client.runs.list(page_size=page_size, **RUN_OPTIONS):
+            count += 1
+        return count
+
+
+async def sdk_async_runs(base_url: str, key: str, page_size: int) -> int:
+    """The official SDK's asynchronous loop over runs."""
     count = 0
     cursor: int | None = 0
-    async with aiohttp.ClientSession() as session:
+    async with _sdk(base_url, key) as sdk:
         while cursor is not None:
-            params = {"limit": str(page_size), "cursor": str(cursor)}
-            async with session.get(f"{base_url}/v2/batches", params=params, headers=headers) as r:
-                body = loads(await r.read())
-            count += len(body["data"])
-            cursor = body["meta"]["next_cursor"] if body["meta"]["has_more"] else None
+            page = await sdk.runs.list_async(limit=page_size, cursor=cursor, **RUN_OPTIONS)
+            count += len(page.data)
+            cursor = page.meta.next_cursor if page.meta.has_more else None
     return count
 
 

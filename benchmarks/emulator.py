@@ -22,7 +22,12 @@ class Server:
 
 @contextlib.contextmanager
 def emulator(
-    batches: int, *, latency: float = 0.0, synthetic: bool = False, seed: int = 1
+    batches: int,
+    *,
+    latency: float = 0.0,
+    synthetic: bool = False,
+    seed: int = 1,
+    runs: int | None = None,
 ) -> Iterator[Server]:
     """Start ``aiotofu emulator`` on a free port; stop it on exit."""
     argv = [
@@ -43,6 +48,8 @@ def emulator(
     ]
     if synthetic:
         argv.append("--synthetic")
+    if runs is not None:
+        argv += ["--runs", str(runs)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -1,8 +1,6 @@
-"""A page of 100 test runs shaped like ``GET /v2/runs`` answers (with sequences and metadata):
-the record-heavy case for decoding, until the emulator serves runs.
-
-The models mirror the reference's run record (``shared/reference/v2-list-endpoints.md``); they
-live here, not in aiotofu, until runs are an endpoint of their own.
+"""A page of 100 test runs shaped like ``GET /v2/runs`` answers, each with 8 sequence calls and
+metadata: decoding alone, aiotofu's ``Run`` against the standard library and the SDK's models.
+(The emulator's runs, streamed end to end, are the ``runs`` scenario.)
 """
 
 from __future__ import annotations
@@ -12,96 +10,10 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any
 
-import attrs
-
-from aiotofu._models import AwareDatetime
+from aiotofu import Run
 from aiotofu._wire import decode_body
-
-Outcome = Literal["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"]
-
-
-@attrs.frozen
-class Version:
-    id: str
-    tag: str
-
-
-@attrs.frozen
-class Procedure:
-    id: str
-    name: str
-    version: Version | None
-
-
-@attrs.frozen
-class Revision:
-    id: str
-    number: str
-
-
-@attrs.frozen
-class Part:
-    id: str
-    number: str
-    name: str
-    revision: Revision
-
-
-@attrs.frozen
-class BatchRef:
-    id: str
-    number: str
-
-
-@attrs.frozen
-class Unit:
-    id: str
-    serial_number: str
-    sample: Literal["golden", "failing", "ignored"] | None
-    part: Part
-    batch: BatchRef | None = None
-
-
-@attrs.frozen
-class Operator:
-    id: str | None
-    name: str | None
-    email: str | None
-
-
-@attrs.frozen
-class Sequence:
-    id: str
-    path: str
-    key: str
-    parent_path: str | None
-    name: str
-    source: str | None
-    outcome: Literal["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED", "SKIP"]
-    started_at: AwareDatetime | None
-    ended_at: AwareDatetime | None
-    duration: str | None
-
-
-@attrs.frozen
-class Run:
-    id: str
-    created_at: AwareDatetime
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
-    duration: str
-    outcome: Outcome
-    execution_id: str | None
-    slot_key: str | None
-    slot_name: str | None
-    procedure: Procedure
-    unit: Unit
-    docstring: str | None = None
-    operated_by: Operator | None = None
-    metadata: dict[str, str | float | bool] | None = None
-    sequences: list[Sequence] | None = None
 
 
 def _stamp(moment: datetime) -> str:
