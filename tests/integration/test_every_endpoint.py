@@ -323,3 +323,23 @@ async def test_an_unpinned_listing_under_writes_yields_every_phase_once(
     assert len(seen) == len(set(seen))
     assert before <= set(seen) <= after
     assert len(after) > len(before)
+
+
+async def test_a_resumed_watch_takes_no_filters_but_the_apis_defaults_are_not_filters(
+    small: Emulator,
+) -> None:
+    async with small.client() as client:
+        watch = client.units.watch(poll_interval=0.01, part_numbers="PSU-220")
+        async with watch:
+            token = watch.resume_token
+        # latest_only=False and the other defaults are what every watch of units carries.
+        resumed = client.units.watch(resume_token=token, latest_only=False)
+        await resumed.aclose()
+        with pytest.raises(aiotofu.InvalidParameterError, match="^latest_only: "):
+            client.units.watch(resume_token=token, latest_only=True)
+        with pytest.raises(aiotofu.InvalidParameterError, match="^serial_numbers: "):
+            client.units.watch(resume_token=token, serial_numbers="SN-1")
+        with pytest.raises(aiotofu.InvalidParameterError, match="^lookback: "):
+            client.units.watch(resume_token=token, lookback=5)
+        with pytest.raises(aiotofu.InvalidParameterError, match="^resume_token: "):
+            client.runs.watch(resume_token=token)  # a token of another resource
