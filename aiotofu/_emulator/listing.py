@@ -237,10 +237,13 @@ def integer(text: str | None, name: str, default: int, low: int, high: int, issu
     """An integer parameter in ``low..high`` (``default`` if absent)."""
     if text is None:
         return default
-    if not re.fullmatch(r"-?\d+", text.strip()):
+    # A number with no fraction is an integer (``50.0``, which the SDK sends as the cursor of
+    # procedures): the API coerces query strings to numbers before checking they are whole.
+    match = re.fullmatch(r"(-?\d+)(?:\.0*)?", text.strip())
+    if match is None:
         issues.append(issue(name, "invalid_type", "Expected integer, received string"))
         return default
-    value = int(text)
+    value = int(match.group(1))
     if value < low:
         issues.append(issue(name, "too_small", f"Number must be greater than or equal to {low}"))
     elif value > high:

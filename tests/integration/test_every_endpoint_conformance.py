@@ -263,3 +263,13 @@ def _renamed(procedure: dict[str, Any]) -> Any:
         **{k: v for k, v in repository.items() if k != "full_name"},
         "fullName": repository["full_name"],
     }
+
+
+def test_the_sdks_float_cursor_for_procedures_is_served(sdk: Any, world: Emulator) -> None:
+    """The SDK types this one cursor as a float and sends ``cursor=2.0``; the API reads the
+    number, and so does the emulator (aiotofu itself sends integers)."""
+    world.reset_stats()
+    second = sdk.procedures.list(limit=2, cursor=2)
+    assert "cursor=2.0" in world.log[-1].path_qs
+    everything = sdk.procedures.list(limit=100).data
+    assert [p.id for p in second.data] == [p.id for p in everything[2:4]]
