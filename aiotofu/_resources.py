@@ -110,6 +110,7 @@ class _Resource(Generic[T, F]):
         return self._listings.resume(token, max_items=max_items, prefetch=prefetch)
 
     def _list(self, filters: F, **options: Any) -> Paginator[T]:
+        """The listing of ``filters`` (checked) with the listing options (checked there)."""
         return self._listings.list(filters, **options)
 
     def _watch(
@@ -193,7 +194,7 @@ class Batches(_Resource[Batch, BatchFilters]):
             part_numbers=part_numbers,
             revision_numbers=revision_numbers,
         )
-        return self._listings.list(
+        return self._list(
             filters,
             sort_by=sort_by,
             sort_order=sort_order,
@@ -286,7 +287,7 @@ class Parts(_Resource[Part, PartFilters]):
             metadata=metadata,
             include_metadata=include_metadata,
         )
-        return self._listings.list(
+        return self._list(
             filters,
             sort_by=sort_by,
             sort_order=sort_order,
@@ -327,7 +328,7 @@ class Stations(_Resource[Station, StationFilters]):
             metadata=metadata,
             include_metadata=include_metadata,
         )
-        return self._listings.list(
+        return self._list(
             filters, page_size=page_size, max_items=max_items, cursor=cursor, prefetch=prefetch
         )
 

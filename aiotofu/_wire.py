@@ -24,7 +24,14 @@ import attrs
 import msgspec
 
 from ._convert import json_type, structure
-from ._models import AwareDatetime, LinkedRepository, MemberRef, Procedure, Provider
+from ._models import (
+    JSON_KEYS,
+    AwareDatetime,
+    LinkedRepository,
+    MemberRef,
+    Procedure,
+    Provider,
+)
 from .errors import DecodeError
 
 __all__ = ["MAX_CURSOR", "PageBody", "PageMeta", "decode_array", "decode_body", "explain"]
@@ -50,14 +57,14 @@ class PageBody(Generic[T]):
     meta: PageMeta
 
 
-class _LinkedRepositoryWire(msgspec.Struct, rename={"full_name": "fullName"}):
+class _LinkedRepositoryWire(msgspec.Struct, rename=JSON_KEYS[LinkedRepository]):
     id: str
     name: str
     full_name: str
     provider: Provider
 
 
-class _ProcedureWire(msgspec.Struct, rename={"linked_repository": "linkedRepository"}):
+class _ProcedureWire(msgspec.Struct, rename=JSON_KEYS[Procedure]):
     id: str
     name: str
     created_at: AwareDatetime

@@ -256,13 +256,14 @@ def _procedures(members: list[dict[str, Any]], rng: random.Random) -> list[dict[
 
 
 def _versions(procedure_id: str, created: int, rng: random.Random) -> list[tuple[int, str, str]]:
-    """(from, id, tag) of each version of a procedure, oldest first, one every few days."""
+    """(from, id, tag) of each version of a procedure, oldest first: the first a few days after
+    the procedure was created, then one every few days to weeks."""
     versions = []
     at = created
     for minor in range(6):
-        at += rng.randrange(5, 40) * DAY
+        at += rng.randrange(2, 16) * DAY
         tag = f"v1.{minor}.0"
-        versions.append((at - 80 * DAY, stable_id("version", procedure_id, tag), tag))
+        versions.append((at, stable_id("version", procedure_id, tag), tag))
     return versions
 
 
@@ -280,7 +281,7 @@ def _deployments(
         linked = [s for s in stations if any(p["id"] == procedure["id"] for p in s["procedures"])]
         for k, (_, version_id, tag) in enumerate(procedure["_versions"]):
             deployed = procedure["_versions"][k][0] + rng.randrange(0, 3 * 3600) * SECOND
-            environment = ("production", "preview", "development")[k % 3 if k % 2 else 0]
+            environment = ("production", "preview", "production", "development")[k % 4]
             status = "ready" if rng.random() < 0.8 else rng.choice(["failed", "building"])
             git = repository is not None and k != 1
             pushed = status == "ready" and environment == "production"

@@ -8,7 +8,6 @@ logs, phases and measurements), so that their help texts and kinds cannot drift 
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +35,7 @@ SAMPLES_WITH_PRODUCTION: tuple[str, ...] = typing.get_args(SampleFilter)
 
 def strings(flag: str, help: str) -> Any:
     """A filter of strings (a string or a list), with its command-line flag (repeatable)."""
-    field: str | Iterable[str] | None = filter_field(Strings(), flag=flag, help=help)
-    return field
+    return filter_field(Strings(), flag=flag, help=help)
 
 
 def choices(values: tuple[str, ...], flag: str, help: str) -> Any:
