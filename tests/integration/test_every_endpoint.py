@@ -235,7 +235,7 @@ async def test_a_run_watch_follows_uploads_and_a_late_start_is_still_seen(
             passed = small.add_run(outcome="PASS")
             late = small.add_run(outcome="FAIL", started_at=datetime(2024, 1, 1, 12, tzinfo=UTC))
             failed = small.add_run(outcome="ERROR")
-            got = [(await watcher.__anext__()).id for _ in range(2)]
+            got = [(await asyncio.wait_for(watcher.__anext__(), 10)).id for _ in range(2)]
             token = watcher.resume_token
         assert passed not in got
         assert got == [late, failed]

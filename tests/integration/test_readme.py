@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def test_the_run_daemon_follows_failures_and_continues_after_a_restart(
             env=env,
             cwd=tmp_path,
         )
+        # A daemon that stays silent must fail the test, not hang it: killed, its stdout ends.
+        watchdog = threading.Timer(60, process.kill)
+        watchdog.daemon = True
+        watchdog.start()
         assert process.stdout is not None
         assert process.stdout.readline() == "following failed runs\n"
         return process
@@ -125,6 +130,16 @@ def test_the_run_daemon_follows_failures_and_continues_after_a_restart(
         _, err = process.communicate(timeout=10)
         return err
 
+    def next_poll() -> None:
+        """Until the daemon asks for more: it has kept the token of what it printed (killed
+        between printing a run and keeping its token, it would print that run again)."""
+        printed = time.monotonic()
+        for _ in range(500):
+            if any(r.at > printed and "/v2/runs" in r.path_qs for r in threaded_emu.log):
+                return
+            time.sleep(0.02)
+        raise AssertionError("the daemon did not poll again")
+
     first = start()
     try:
         threaded_emu.add_run(procedure="ICT", outcome="FAIL", serial_number="SN-0000001-00")
@@ -132,6 +147,7 @@ def test_the_run_daemon_follows_failures_and_continues_after_a_restart(
         threaded_emu.add_run(procedure="Burn-in", outcome="ERROR", serial_number="SN-0000002-00")
         assert first.stdout is not None
         lines = [first.stdout.readline() for _ in range(2)]
+        next_poll()
     finally:
         stop(first)
     assert lines == ["FAIL ICT SN-0000001-00\n", "ERROR Burn-in SN-0000002-00\n"]
