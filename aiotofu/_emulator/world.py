@@ -192,7 +192,7 @@ class World:
         units = _units(rows, self._seed)
         records.units = units
         count = min(len(units), DEFAULT_MAX_RUNS) if self._runs is None else self._runs
-        context = _Context(procedures, records.deployments, units, members, stations)
+        context = _Context(procedures, records.deployments, members, stations)
         if units:
             for index in range(count):
                 run_rng = random.Random(f"run:{self._seed}:{index}")
@@ -401,7 +401,6 @@ class _Context:
         self,
         procedures: list[dict[str, Any]],
         deployments: list[dict[str, Any]],
-        units: list[dict[str, Any]],
         members: list[dict[str, Any]],
         stations: list[dict[str, Any]],
     ) -> None:
