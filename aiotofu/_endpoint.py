@@ -11,6 +11,7 @@ writes the query string of any page.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -21,7 +22,7 @@ from ._convert import format_datetime
 from ._filters import Filters
 from .errors import InvalidParameterError
 
-__all__ = ["DEFAULT", "Column", "Endpoint", "Query"]
+__all__ = ["DEFAULT", "Column", "Endpoint", "Query", "SortKey", "by"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
@@ -42,6 +43,36 @@ class Column:
 
 
 @attrs.frozen
+class SortKey:
+    """What a record is ordered by for one ``sort_by``: ``value`` reads it from a record (only
+    compared for equality: records with equal keys are ties, whose order a server may change
+    between requests); ``bounds`` the (after, before) filters the API applies to it inclusively,
+    so that a listing can restart from a record's key (None: it cannot); ``mutable`` says the
+    key changes while records are listed (a unit's last run moves with every upload)."""
+
+    value: Callable[[Any], Any] = attrs.field(eq=False)
+    bounds: tuple[str, str] | None = None
+    mutable: bool = False
+
+
+def by(path: str, *, bounds: tuple[str, str] | None = None, mutable: bool = False) -> SortKey:
+    """The SortKey of a dotted attribute path (``"unit.part.number"``); a None on the way makes
+    the key None (a null sorts as one group)."""
+    names = path.split(".")
+    if len(names) == 1:
+        return SortKey(operator.attrgetter(path), bounds, mutable)
+
+    def value(record: Any) -> Any:
+        for name in names:
+            if record is None:
+                return None
+            record = getattr(record, name)
+        return record
+
+    return SortKey(value, bounds, mutable)
+
+
+@attrs.frozen
 class Endpoint(Generic[T, F]):
     """A list endpoint of the API, described once.
 
@@ -50,7 +81,8 @@ class Endpoint(Generic[T, F]):
     in the order the official SDK sends them (``limit``, ``cursor``, ``sort_by`` and
     ``sort_order`` included); ``time_field`` the record attribute that a listing is pinned on and
     restarted from, with ``time_bounds`` the (after, before) filters that bound it (None: the
-    endpoint has no time filter, and lost positions are searched for instead).
+    endpoint has no time filter, and lost positions are searched for instead); ``keys`` the
+    SortKey of each value of ``sort_by`` (the time field's is derived from ``time_bounds``).
     """
 
     name: str
@@ -62,11 +94,19 @@ class Endpoint(Generic[T, F]):
     time_field: str | None = None
     time_bounds: tuple[str, str] | None = None
     columns: tuple[Column, ...] = ()
+    keys: Mapping[str, SortKey] = attrs.field(factory=dict, eq=False)
 
     @property
     def sortable(self) -> bool:
         """Whether the API takes an order for this endpoint (``sort_by``, ``sort_order``)."""
         return "sort_by" in self.wire_order
+
+    def sort_key(self, sort_by: str) -> SortKey | None:
+        """The key of the order ``sort_by`` (None: unknown, e.g. the API's "default" order)."""
+        key = self.keys.get(sort_by)
+        if key is None and sort_by == self.time_field and self.time_field is not None:
+            key = by(self.time_field, bounds=self.time_bounds)
+        return key
 
     def query(self, filters: F, *, sort_by: Any = DEFAULT, sort_order: Any = "desc") -> Query[F]:
         """A checked query of this endpoint; ``sort_by`` defaults to the first of ``sorts``."""
@@ -97,12 +137,16 @@ class Query(Generic[F]):
         limit: int,
         after: datetime | None = None,
         before: datetime | None = None,
+        bounds: Mapping[str, datetime] | None = None,
     ) -> list[tuple[str, str]]:
         """The query string of one page, arrays as repeated keys. ``after`` and ``before``
-        override the time-bound filters (the paginator's consistency pin)."""
+        override the time-bound filters (the paginator's consistency pin), ``bounds`` any
+        filter by name (a restart from a sort key)."""
         pairs: list[tuple[str, str]] = []
-        bounds = self.endpoint.time_bounds or ("", "")
-        overrides = {bounds[0]: after, bounds[1]: before}
+        time_bounds = self.endpoint.time_bounds or ("", "")
+        overrides: dict[str, datetime | None] = {time_bounds[0]: after, time_bounds[1]: before}
+        if bounds:
+            overrides.update(bounds)
         for name, fixed in _fixed_parts(self):
             if name == "limit":
                 pairs.append(("limit", str(limit)))

@@ -7,26 +7,31 @@ resume token of a position. How a listing is kept consistent depends on its orde
 
 - by the endpoint's time field, newest first: that field of the newest record is the pin (an
   upper bound on every request), read from the first page when the listing starts at 0, else
-  asked for first; a lost position restarts from the last record's time;
+  asked for first;
 - by the time field, oldest first: new records land after everything and shift nothing, so no
-  pin; a lost position restarts from the last record's time (a lower bound);
-- in any other order (a number, a name): new records land anywhere, so the newest time is
-  asked for first, and a lost position is searched for;
+  pin;
+- in any other order (a number, a name, another time): new records land anywhere, so the
+  newest time is asked for first;
 - an endpoint with no time filter has no pin at all: verified continuity alone.
+
+A lost position restarts from the last record's sort key wherever the API filters that key
+inclusively (the endpoint's ``SortKey.bounds``: the time field, runs' ``started_at``), as a
+lower bound oldest first and an upper bound newest first; in other orders it is searched for.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from ._endpoint import DEFAULT, Endpoint, Query
+from ._endpoint import DEFAULT, Endpoint, Query, SortKey
 from ._filters import Filters, Instant
 from ._models import Page
-from ._pagestate import Anchor, Fetch, Position
+from ._pagestate import MAX_TIES, Anchor, Fetch, Position
 from ._paginate import Listing, Paginator
 from ._params import MAX_CURSOR, MAX_PAGE_SIZE, check_int
 from ._requester import Requester
@@ -87,6 +92,7 @@ class Listings(Generic[T, F]):
                 check_int("cursor", payload.cursor, 0, MAX_CURSOR),
                 payload.pin,
                 _anchor(payload.anchor),
+                payload.start,
             )
         except InvalidParameterError as exc:
             raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None
@@ -106,8 +112,10 @@ class Listings(Generic[T, F]):
         max_items: int | None,
         prefetch: int,
         start: Position,
+        max_ties: int = MAX_TIES,
     ) -> Paginator[T]:
-        """A Paginator over ``query`` from ``start`` (arguments already checked)."""
+        """A Paginator over ``query`` from ``start`` (arguments already checked), keeping up
+        to ``max_ties`` ids of a tie group."""
         time_field = self.endpoint.time_field
         probe = pin_of_page = None
         if start.pin is None and time_field is not None and self.endpoint.time_bounds:
@@ -115,10 +123,14 @@ class Listings(Generic[T, F]):
                 probe = functools.partial(self.newest_time, query)
             elif query.sort_order == "desc":
                 pin_of_page = functools.partial(_newest_in_page, time_field)
+        key = self.endpoint.sort_key(query.sort_by)
         listing: Listing[T] = Listing(
-            fetch=functools.partial(self.fetch_page, query),
+            fetch=functools.partial(self.fetch_page, query, key),
             id_of=operator.attrgetter("id"),
-            key_of=operator.attrgetter(time_field) if query.by_time and time_field else None,
+            key_of=None if key is None else key.value,
+            restart=key is not None and key.bounds is not None,
+            mutable=key is not None and key.mutable,
+            max_ties=max_ties,
             probe=probe,
             pin_of_page=pin_of_page,
             token=functools.partial(self._token, query, page_size),
@@ -127,14 +139,18 @@ class Listings(Generic[T, F]):
             listing, page_size=page_size, max_items=max_items, prefetch=prefetch, start=start
         )
 
-    async def fetch_page(self, query: Query[F], fetch: Fetch) -> Page[T]:
-        """The page ``fetch`` asks for. The pin bounds the side that writers move: an upper
-        bound newest first (and in other orders), a lower bound oldest first (set only when
-        restarting from a record's time)."""
-        if query.by_time and query.sort_order == "asc":
-            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, after=fetch.pin)
-        else:
-            params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, before=fetch.pin)
+    async def fetch_page(self, query: Query[F], key: SortKey | None, fetch: Fetch) -> Page[T]:
+        """The page ``fetch`` asks for. The pin is an upper bound on the time field (newest
+        first, and in orders by anything else); a restart bounds the sort key from the side
+        the listing goes to (a lower bound oldest first), which overrides the pin when both are
+        the same filter (the restart's is the tighter)."""
+        bounds: dict[str, datetime] = {}
+        time_bounds = self.endpoint.time_bounds
+        if fetch.pin is not None and time_bounds is not None:
+            bounds[time_bounds[1]] = fetch.pin
+        if fetch.start is not None and key is not None and key.bounds is not None:
+            bounds[key.bounds[0] if query.sort_order == "asc" else key.bounds[1]] = fetch.start
+        params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, bounds=bounds)
         return await self.requester.send(
             self.requester.request(self.endpoint.path, params),
             functools.partial(decode_page, cls=self.endpoint.model, cursor=fetch.cursor),
@@ -145,7 +161,7 @@ class Listings(Generic[T, F]):
         time_field = self.endpoint.time_field
         assert time_field is not None
         newest = self.endpoint.query(query.filters, sort_by=time_field, sort_order="desc")
-        page = await self.fetch_page(newest, Fetch(0, 1))
+        page = await self.fetch_page(newest, None, Fetch(0, 1))
         return _newest_in_page(time_field, page)
 
     # -- watching: new records, oldest first, by the endpoint's time field -----------------
@@ -211,8 +227,14 @@ class Listings(Generic[T, F]):
         start: WatchState | Callable[[], Awaitable[WatchState]],
     ) -> Watcher[T]:
         def poll(poll_query: Query[F], position: Position) -> Paginator[T]:
+            # A poll knows every id the watch remembers at its instant (the token has them).
             return self.paginate(
-                poll_query, page_size=page_size, max_items=None, prefetch=1, start=position
+                poll_query,
+                page_size=page_size,
+                max_items=None,
+                prefetch=1,
+                start=position,
+                max_ties=MAX_REMEMBERED,
             )
 
         return Watcher(
@@ -272,14 +294,8 @@ class Listings(Generic[T, F]):
                 page_size=page_size,
                 cursor=position.cursor,
                 pin=position.pin,
-                anchor=None
-                if anchor is None
-                else AnchorPayload(
-                    id=str(anchor.id),
-                    offset=anchor.offset,
-                    key=anchor.key,
-                    ties=sorted(str(tie) for tie in anchor.ties),
-                ),
+                start=position.start,
+                anchor=None if anchor is None else _anchor_payload(anchor),
             )
         )
 
@@ -288,12 +304,37 @@ def _newest_in_page(time_field: str, page: Page[Any]) -> Any:
     return max((getattr(record, time_field) for record in page.items), default=None)
 
 
+def _anchor_payload(anchor: Anchor) -> AnchorPayload:
+    """What a token holds of an anchor: a time key as such, any other key as JSON."""
+    key = anchor.key
+    timed = isinstance(key, datetime)
+    return AnchorPayload(
+        id=str(anchor.id),
+        offset=anchor.offset,
+        key=key if timed else None,
+        ties=sorted(str(tie) for tie in anchor.ties),
+        rank=anchor.rank,
+        value=None if timed else json.dumps(key),
+    )
+
+
 def _anchor(payload: AnchorPayload | None) -> Anchor | None:
-    """The anchor a token carries, its offset checked."""
+    """The anchor a token carries, its offset, rank and key checked."""
     if payload is None:
         return None
     offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
-    return Anchor(payload.id, offset, payload.key, frozenset(payload.ties))
+    ties = frozenset(payload.ties)
+    rank = check_int("rank", payload.rank, len(ties), MAX_CURSOR)
+    if payload.value is None:
+        key = payload.key
+    else:
+        try:
+            key = json.loads(payload.value)
+        except ValueError:
+            raise InvalidParameterError("key", "not JSON") from None
+        if not isinstance(key, (str, int, float, bool, type(None))):
+            raise InvalidParameterError("key", f"not a sort key: {key!r}")
+    return Anchor(payload.id, offset, key, ties, rank)
 
 
 def _seconds(name: str, value: Any) -> float:

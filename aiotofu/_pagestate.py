@@ -8,12 +8,30 @@ the *anchor*, the last record already taken. When it is, the offsets have not mo
 of the page follows on. When it is not, the state machine finds its place again:
 
 1. the anchor is elsewhere in the same page: the records after it follow on;
-2. else, where the order allows it, the listing restarts from the anchor's sort key (a
-   ``created_at`` bound with the anchor's instant, ties already taken dropped by id), which
-   needs no offset at all;
+2. else, where the order's key bounds a request (``created_at`` with ``created_before``,
+   ``started_at`` with ``started_before``...), the listing restarts from the anchor's key, which
+   needs no offset at all, dropping the ties already taken;
 3. else it searches windows around the anchor's old offset, nearest first, for the anchor,
    and if it was deleted, for the latest record of its page still there;
 4. and only if that fails raises ConsistencyError. It never skips or repeats silently.
+
+Ties (records with equal sort keys) are a group whose members a server without a unique
+tie-breaker may order differently on every request. The state machine therefore knows each
+record's sort key (``key_of``) and the ids taken from the anchor's group (``Anchor.ties``, up to
+``MAX_TIES``; beyond that only their count, ``Anchor.rank``). Where the group's ids are known,
+a page is accepted by what it holds, not by where the anchor sits: a page that shows where the
+group starts (a record of another key before it) yields every member not taken yet; a page that
+starts inside the group is accepted when exactly one member already taken is in it (the others
+fill the slots before it), which is what a stable order gives and what an unstable order gives
+when nothing was missed. Anything else is a lost place. A tie group larger than ``MAX_TIES`` is
+walked by offsets and verified by its anchor, which is exact on a server with a stable tie order.
+Recoveries that make no progress are bounded (``MAX_RECOVERIES``): a server that keeps moving
+the listing's place ends in ConsistencyError, not in an endless walk.
+
+An order whose key changes while it is listed (units by ``last_run_at``: a new run moves its
+unit) is ``mutable``: a record that crossed the position shows as a shift of the overlap, and
+for such an order any shift raises ConsistencyError instead of being repaired, because a moved
+record cannot be told from an inserted or deleted one.
 
 The only records this cannot promise are those that did not exist for the whole listing: a
 record created behind the position is not yielded, one deleted before its turn is not either.
@@ -32,7 +50,7 @@ import attrs
 from ._models import Page
 from .errors import ConsistencyError, PaginationError
 
-__all__ = ["Anchor", "Chunk", "Fetch", "PageState", "Position"]
+__all__ = ["MAX_RECOVERIES", "MAX_TIES", "Anchor", "Chunk", "Fetch", "PageState", "Position"]
 
 T = TypeVar("T")
 
@@ -41,18 +59,37 @@ API_MAX_LIMIT = 100  # the API's bound on `limit`
 MAX_EMPTY_PAGES = 20
 # Recovery by search: windows of API_MAX_LIMIT records around the anchor's old offset.
 SEARCH_WINDOWS = 8
+# The ids of a tie group kept (in memory and in resume tokens, which must stay a few KB): past
+# this many records with one sort key, only their count is kept.
+MAX_TIES = 40
+# Recoveries in a row that yield nothing new: past this, the server is moving the listing's place
+# faster than it can follow (or orders its ties differently on every request).
+MAX_RECOVERIES = 4
+
+
+def _rank_of(anchor: Anchor) -> int:
+    return len(anchor.ties)
 
 
 @attrs.frozen
 class Anchor:
     """The last record taken: its ``id``, its ``offset`` in the listing's current window, its
-    sort ``key`` (None where the listing cannot restart by key) and ``ties``, the ids taken
-    that share that key (the anchor's own included)."""
+    sort ``key`` (None where the order has none, or it is null), ``rank``, how many records
+    taken share that key (the anchor's own included), ``ties``, their ids (empty once
+    ``rank`` passes ``MAX_TIES``), and ``first``, the offset where the records with its key
+    begin in the window (-1: not seen)."""
 
     id: Hashable
     offset: int
     key: Any = None
     ties: frozenset[Hashable] = frozenset()
+    rank: int = attrs.field(default=attrs.Factory(_rank_of, takes_self=True))
+    first: int = -1
+
+    @property
+    def complete(self) -> bool:
+        """Whether ``ties`` names every record taken with the anchor's key."""
+        return len(self.ties) == self.rank and self.rank > 0
 
 
 @attrs.frozen
@@ -60,13 +97,15 @@ class Position:
     """Everything needed to continue a listing: what resume tokens hold.
 
     ``cursor`` is the offset of the next record, ``pin`` the consistency bound every request
-    carries (what it means, e.g. ``created_before``, is the listing's business), ``anchor`` the
-    last record taken (None before the first).
+    carries (what it means, e.g. ``created_before``, is the listing's business), ``start`` the
+    bound on the sort key set by a restart (None: not restarted), ``anchor`` the last record
+    taken (None before the first).
     """
 
     cursor: int
     pin: Any = None
     anchor: Anchor | None = None
+    start: Any = None
 
 
 @attrs.frozen
@@ -75,12 +114,14 @@ class Fetch:
 
     ``kind`` is ``"page"`` for the next page, ``"search"`` for a window searched for a lost
     anchor, ``"restart"`` for the first page after restarting from the anchor's sort key.
+    ``pin`` and ``start`` are the position's bounds (see Position).
     """
 
     cursor: int
     limit: int
     pin: Any = None
     kind: Literal["page", "search", "restart"] = "page"
+    start: Any = None
 
 
 @attrs.frozen
@@ -96,25 +137,29 @@ class Chunk(Generic[T]):
     fetch: Fetch
     pin: Any
     before: Position
-    ties_of: Callable[[Sequence[T], int, Anchor | None], Anchor] = attrs.field(repr=False)
+    ties_of: Callable[[Sequence[T], int, Anchor | None, Sequence[int], int], Anchor] = attrs.field(
+        repr=False
+    )
+    start: Any = None
 
     def position(self, handed_out: int) -> Position:
         """Where the listing stands once the first ``handed_out`` records were handed out."""
         if handed_out == 0:
             return self.before
         index = self.raw_indexes[handed_out - 1]
-        anchor = self.ties_of(self.page.items, index, self.before.anchor)
-        anchor = attrs.evolve(anchor, offset=self.fetch.cursor + index)
-        return Position(anchor.offset + 1, self.pin, anchor)
+        taken = self.raw_indexes[:handed_out]
+        anchor = self.ties_of(self.page.items, index, self.before.anchor, taken, self.fetch.cursor)
+        return Position(anchor.offset + 1, self.pin, anchor, self.start)
 
 
 @attrs.define
 class PageState(Generic[T]):
     """The pagination state machine of one listing.
 
-    ``id_of`` gives a record's unique id; ``key_of`` its sort key, where the listing can restart
-    from one (None: it cannot, and lost positions are searched for). ``remaining`` counts what
-    ``max_items`` still allows (None: no limit).
+    ``id_of`` gives a record's unique id; ``key_of`` its sort key (None: the order is unknown).
+    ``restart``: the key can bound a request, so a lost position restarts from it (else it is
+    searched for). ``mutable``: the key may change while the listing runs. ``remaining``
+    counts what ``max_items`` still allows (None: no limit).
     """
 
     cursor: int
@@ -124,6 +169,11 @@ class PageState(Generic[T]):
     remaining: int | None = None
     pin: Any = None
     anchor: Anchor | None = None
+    restart: bool = False
+    mutable: bool = False
+    start: Any = None
+    # How many ids of a tie group are kept (a watch, whose token holds them anyway, keeps more).
+    max_ties: int = MAX_TIES
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -138,6 +188,8 @@ class PageState(Generic[T]):
     # and a last guard against repeats.
     recent: tuple[Hashable, ...] = ()
     empty_run: int = 0
+    # Recoveries in a row that yielded nothing (see MAX_RECOVERIES).
+    recoveries: int = 0
 
     def __attrs_post_init__(self) -> None:
         if self.remaining == 0:
@@ -149,7 +201,7 @@ class PageState(Generic[T]):
     @property
     def position(self) -> Position:
         """Where the listing stands after the last page taken."""
-        return Position(self.cursor, self.pin, self.anchor)
+        return Position(self.cursor, self.pin, self.anchor, self.start)
 
     # -- what to fetch -------------------------------------------------------------------
 
@@ -159,9 +211,13 @@ class PageState(Generic[T]):
         if self.done:
             return []
         if self.search:
-            return [Fetch(self.search[0], API_MAX_LIMIT, self.pin, "search")]
+            return [Fetch(self.search[0], API_MAX_LIMIT, self.pin, "search", self.start)]
         if self.restarting:
-            return [Fetch(0, self._new_per_page(0, self.remaining), self.pin, "restart")]
+            # Far enough to pass the ties already taken, which the window starts with.
+            assert self.anchor is not None
+            new = self._new_per_page(0, self.remaining)
+            limit = min(API_MAX_LIMIT, self.anchor.rank + new)
+            return [Fetch(0, limit, self.pin, "restart", self.start)]
         count = pages if self.speculate and self.offsets else min(pages, 1)
         fetches = []
         cursor, remaining = self.cursor, self.remaining
@@ -171,7 +227,7 @@ class PageState(Generic[T]):
             # A predicted page follows a full page whose last record it can check.
             overlap = int(self.offsets and (self.verify or k > 0))
             new = self._new_per_page(overlap, remaining)
-            fetches.append(Fetch(cursor - overlap, new + overlap, self.pin))
+            fetches.append(Fetch(cursor - overlap, new + overlap, self.pin, "page", self.start))
             cursor += new
             if remaining is not None:
                 remaining -= new
@@ -194,23 +250,26 @@ class PageState(Generic[T]):
         before = self.position
         if pin is not None:
             self.pin = pin
-        self.restarting = False
         items = page.items
-        if fetch.kind == "page" and fetch.cursor < self.cursor:
+        if fetch.kind == "restart":
+            self.restarting = False
+        if fetch.kind == "restart" and (items or not page.has_more):
+            # The window starts at the anchor's key: its group comes first, whole from here,
+            # and what is not in the group comes after it. Drop the ties taken by id.
+            found = self._realign(fetch, page)
+            start = 0 if found is None else found
+        elif fetch.kind == "page" and fetch.cursor < self.cursor:
             # Overlapping the anchor: the fast path is one comparison.
             assert self.anchor is not None
-            if items and self.id_of(items[0]) == self.anchor.id:
-                start = 1
-            elif not items and page.has_more:
+            if not items and page.has_more:
                 return self._empty(fetch, page, before)
-            else:
-                found = self._find(items, self.anchor.id)
-                if found is None:
-                    return self._lost(fetch, page, before)
-                start = found + 1
+            found = self._realign(fetch, page)
+            if found is None:
+                return self._lost(fetch, page, before)
+            start = found
         elif fetch.kind == "search":
             assert self.anchor is not None
-            found = self._find(items, self.anchor.id)
+            found = self._realign(fetch, page, searching=True)
             if found is None:
                 self.searched += ((fetch, page),)
                 self.search = self.search[1:]
@@ -218,12 +277,83 @@ class PageState(Generic[T]):
                     return self._nothing(fetch, page, before)
                 return self._fall_back(before)
             self.search, self.searched = (), ()
-            start = found + 1
+            start = found
         elif not items and page.has_more:
             return self._empty(fetch, page, before)
         else:
             start = 0
         return self._take(fetch, page, start, before)
+
+    def _realign(self, fetch: Fetch, page: Page[T], *, searching: bool = False) -> int | None:
+        """The index from which ``page`` holds records not taken yet, or None if it does not
+        show where the listing stands (the place is lost)."""
+        anchor = self.anchor
+        assert anchor is not None
+        items, id_of, key_of = page.items, self.id_of, self.key_of
+        if items and id_of(items[0]) == anchor.id:
+            index: int | None = 0
+        else:
+            index = self._find(items, anchor.id)
+        if key_of is None or (anchor.key is None and not anchor.complete):
+            # No key to reason about ties with: the anchor is where the page continues from.
+            return None if index is None else index + 1
+        key = anchor.key
+        if index == 0:
+            # The usual case: the group (most often the anchor alone) starts the page.
+            members = list(range(len(items)))
+            for i in range(1, len(items)):
+                if key_of(items[i]) != key:
+                    members = list(range(i))
+                    break
+        else:
+            members = [i for i, item in enumerate(items) if key_of(item) == key]
+        if self.mutable:
+            if index == 0 and fetch.kind == "page" and self._clean(items, members):
+                return 1
+            raise ConsistencyError(self._moved_message())
+        if not anchor.complete:
+            # A tie group too large to hold by id: walked by offsets, verified by its anchor.
+            if index is None or not self._shifted_by_taken(items, index):
+                return None
+            return index + 1
+        if not members or members[-1] - members[0] + 1 != len(members):
+            return None
+        first = members[0]
+        if first > 0 or fetch.cursor == 0:
+            # The page shows where the group starts: every member not taken is new, and what
+            # comes before the group was behind the position.
+            return first
+        if searching:
+            return None  # inside the group, far from the anchor's slot: nothing to count on
+        # The page starts inside the group, whose members taken fill the slots before it only
+        # if the rest of them are here: where the group ends in the page, exactly the rest;
+        # where it goes on, no more than the rest (others may follow), checked again at its end.
+        hidden = anchor.offset - anchor.first if anchor.first >= 0 else anchor.rank - 1
+        rest = anchor.rank - hidden
+        ties = anchor.ties
+        taken = sum(1 for i in members if id_of(items[i]) in ties)
+        ends = members[-1] < len(items) - 1 or not page.has_more
+        if not (taken == rest or (not ends and 1 <= taken <= rest)):
+            return None
+        return 1 if index == 0 and taken == 1 else 0
+
+    def _clean(self, items: Sequence[T], members: Sequence[int]) -> bool:
+        """Whether no record taken shows up again after the anchor (at index 0)."""
+        assert self.anchor is not None
+        taken = self.anchor.ties | set(self.recent)
+        return not any(self.id_of(items[i]) in taken for i in members if i > 0)
+
+    def _shifted_by_taken(self, items: Sequence[T], index: int) -> bool:
+        """Whether the records before the anchor at ``index`` are the ones taken just before
+        it, in the order they were taken: a shift of the offsets, not of the tie order."""
+        if index == 0:
+            return True
+        recent = self.recent[:-1]
+        count = min(index, len(recent))
+        if count == 0:
+            return False  # nothing known of what came before it: it cannot be told
+        before = [self.id_of(item) for item in items[index - count : index]]
+        return before == list(recent[-count:])
 
     def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
         """Yield the records of ``page`` from index ``start`` on that were not taken before."""
@@ -241,8 +371,9 @@ class PageState(Generic[T]):
                     taken.add(ids[index])
                     indexes.append(index)
         new = len(indexes)
-        # A search window may hold more than a page: take a page, and keep the buffer bound.
-        if fetch.kind == "search":
+        # A search window or a restart may hold more than a page: take a page, and keep the
+        # buffer bound.
+        if fetch.kind != "page":
             indexes = indexes[: self.page_size]
         if self.remaining is not None:
             indexes = indexes[: self.remaining]
@@ -251,8 +382,10 @@ class PageState(Generic[T]):
         # How far into the page the listing now stands: all of it, unless cut short above.
         through = indexes[-1] if cut else len(items) - 1
         self.empty_run = 0
+        if indexes:
+            self.recoveries = 0
         if items:
-            self.anchor = self._anchor_at(items, through, self.anchor, fetch.cursor)
+            self.anchor = self._ties_at(items, through, self.anchor, indexes, fetch.cursor)
             self.recent = tuple(ids[: through + 1])
         cursor = fetch.cursor
         if isinstance(indexes, range):
@@ -261,7 +394,9 @@ class PageState(Generic[T]):
         else:
             records = [items[i] for i in indexes]
             offsets = [cursor + i for i in indexes]
-        chunk = Chunk(records, offsets, page, indexes, fetch, self.pin, before, self._ties_at)
+        chunk = Chunk(
+            records, offsets, page, indexes, fetch, self.pin, before, self._ties_at, self.start
+        )
         if self.remaining == 0 or (not page.has_more and not cut):
             self.done = True
         elif cut:
@@ -300,15 +435,29 @@ class PageState(Generic[T]):
         """The anchor is not where it was: restart from its key, or search for it."""
         anchor = self.anchor
         assert anchor is not None
-        if self.key_of is not None and anchor.key is not None:
-            self.restarting, self.pin, self.verify = True, anchor.key, False
-            self.cursor = 0
+        self.recoveries += 1
+        if self.recoveries > MAX_RECOVERIES:
+            raise ConsistencyError(self._unsteady_message())
+        self.verify = False
+        # A group too large to drop by id restarts once; lost again at the same key, it is
+        # searched for.
+        retried = self.start == anchor.key and not anchor.complete
+        if self.restart and anchor.key is not None and not retried:
+            self.start = anchor.key
+            if anchor.complete:
+                # From the key on, the anchor's group comes first: drop the ties taken by id.
+                self.restarting, self.cursor = True, 0
+            else:
+                # Too many ties to drop by id: continue after the anchor's place in the group,
+                # where a stable order keeps it, and verify it is there.
+                self.anchor = attrs.evolve(anchor, offset=anchor.rank - 1, first=0)
+                self.cursor, self.verify = anchor.rank, True
         else:
-            self.search = _search_windows(anchor.offset)
+            self.search = _search_windows(anchor)
         return self._nothing(fetch, page, before)
 
     def _nothing(self, fetch: Fetch, page: Page[T], before: Position) -> Chunk[T]:
-        return Chunk((), (), page, (), fetch, self.pin, before, self._ties_at)
+        return Chunk((), (), page, (), fetch, self.pin, before, self._ties_at, self.start)
 
     def _find(self, items: Sequence[T], wanted: Hashable) -> int | None:
         """The index of the record ``wanted`` in ``items``, or None."""
@@ -318,14 +467,26 @@ class PageState(Generic[T]):
     def _fall_back(self, before: Position) -> Chunk[T]:
         """No window holds the anchor: it was deleted (or moved out of reach). Continue after
         the latest record of its page that is still there, if any window holds one; records
-        after it were not taken (it is the latest taken that exists)."""
+        after it were not taken (it is the latest taken that exists). One that shares its
+        sort key with a neighbour is passed over: what follows it depends on how ties are
+        ordered."""
         searched, self.searched, self.search = self.searched, (), ()
         for wanted in reversed(self.recent):
             for fetch, page in searched:
                 found = self._find(page.items, wanted)
-                if found is not None:
+                if found is not None and self._alone(page.items, found):
                     return self._take(fetch, page, found + 1, before)
         raise ConsistencyError(self._lost_message())
+
+    def _alone(self, items: Sequence[T], index: int) -> bool:
+        """Whether ``items[index]`` shares its sort key with neither neighbour (or the order
+        has no key): then what follows it does not depend on how ties are ordered."""
+        key_of = self.key_of
+        if key_of is None:
+            return True
+        key = key_of(items[index])
+        neighbours = (items[i] for i in (index - 1, index + 1) if 0 <= i < len(items))
+        return all(key_of(item) != key for item in neighbours)
 
     def _lost_message(self) -> str:
         anchor = self.anchor
@@ -337,36 +498,82 @@ class PageState(Generic[T]):
             "created or deleted faster than the listing could follow"
         )
 
+    def _unsteady_message(self) -> str:
+        anchor = self.anchor
+        assert anchor is not None
+        return (
+            f"the listing lost its place {self.recoveries} times in a row without finding it "
+            f"again (last record handed out: {anchor.id}, offset {anchor.offset}, "
+            f"{anchor.rank} taken with its sort key): the server moves records faster than "
+            "the listing can follow, or orders records with equal sort keys differently on "
+            "every request; list by a time order (created_at) for an exact listing"
+        )
+
+    def _moved_message(self) -> str:
+        anchor = self.anchor
+        assert anchor is not None
+        return (
+            f"records moved across the listing's position (after {anchor.id}, offset "
+            f"{anchor.offset}): this order's key changes while the listing runs (a new run "
+            "moves its unit), so a record may have been passed over or be met again; the "
+            "listing stops rather than guess. List by created_at for an exact listing under "
+            "writes, or start again"
+        )
+
     # -- the anchor ----------------------------------------------------------------------
 
-    def _anchor_at(
-        self, items: Sequence[T], index: int, previous: Anchor | None, cursor: int
+    def _ties_at(
+        self,
+        items: Sequence[T],
+        index: int,
+        previous: Anchor | None,
+        taken: Sequence[int],
+        cursor: int,
     ) -> Anchor:
-        anchor = self._ties_at(items, index, previous)
-        return attrs.evolve(anchor, offset=cursor + index)
-
-    def _ties_at(self, items: Sequence[T], index: int, previous: Anchor | None) -> Anchor:
-        """The anchor at ``items[index]``, with the ids taken that share its sort key."""
+        """The anchor at ``items[index]`` of a page from ``cursor``: its key, and the records
+        taken that share it (``taken``: the indexes of ``items`` taken from this page)."""
         record = items[index]
         record_id = self.id_of(record)
+        offset = cursor + index
         if self.key_of is None:
-            return Anchor(record_id, -1)
-        key = self.key_of(record)
-        ties = {record_id}
+            return Anchor(record_id, offset)
+        key_of, id_of = self.key_of, self.id_of
+        key = key_of(record)
         first = index
-        while first > 0 and self.key_of(items[first - 1]) == key:
+        while first > 0 and key_of(items[first - 1]) == key:
             first -= 1
-            ties.add(self.id_of(items[first]))
-        if first == 0 and previous is not None and previous.key == key:
-            ties |= previous.ties
-        return Anchor(record_id, -1, key, frozenset(ties))
+        group = [id_of(items[i]) for i in range(first, index + 1)]
+        # Where the group begins in the window: seen here (a record of another key before it,
+        # or the window's start), else as it was seen before.
+        begins = cursor + first if first > 0 or cursor == 0 else -1
+        if previous is not None and previous.key == key:
+            if begins < 0:
+                begins = previous.first
+            # The group was met before (in an earlier page, or earlier in a window searched):
+            # what was taken of it then counts too.
+            if previous.complete:
+                ties = previous.ties.union(group)
+                rank = len(ties)
+            else:
+                ties = frozenset()
+                rank = previous.rank + sum(1 for i in taken if first <= i <= index)
+        else:
+            ties = frozenset(group)
+            rank = len(ties)
+        if rank > self.max_ties:
+            ties = frozenset()
+        return Anchor(record_id, offset, key, ties, rank, begins)
 
 
-def _search_windows(offset: int) -> tuple[int, ...]:
-    """Cursors of windows around ``offset``, nearest first: the anchor moved back by deletions
-    or forward by inserts since it was seen."""
+def _search_windows(anchor: Anchor) -> tuple[int, ...]:
+    """Cursors of windows around the anchor's ``offset``, nearest first: the anchor moved back
+    by deletions or forward by inserts since it was seen. Where its tie group is known, the
+    first window starts just before the group, so that it shows the group whole."""
+    offset = anchor.offset
     half = API_MAX_LIMIT // 2
     cursors: list[int] = []
+    if anchor.complete and anchor.rank > 1:
+        cursors.append(max(0, offset - anchor.rank))
     for ring in range(SEARCH_WINDOWS):
         reach = (ring // 2) * API_MAX_LIMIT
         # Even rings look back (deletions), odd rings forward (inserts), widening by a window.

@@ -23,7 +23,7 @@ import anyio
 import attrs
 
 from ._models import Page
-from ._pagestate import Chunk, Fetch, PageState, Position
+from ._pagestate import MAX_TIES, Chunk, Fetch, PageState, Position
 from .errors import StateError, TofuPilotError
 
 __all__ = ["Listing", "PageFetcher", "Paginator"]
@@ -32,7 +32,8 @@ T = TypeVar("T")
 
 
 class PageFetcher(Protocol[T]):
-    """Fetch one page: ``fetch.limit`` records from ``fetch.cursor``, bounded by ``fetch.pin``."""
+    """Fetch one page: ``fetch.limit`` records from ``fetch.cursor``, bounded by ``fetch.pin``
+    and ``fetch.start``."""
 
     def __call__(self, fetch: Fetch) -> Coroutine[Any, Any, Page[T]]: ...
 
@@ -43,7 +44,10 @@ class Listing(Generic[T]):
 
     ``fetch`` answers a page request (building the HTTP request from the listing's filters
     and decoding the answer); ``id_of`` gives a record's unique id and ``key_of`` its sort key
-    where the order can restart from one (None: it cannot). The consistency pin comes from
+    (None: the order's key is unknown); ``restart`` says the key can bound a request, so that
+    a lost position restarts from it; ``mutable`` that it changes while the listing runs (see
+    ``PageState``), ``max_ties`` how many ids of a tie group it keeps. The consistency pin
+    comes from
     ``probe`` (asked before the first page) or ``pin_of_page`` (read from the first page), or
     from neither. ``token`` turns a Position into a resume token.
     """
@@ -51,6 +55,9 @@ class Listing(Generic[T]):
     fetch: PageFetcher[T]
     id_of: Callable[[T], Hashable]
     key_of: Callable[[T], Any] | None = None
+    restart: bool = False
+    mutable: bool = False
+    max_ties: int = MAX_TIES
     probe: Callable[[], Awaitable[Any]] | None = None
     pin_of_page: Callable[[Page[T]], Any] | None = None
     token: Callable[[Position], str] | None = None
@@ -91,6 +98,10 @@ class Paginator(Generic[T]):
             remaining=max_items,
             pin=start.pin,
             anchor=start.anchor,
+            restart=listing.restart,
+            mutable=listing.mutable,
+            start=start.start,
+            max_ties=listing.max_ties,
         )
         self._prefetch = prefetch
         # Consistency under writes: once known, every request carries the pin, so that records

@@ -36,12 +36,16 @@ P = TypeVar("P")
 
 @attrs.frozen
 class AnchorPayload:
-    """The last record handed out: its id, offset, sort key and the ids tied with it."""
+    """The last record handed out: its id, offset, sort key (``key`` a time, else ``value``, the
+    key as JSON), how many records taken share it (``rank``) and their ids while they are few
+    (``_pagestate.MAX_TIES``), so that a token stays a few KB whatever the ties."""
 
     id: str
     offset: int
     key: datetime | None
     ties: list[str]
+    rank: int
+    value: str | None = None
 
 
 @attrs.frozen
@@ -55,6 +59,7 @@ class ListingToken:
     cursor: int
     pin: datetime | None
     anchor: AnchorPayload | None = None
+    start: datetime | None = None
 
 
 @attrs.frozen
@@ -89,7 +94,8 @@ def decode_payload(token: Any, cls: type[P], *, resource: str, name: str) -> P:
         raise InvalidParameterError(name, f"not a valid resume token ({exc})") from None
 
 
-_VERSION = 1
+# 2: restarts bound the sort key (``start``), anchors count their ties (``rank``).
+_VERSION = 2
 _DIGEST = 8
 
 

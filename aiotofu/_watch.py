@@ -5,8 +5,14 @@ TofuPilot's ``created_after`` is inclusive, so batches that share that instant c
 the watcher remembers the latest ids yielded at exactly that instant and skips them, and so
 yields a batch created in the same millisecond as the last one, but never one twice. Past
 ``MAX_REMEMBERED`` ids in one instant (a storm of batches created at once) it forgets the oldest
-and counts them instead: the next poll starts that many records into the instant, so memory stays
-bounded and nothing is yielded again, however large the storm.
+and counts them instead, so memory stays bounded. A poll starts just after the records of the
+instant already dealt with, and verifies that start as a listing verifies its pages: the last
+record yielded must be where the count says (the API orders ties by id, so a batch created later
+in the same instant may land anywhere among them). While the watch remembers every id of the
+instant, such a batch is found and yielded, wherever it lands. Past that, the poll starts at the
+first id remembered and checks it is where the count says: a batch that lands among the
+remembered ones is found; one that lands among the forgotten ones cannot be told from them, and
+the watch raises ConsistencyError rather than skip or repeat.
 
 Batches that become visible late (a commit that took long, a station clock behind the
 server's) carry a ``created_at`` older than what the watch has reached, and a poll from that
@@ -27,7 +33,7 @@ from typing_extensions import TypeVar
 from ._clock import Clock
 from ._endpoint import Query
 from ._models import Batch
-from ._pagestate import Position
+from ._pagestate import Anchor, Position
 from ._paginate import Paginator
 from .errors import StateError
 
@@ -92,13 +98,26 @@ class WatchState:
         kept = tuple(item for item in self.recent if item[1] >= start)
         return (*kept, (record_id, at))
 
-    def poll_from(self) -> tuple[datetime | None, int]:
-        """Where the next poll starts: its ``created_after`` and its offset within that."""
-        if self.since is None:
-            return None, 0
+    def poll_from(self) -> tuple[datetime | None, Position]:
+        """Where the next poll starts: its ``created_after``, and its position within that
+        (after what was taken at ``since``, verified by the last of them)."""
+        since = self.since
+        if since is None:
+            return None, Position(0)
         if self.lookback:
-            return self.since - self.lookback, 0
-        return self.since, self.skipped
+            return since - self.lookback, Position(0)
+        if not self.seen:
+            return since, Position(0)
+        if not self.skipped:
+            # Every id of the instant is known: a record that lands anywhere in it is found.
+            taken = len(self.seen)
+            anchor = Anchor(self.seen[-1], taken - 1, since, frozenset(self.seen), taken)
+            return since, Position(taken, anchor=anchor)
+        # Some were forgotten: start at the first one remembered and verify it is where the
+        # count says (nothing landed among the forgotten); what follows it and is not
+        # remembered is new.
+        anchor = Anchor(self.seen[0], self.skipped, since, frozenset(), self.skipped + 1)
+        return since, Position(self.skipped + 1, anchor=anchor)
 
     @classmethod
     def exclusive(cls, since: datetime, lookback: timedelta = timedelta(0)) -> WatchState:
@@ -144,11 +163,11 @@ class Watcher(Generic[R]):
         state = self._state or await self._started()
         while not self._closed:
             if self._poll is None:
-                after, offset = state.poll_from()
+                after, position = state.poll_from()
                 query = self._query.with_bounds(
                     after=after, before=None, sort_by=self._time_field, sort_order="asc"
                 )
-                self._poll = self._listing(query, Position(offset))
+                self._poll = self._listing(query, position)
             async for record in self._poll:
                 following = state.after(record.id, self._time_of(record))  # type: ignore[attr-defined]
                 if following is not None:

@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from .._convert import table_time
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Instant, Strings, Text, filter_field
 from .._models import Batch
 from ..errors import InvalidParameterError
@@ -86,4 +86,5 @@ BATCHES: Endpoint[Batch, BatchFilters] = Endpoint(
         Column("USER", 20, _user),
         Column("STATION", 0, lambda b: b.created_by_station.name if b.created_by_station else "-"),
     ),
+    keys={"number": by("number")},
 )

@@ -13,7 +13,7 @@ from datetime import datetime
 import attrs
 
 from .._convert import table_time
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Instant, filter_field
 from .._models import Environment, Log, LogLevel, Outcome, Sample
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES, choices, search, strings
@@ -98,4 +98,5 @@ LOGS: Endpoint[Log, LogFilters] = Endpoint(
         Column("SERIAL", 16, lambda log: log.unit.serial_number),
         Column("MESSAGE", 0, lambda log: log.message),
     ),
+    keys={"level": by("level"), "run_id": by("run.id"), "outcome": by("run.outcome")},
 )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Number, Text, filter_field
 from .._models import Environment, Measurement, MeasurementOutcome, MeasurementType, Outcome
 from ._common import ENVIRONMENTS, OUTCOMES, choices, strings, when
@@ -134,4 +134,13 @@ MEASUREMENTS: Endpoint[Measurement, MeasurementFilters] = Endpoint(
         Column("OUTCOME", 7, lambda m: m.measurement_outcome),
         Column("SERIAL", 0, lambda m: m.serial_number or "-"),
     ),
+    keys={
+        # Nullable (nulls last): no restart from it, which would leave the nulls out.
+        "started_at": by("started_at"),
+        "value": by("value"),
+        "outcome": by("measurement_outcome"),
+        "serial_number": by("serial_number"),
+        "phase_name": by("phase_name"),
+        "measurement_name": by("measurement_name"),
+    },
 )

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from .._convert import table_time
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Flag, Metadata, Strings, Text, filter_field
 from .._models import Part
 
@@ -60,4 +60,5 @@ PARTS: Endpoint[Part, PartFilters] = Endpoint(
         Column("CREATED (UTC)", 23, lambda part: table_time(part.created_at)),
         Column("REVISIONS", 0, lambda part: ", ".join(r.number for r in part.revisions)),
     ),
+    keys={"created_at": by("created_at"), "name": by("name"), "number": by("number")},
 )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Text, filter_field
 from .._models import Environment, Outcome, Phase, PhaseOutcome, SampleFilter
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, strings, when
@@ -117,4 +117,12 @@ PHASES: Endpoint[Phase, PhaseFilters] = Endpoint(
         Column("SERIAL", 16, lambda phase: phase.serial_number or "-"),
         Column("MS", 0, lambda phase: "-" if phase.duration_ms is None else str(phase.duration_ms)),
     ),
+    keys={
+        # Nullable (nulls last): no restart from it, which would leave the nulls out.
+        "started_at": by("started_at"),
+        "duration": by("duration_ms"),
+        "outcome": by("outcome"),
+        "serial_number": by("serial_number"),
+        "phase_name": by("name"),
+    },
 )

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from .._convert import table_time
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Metadata, filter_field
 from .._models import Environment, Outcome, Run, SampleFilter
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
@@ -142,4 +142,13 @@ RUNS: Endpoint[Run, RunFilters] = Endpoint(
         Column("SERIAL", 16, lambda run: run.unit.serial_number),
         Column("DURATION", 0, lambda run: run.duration),
     ),
+    keys={
+        # Immutable, never null and filtered inclusively: a lost position restarts from it.
+        "started_at": by("started_at", bounds=("started_after", "started_before")),
+        "duration": by("duration"),
+        "outcome": by("outcome"),
+        "serial_number": by("unit.serial_number"),
+        "part_number": by("unit.part.number"),
+        "revision_number": by("unit.part.revision.number"),
+    },
 )

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .._convert import table_time
-from .._endpoint import Column, Endpoint
+from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Flag, Instant, Integer, Metadata, filter_field
 from .._models import Outcome, SampleFilter, Unit
 from ._common import OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
@@ -127,4 +127,11 @@ UNITS: Endpoint[Unit, UnitFilters] = Endpoint(
         Column("BATCH", 14, lambda unit: unit.batch.number if unit.batch else "-"),
         Column("LAST RUN", 0, _last_run),
     ),
+    keys={
+        "serial_number": by("serial_number"),
+        "part_number": by("part.number"),
+        # A new run moves its unit in these two orders.
+        "last_run_at": by("last_run.started_at", mutable=True),
+        "last_run_procedure": by("last_run.procedure.name", mutable=True),
+    },
 )

@@ -294,3 +294,54 @@ async def test_without_a_look_back_a_late_commit_is_not_yielded(emu: Emulator) -
         emu.add_batch("NEXT")
         [following] = await take(watcher, 1)
     assert following.number == "NEXT"
+
+
+# -- storms: one more batch in the storm's instant, wherever its id puts it --------------
+
+
+def add_batch_with_id(emu: Emulator, number: str, batch_id: str) -> None:
+    """A batch at the storm's instant whose id (the API's tie-breaker) we choose, so that it
+    lands where the test wants it among the storm."""
+    micros = int(SAME_INSTANT.timestamp() * 1_000_000)
+    emu._server.state.store.create_batch(number, created_at=micros, batch_id=batch_id)
+
+
+@pytest.mark.parametrize(("storm", "among"), [(300, 150), (1100, 600)])
+async def test_one_more_batch_in_a_storms_instant_is_yielded_and_nothing_again(
+    clock: VirtualClock, storm: int, among: int
+) -> None:
+    """It lands among the ids the watch remembers of that instant: it is found, however far
+    from the end of the instant, and no batch of the storm is yielded again."""
+    async with (
+        Emulator(batches=5) as emu,
+        emu.client() as client,
+        client.batches.watch(poll_interval=1.0) as watcher,
+    ):
+        for k in range(storm):
+            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+        got = await take(watcher, storm)
+        ids = sorted(b.id for b in got)
+        add_batch_with_id(emu, "ONE-MORE", ids[among] + "-x")
+        emu.add_batch("AFTER", created_at=SAME_INSTANT + timedelta(milliseconds=1))
+        rest = await take(watcher, 2)
+    assert [b.number for b in rest] == ["ONE-MORE", "AFTER"]
+
+
+async def test_one_more_batch_among_what_a_watch_forgot_of_an_instant_is_an_error(
+    clock: VirtualClock,
+) -> None:
+    """Past what a watch remembers of one instant, a batch that lands among the forgotten ids
+    cannot be told from them: ConsistencyError, not a repeat of one and the loss of the other
+    (what the unverified skip count did)."""
+    storm = 1100
+    async with (
+        Emulator(batches=5) as emu,
+        emu.client() as client,
+        client.batches.watch(poll_interval=1.0) as watcher,
+    ):
+        for k in range(storm):
+            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+        got = await take(watcher, storm)
+        add_batch_with_id(emu, "ONE-MORE", sorted(b.id for b in got)[10] + "-x")
+        with pytest.raises(aiotofu.ConsistencyError):
+            await take(watcher, 1)

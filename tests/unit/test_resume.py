@@ -57,8 +57,8 @@ def test_garbage_is_refused(token: Any) -> None:
 
 def test_another_version_is_refused() -> None:
     raw = base64.urlsafe_b64decode(encode_token(PAYLOAD) + "==")
-    token = base64.urlsafe_b64encode(b"\x02" + raw[1:]).rstrip(b"=").decode()
-    with pytest.raises(aiotofu.InvalidParameterError, match="version 2"):
+    token = base64.urlsafe_b64encode(b"\x03" + raw[1:]).rstrip(b"=").decode()
+    with pytest.raises(aiotofu.InvalidParameterError, match="version 3"):
         decode_token(token)
 
 
@@ -66,7 +66,7 @@ def test_a_valid_checksum_over_json_that_is_not_an_object_is_refused() -> None:
     import hashlib
 
     body = json.dumps([1, 2]).encode()
-    raw = b"\x01" + hashlib.sha256(body).digest()[:8] + body
+    raw = b"\x02" + hashlib.sha256(body).digest()[:8] + body
     token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     with pytest.raises(aiotofu.InvalidParameterError, match="damaged"):
         decode_token(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from aiotofu._pagestate import Anchor, Position
 from aiotofu._watch import MAX_REMEMBERED, WatchState
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -44,8 +45,16 @@ def test_memory_of_one_instant_is_bounded_and_counts_what_it_forgets() -> None:
     assert nxt is not None
     assert len(nxt.seen) == MAX_REMEMBERED
     assert (nxt.seen[-1], nxt.skipped) == ("new", 1)
-    # The next poll starts past the forgotten one, within the same instant.
-    assert nxt.poll_from() == (T0, 1)
+    # The next poll starts at the first one remembered, verified where the count puts it.
+    assert nxt.poll_from() == (T0, Position(2, anchor=Anchor("1", 1, T0, frozenset(), 2)))
+    # While every id of the instant is known, the poll starts after the last one.
+    assert state.poll_from() == (
+        T0,
+        Position(
+            MAX_REMEMBERED,
+            anchor=Anchor(str(MAX_REMEMBERED - 1), MAX_REMEMBERED - 1, T0, frozenset(state.seen)),
+        ),
+    )
     assert nxt.after("1", T0) is None
 
 
@@ -57,7 +66,7 @@ def test_without_look_back_a_late_batch_is_not_yielded() -> None:
 def test_a_look_back_yields_a_late_batch_once_within_its_window() -> None:
     window = timedelta(seconds=10)
     state = WatchState(T0, ("a",), lookback=window, recent=(("a", T0),))
-    assert state.poll_from() == (T0 - window, 0)
+    assert state.poll_from() == (T0 - window, Position(0))
     late = state.after("late", T0 - timedelta(seconds=3))
     assert late is not None
     assert late.since == T0  # the watch does not move back
