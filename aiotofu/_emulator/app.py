@@ -338,10 +338,10 @@ async def list_records(request: web.Request) -> web.Response:
     """Units, runs, procedures, deployments, logs, phases and measurements, from the world."""
     state = request.app[STATE]
     listing, name = LISTINGS[request.path]
-    records = state.world.records()
-    return _cached(
-        state, records.version, request, lambda: _listed(listing, request, getattr(records, name))
-    )
+    # One state of the world per answer: a write from another thread waits until it is cut.
+    with state.world.reading() as records:
+        chosen = getattr(records, name).values()
+        return _cached(state, records.version, request, lambda: _listed(listing, request, chosen))
 
 
 def _listed(listing: Listing, request: web.Request, records: Any) -> web.Response:
