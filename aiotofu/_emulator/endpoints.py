@@ -367,6 +367,10 @@ _SCOPED_RUN_FILTERS = (
 )
 
 
+# The API's default is true: without the parameter, only final attempts are answered.
+EXCLUDE_RETRIES = Param("bool", default=True)
+
+
 def _final_only(record: Record, exclude_retries: bool) -> bool:
     return not exclude_retries or bool(record["is_final_attempt"])
 
@@ -383,7 +387,7 @@ PHASES = Listing(
         "sequence_paths": STRINGS,
         "started_after": DATETIME,
         "started_before": DATETIME,
-        "exclude_retries": BOOL,
+        "exclude_retries": EXCLUDE_RETRIES,
         "run_outcomes": _enum(OUTCOMES),
         "ids": STRINGS,
         "duration_min": DURATION,
@@ -436,7 +440,7 @@ MEASUREMENTS = Listing(
         "environments": _enum(ENVIRONMENTS),
         "started_after": DATETIME,
         "started_before": DATETIME,
-        "exclude_retries": BOOL,
+        "exclude_retries": EXCLUDE_RETRIES,
         "value_min": Param("number"),
         "value_max": Param("number"),
         "value_bool": BOOL,

@@ -56,13 +56,15 @@ Issues = list[dict[str, Any]]
 class Param:
     """One query parameter: ``strings`` (repeated keys), ``enum`` (repeated, each one of
     ``values``), ``text``, ``datetime``, ``bool``, ``int``, ``number``, ``duration`` (ISO 8601)
-    or ``metadata`` (one JSON object)."""
+    or ``metadata`` (one JSON object). ``default`` is the value the API applies when the
+    parameter is absent (None: no filter)."""
 
     kind: str
     values: tuple[str, ...] = ()
     max_length: int | None = None
     low: int | None = None
     required: bool = False
+    default: Any = None
 
     @property
     def many(self) -> bool:
@@ -113,6 +115,8 @@ def serve(listing: Listing, query: Any, records: Sequence[Record]) -> tuple[int,
         if not given:
             if param.required:
                 issues.append(issue(name, "invalid_type", "Required"))
+            elif param.default is not None:
+                parsed[name] = param.default
             continue
         value = _parse(name, param, given, issues)
         if value is not None:
