@@ -18,7 +18,7 @@ import json
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._client import Client
 from ._clock import set_clock
@@ -41,6 +41,10 @@ __all__ = [
     "json_response",
     "virtual_clock",
 ]
+
+
+# How an Emulator orders records whose sort keys are equal (see Emulator).
+TieOrder = Literal["stable", "unstable"]
 
 
 def json_response(
@@ -106,6 +110,11 @@ class Emulator:
     set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency``
     seconds per answer, ``fail_rate`` and ``drop_rate`` shares of requests, ``rate_limit``
     requests per second; they apply to every endpoint.
+
+    ``tie_order`` orders records whose sort keys are equal: ``"stable"`` (by id, the same on
+    every request) or ``"unstable"`` (a permutation drawn afresh for every request, from the
+    seed and a count of requests, as SQL without a unique tie-breaker may order them), on every
+    endpoint and every ``sort_by``.
     """
 
     def __init__(
@@ -119,7 +128,12 @@ class Emulator:
         fail_rate: float = 0.0,
         drop_rate: float = 0.0,
         rate_limit: float | None = None,
+        tie_order: TieOrder = "stable",
     ) -> None:
+        if tie_order not in typing.get_args(TieOrder):
+            raise InvalidParameterError(
+                "tie_order", f"expected one of {typing.get_args(TieOrder)}, got {tie_order!r}"
+            )
         try:
             faults = FaultSettings(
                 latency=latency,
@@ -133,7 +147,12 @@ class Emulator:
         if runs is not None and (type(runs) is not int or runs < 0):
             raise InvalidParameterError("runs", f"expected a count >= 0 or None, got {runs!r}")
         self._server = EmulatorServer(
-            batches=batches, runs=runs, seed=seed, api_key=api_key, faults=faults
+            batches=batches,
+            runs=runs,
+            seed=seed,
+            api_key=api_key,
+            faults=faults,
+            tie_order=tie_order,
         )
 
     async def __aenter__(self) -> Emulator:

@@ -269,7 +269,7 @@ RUNS = Listing(
     },
 )
 
-# No sort parameter: newest first, the order the records are kept in.
+# No sort parameter: newest first.
 PROCEDURES = Listing(
     params={"search_query": SEARCH, "created_after": DATETIME, "created_before": DATETIME},
     match={
@@ -277,6 +277,7 @@ PROCEDURES = Listing(
         "created_after": _at_least(_key("_created")),
         "created_before": _at_most(_key("_created")),
     },
+    order=(_key("_created"), True),
 )
 
 DEPLOYMENTS = Listing(
@@ -304,6 +305,7 @@ DEPLOYMENTS = Listing(
             _key("commit", "message"), _key("commit", "sha"), _key("commit", "branch")
         ),
     },
+    order=(_key("_deployed"), True),  # no sort parameter: the latest deployed first
 )
 
 _LOG_SEVERITY = {level: index for index, level in enumerate(LEVELS)}
@@ -505,7 +507,7 @@ PARTS = Listing(
     includes={"include_metadata": ("metadata", "_metadata")},
 )
 
-# No sort parameter: in name order, the order the store lists them in.
+# No sort parameter: in name order.
 STATIONS = Listing(
     params={
         "search_query": SEARCH,
@@ -519,6 +521,7 @@ STATIONS = Listing(
         "metadata": _metadata,
     },
     includes={"include_metadata": ("metadata", "_metadata")},
+    order=(_key("name"), False),
 )
 
 # path -> (listing, the name of its records in ``world.Records``)
