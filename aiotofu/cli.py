@@ -142,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         help="compute batches on the fly instead of storing them (read-only, no filters): "
         "for streaming millions in benchmarks",
     )
+    emulator.add_argument(
+        "--tie-order",
+        choices=("stable", "unstable"),
+        default="stable",
+        help="order of records with equal sort keys: by id (stable), or drawn afresh for every "
+        "request as SQL without a unique tie-breaker may (unstable)",
+    )
     _add_faults(emulator)
     emulator.set_defaults(run=_run_emulator)
 
@@ -578,6 +585,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         db=args.db,
         faults=_fault_settings(args),
         synthetic=args.synthetic,
+        tie_order=args.tie_order,
     )
     try:
         asyncio.run(serve(server))

@@ -18,7 +18,7 @@ import json
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._client import Client
 from ._clock import set_clock
@@ -41,6 +41,10 @@ __all__ = [
     "json_response",
     "virtual_clock",
 ]
+
+
+# How an Emulator orders records whose sort keys are equal (see Emulator).
+TieOrder = Literal["stable", "unstable"]
 
 
 def json_response(
@@ -106,6 +110,11 @@ class Emulator:
     set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency``
     seconds per answer, ``fail_rate`` and ``drop_rate`` shares of requests, ``rate_limit``
     requests per second; they apply to every endpoint.
+
+    ``tie_order`` orders records whose sort keys are equal: ``"stable"`` (by id, the same on
+    every request) or ``"unstable"`` (a permutation drawn afresh for every request, from the
+    seed and a count of requests, as SQL without a unique tie-breaker may order them), on every
+    endpoint and every ``sort_by``.
     """
 
     def __init__(
@@ -119,7 +128,12 @@ class Emulator:
         fail_rate: float = 0.0,
         drop_rate: float = 0.0,
         rate_limit: float | None = None,
+        tie_order: TieOrder = "stable",
     ) -> None:
+        if tie_order not in typing.get_args(TieOrder):
+            raise InvalidParameterError(
+                "tie_order", f"expected one of {typing.get_args(TieOrder)}, got {tie_order!r}"
+            )
         try:
             faults = FaultSettings(
                 latency=latency,
@@ -133,7 +147,12 @@ class Emulator:
         if runs is not None and (type(runs) is not int or runs < 0):
             raise InvalidParameterError("runs", f"expected a count >= 0 or None, got {runs!r}")
         self._server = EmulatorServer(
-            batches=batches, runs=runs, seed=seed, api_key=api_key, faults=faults
+            batches=batches,
+            runs=runs,
+            seed=seed,
+            api_key=api_key,
+            faults=faults,
+            tie_order=tie_order,
         )
 
     async def __aenter__(self) -> Emulator:
@@ -166,7 +185,9 @@ class Emulator:
     ) -> str:
         """Create a batch (units as ``(serial_number, part_number, revision)``); return its id.
 
-        ``created_at`` defaults to now (and never before the newest batch).
+        ``created_at`` defaults to now (and never before the newest batch). The units come
+        untested (no runs); every other record of the emulator stays as it was. A serial number
+        already in use is refused (``units``): it names one unit.
         """
         if not isinstance(number, str) or not number.strip():
             raise InvalidParameterError("number", f"expected a non-empty string, got {number!r}")
@@ -196,9 +217,12 @@ class Emulator:
             raise InvalidParameterError(
                 "number", f"a batch numbered {number!r} already exists"
             ) from None
+        except ValueError as exc:  # a serial number names one unit
+            raise InvalidParameterError("units", str(exc)) from None
 
     def delete_batch(self, id_or_number: str) -> None:
-        """Delete a batch (by id or number) and its units, as another user of the API would.
+        """Delete a batch (by id or number) and its units, with their runs and what those own,
+        as another user of the API would; every other record stays as it was.
 
         InvalidParameterError if there is no such batch.
         """
@@ -206,6 +230,35 @@ class Emulator:
         assert isinstance(store, Store)
         if not isinstance(id_or_number, str) or not store.delete_batch(id_or_number):
             raise InvalidParameterError("id_or_number", f"no batch {id_or_number!r}")
+
+    def delete_unit(self, id_or_serial_number: str) -> None:
+        """Delete a unit (by id or serial number) with its runs and what they own, as another
+        user of the API would: its batch counts one unit less, its parent no longer lists it
+        among its children, and its own children are left without a parent.
+
+        InvalidParameterError if there is no such unit.
+        """
+        try:
+            if not isinstance(id_or_serial_number, str):
+                raise KeyError(id_or_serial_number)
+            self._server.state.world.delete_unit(id_or_serial_number)
+        except KeyError:
+            raise InvalidParameterError(
+                "id_or_serial_number", f"no unit {id_or_serial_number!r}"
+            ) from None
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run with its phases, measurements and log lines, as another user of the
+        API would; its unit's ``last_run`` becomes the run before it (or None).
+
+        InvalidParameterError if there is no such run.
+        """
+        try:
+            if not isinstance(run_id, str):
+                raise KeyError(run_id)
+            self._server.state.world.delete_run(run_id)
+        except KeyError:
+            raise InvalidParameterError("run_id", f"no run {run_id!r}") from None
 
     def add_run(
         self,

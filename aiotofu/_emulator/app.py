@@ -7,10 +7,12 @@ Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bou
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,12 @@ from .world import World
 _dumps = msgspec.json.encode
 
 
-__all__ = ["EmulatorState", "create_app"]
+__all__ = ["TIE_ORDERS", "EmulatorState", "create_app"]
+
+# How records whose sort keys are equal are ordered: by id, the same on every request
+# ("stable"), or by a permutation drawn for each request ("unstable"), as SQL without a unique
+# tie-breaker may order them.
+TIE_ORDERS = ("stable", "unstable")
 
 MAX_SEARCH = 100
 MAX_CACHED_PAGES = 2048
@@ -80,7 +87,11 @@ class Stats:
 
 @dataclass
 class EmulatorState:
-    """Everything one emulator serves from: its data, its key, its faults and its counters."""
+    """Everything one emulator serves from: its data, its key, its faults and its counters.
+
+    ``tie_order`` is one of TIE_ORDERS; with "unstable", ``seed`` and a count of the requests
+    drawn so far decide each request's permutation, so a test run is reproducible.
+    """
 
     store: Store | SyntheticStore
     world: World
@@ -88,6 +99,20 @@ class EmulatorState:
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
     pages: dict[tuple[Any, str], bytes] = field(default_factory=dict)  # see _cached
+    tie_order: str = "stable"
+    seed: int = 0
+    _draws: Iterator[int] = field(default_factory=itertools.count, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tie_order not in TIE_ORDERS:
+            raise ValueError(f"tie_order: expected one of {TIE_ORDERS}, got {self.tie_order!r}")
+
+    def tie_salt(self) -> bytes | None:
+        """What orders the ties of one request: None (by id), or a new permutation's salt."""
+        if self.tie_order == "stable":
+            return None
+        draw = next(self._draws)
+        return hashlib.blake2b(f"ties:{self.seed}:{draw}".encode(), digest_size=16).digest()
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
@@ -227,7 +252,12 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def list_batches(request: web.Request) -> web.Response:
     """``GET /v2/batches``: filter, sort, and one page at an offset cursor."""
     state = request.app[STATE]
-    return _cached(state, state.store.version, request, lambda: _list_batches(request, state.store))
+    return _cached(
+        state,
+        state.store.version,
+        request,
+        lambda: _list_batches(request, state.store, state.tie_salt()),
+    )
 
 
 def _cached(
@@ -237,8 +267,10 @@ def _cached(
 
     The emulator serves every request from one loop, and without the cache its own work would
     queue concurrent requests behind each other, which a remote API with many servers does not
-    do.
+    do. Unstable ties answer every request afresh: that is their point.
     """
+    if state.tie_order == "unstable":
+        return answer()
     key = (version, request.path_qs)
     cached = state.pages.get(key)
     if cached is not None:
@@ -251,7 +283,9 @@ def _cached(
     return response
 
 
-def _list_batches(request: web.Request, store: Store | SyntheticStore) -> web.Response:
+def _list_batches(
+    request: web.Request, store: Store | SyntheticStore, tie_salt: bytes | None
+) -> web.Response:
     issues: list[dict[str, Any]] = []
     query = request.query
     for name in SCALARS:
@@ -290,6 +324,7 @@ def _list_batches(request: web.Request, store: Store | SyntheticStore) -> web.Re
         search_query=search_query or None,
         sort_by=sort_by,
         sort_order=sort_order,
+        tie_salt=tie_salt,
     )
     data, has_more = store.list_batches(where, offset=cursor, limit=limit)
     return _json(
@@ -325,27 +360,35 @@ async def create_batch(request: web.Request) -> web.Response:
 
 async def list_parts(request: web.Request) -> web.Response:
     """``GET /v2/parts``: search, procedures and metadata filters, three sorts, offsets."""
-    return _listed(PARTS, request, parts_catalogue())
+    return _listed(PARTS, request, parts_catalogue(), request.app[STATE].tie_salt())
 
 
 async def list_stations(request: web.Request) -> web.Response:
     """``GET /v2/stations``: search, procedures and metadata filters, in name order."""
-    store = request.app[STATE].store
-    return _listed(STATIONS, request, store.list_stations() if isinstance(store, Store) else [])
+    state = request.app[STATE]
+    stations = state.store.list_stations() if isinstance(state.store, Store) else []
+    return _listed(STATIONS, request, stations, state.tie_salt())
 
 
 async def list_records(request: web.Request) -> web.Response:
     """Units, runs, procedures, deployments, logs, phases and measurements, from the world."""
     state = request.app[STATE]
     listing, name = LISTINGS[request.path]
-    records = state.world.records()
-    return _cached(
-        state, records.version, request, lambda: _listed(listing, request, getattr(records, name))
-    )
+    # One state of the world per answer: a write from another thread waits until it is cut.
+    with state.world.reading() as records:
+        chosen = getattr(records, name).values()
+        return _cached(
+            state,
+            records.version,
+            request,
+            lambda: _listed(listing, request, chosen, state.tie_salt()),
+        )
 
 
-def _listed(listing: Listing, request: web.Request, records: Any) -> web.Response:
-    status, body = serve(listing, request.query, records)
+def _listed(
+    listing: Listing, request: web.Request, records: Any, tie_salt: bytes | None
+) -> web.Response:
+    status, body = serve(listing, request.query, records, tie_salt=tie_salt)
     if status != 200:
         return _error(status, body["code"], body["message"], body["issues"])
     return _json(body)

@@ -269,7 +269,7 @@ RUNS = Listing(
     },
 )
 
-# No sort parameter: newest first, the order the records are kept in.
+# No sort parameter: newest first.
 PROCEDURES = Listing(
     params={"search_query": SEARCH, "created_after": DATETIME, "created_before": DATETIME},
     match={
@@ -277,6 +277,7 @@ PROCEDURES = Listing(
         "created_after": _at_least(_key("_created")),
         "created_before": _at_most(_key("_created")),
     },
+    order=(_key("_created"), True),
 )
 
 DEPLOYMENTS = Listing(
@@ -304,6 +305,7 @@ DEPLOYMENTS = Listing(
             _key("commit", "message"), _key("commit", "sha"), _key("commit", "branch")
         ),
     },
+    order=(_key("_deployed"), True),  # no sort parameter: the latest deployed first
 )
 
 _LOG_SEVERITY = {level: index for index, level in enumerate(LEVELS)}
@@ -367,6 +369,10 @@ _SCOPED_RUN_FILTERS = (
 )
 
 
+# The API's default is true: without the parameter, only final attempts are answered.
+EXCLUDE_RETRIES = Param("bool", default=True)
+
+
 def _final_only(record: Record, exclude_retries: bool) -> bool:
     return not exclude_retries or bool(record["is_final_attempt"])
 
@@ -383,7 +389,7 @@ PHASES = Listing(
         "sequence_paths": STRINGS,
         "started_after": DATETIME,
         "started_before": DATETIME,
-        "exclude_retries": BOOL,
+        "exclude_retries": EXCLUDE_RETRIES,
         "run_outcomes": _enum(OUTCOMES),
         "ids": STRINGS,
         "duration_min": DURATION,
@@ -436,7 +442,7 @@ MEASUREMENTS = Listing(
         "environments": _enum(ENVIRONMENTS),
         "started_after": DATETIME,
         "started_before": DATETIME,
-        "exclude_retries": BOOL,
+        "exclude_retries": EXCLUDE_RETRIES,
         "value_min": Param("number"),
         "value_max": Param("number"),
         "value_bool": BOOL,
@@ -501,7 +507,7 @@ PARTS = Listing(
     includes={"include_metadata": ("metadata", "_metadata")},
 )
 
-# No sort parameter: in name order, the order the store lists them in.
+# No sort parameter: in name order.
 STATIONS = Listing(
     params={
         "search_query": SEARCH,
@@ -515,6 +521,7 @@ STATIONS = Listing(
         "metadata": _metadata,
     },
     includes={"include_metadata": ("metadata", "_metadata")},
+    order=(_key("name"), False),
 )
 
 # path -> (listing, the name of its records in ``world.Records``)

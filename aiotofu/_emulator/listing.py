@@ -1,6 +1,8 @@
 """How the emulator answers a list endpoint, whichever it is: validate the query as the API does
 (one issue per bad parameter, in the words of the zod schemas behind TofuPilot's API), filter,
-sort with a unique tie-breaker (so offsets are stable), and cut one page at an offset cursor.
+sort with a unique tie-breaker (so offsets are stable) or, for an emulator whose ties are
+unstable, with a permutation of every group of equal keys drawn for the request (as SQL without a
+unique tie-breaker may order them), and cut one page at an offset cursor.
 
 An endpoint is a ``Listing``: its parameters (``Param``, written from TofuPilot's reference and
 the official SDK's models, not from aiotofu's own filters, so that the emulator stays an
@@ -13,12 +15,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._convert import parse_datetime
-from .store import to_micros
+from .store import tie_key, to_micros
 
 __all__ = [
     "DATE_TIME",
@@ -56,13 +58,15 @@ Issues = list[dict[str, Any]]
 class Param:
     """One query parameter: ``strings`` (repeated keys), ``enum`` (repeated, each one of
     ``values``), ``text``, ``datetime``, ``bool``, ``int``, ``number``, ``duration`` (ISO 8601)
-    or ``metadata`` (one JSON object)."""
+    or ``metadata`` (one JSON object). ``default`` is the value the API applies when the
+    parameter is absent (None: no filter)."""
 
     kind: str
     values: tuple[str, ...] = ()
     max_length: int | None = None
     low: int | None = None
     required: bool = False
+    default: Any = None
 
     @property
     def many(self) -> bool:
@@ -77,13 +81,15 @@ class Listing:
     ``match`` holds a predicate per filter (``record, parsed value -> bool``); ``combined``
     filters that only make sense together are decided by ``match_together`` (``record, every
     parsed value``). ``sorts`` maps each ``sort_by`` value to a key (None: no value, last in
-    both orders); empty when the API takes no order (the records' own order is served).
-    ``includes`` maps an ``include_*`` flag to the private key whose value it adds.
+    both orders); empty when the API takes no order, which ``order`` then gives (a key and
+    whether it descends; None: the records' own order). ``includes`` maps an ``include_*`` flag
+    to the private key whose value it adds.
     """
 
     params: dict[str, Param]
     match: dict[str, Callable[[Record, Any], bool]]
     sorts: dict[str, Callable[[Record], Any]] = field(default_factory=dict)
+    order: tuple[Callable[[Record], Any], bool] | None = None
     includes: dict[str, tuple[str, str]] = field(default_factory=dict)
     combined: tuple[str, ...] = ()
     match_together: Callable[[Record, dict[str, Any]], bool] | None = None
@@ -98,8 +104,13 @@ def issue(name: str, code: str, message: str) -> dict[str, Any]:
     return {"code": code, "path": [name], "message": message}
 
 
-def serve(listing: Listing, query: Any, records: Sequence[Record]) -> tuple[int, dict[str, Any]]:
-    """The status and body of one request (``query``: a MultiDict of the query string)."""
+def serve(
+    listing: Listing, query: Any, records: Iterable[Record], *, tie_salt: bytes | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The status and body of one request (``query``: a MultiDict of the query string).
+
+    Records of equal sort keys are ordered by id, or with ``tie_salt`` by the permutation it
+    draws (``store.tie_key``)."""
     issues: Issues = []
     scalars = [name for name, param in listing.params.items() if not param.many]
     for name in (*scalars, "limit", "cursor", "sort_by", "sort_order"):
@@ -113,12 +124,16 @@ def serve(listing: Listing, query: Any, records: Sequence[Record]) -> tuple[int,
         if not given:
             if param.required:
                 issues.append(issue(name, "invalid_type", "Required"))
+            elif param.default is not None:
+                parsed[name] = param.default
             continue
         value = _parse(name, param, given, issues)
         if value is not None:
             parsed[name] = value
     sort_key = None
     descending = True
+    if listing.order is not None:
+        sort_key, descending = listing.order
     if listing.sorts:
         names = tuple(listing.sorts)
         sort_by = choice(query.get("sort_by"), "sort_by", names, names[0], issues)
@@ -138,7 +153,7 @@ def serve(listing: Listing, query: Any, records: Sequence[Record]) -> tuple[int,
         and (listing.match_together is None or listing.match_together(record, together))
     ]
     if sort_key is not None:
-        rows = _sorted(rows, sort_key, descending)
+        rows = _sorted(rows, sort_key, descending, tie_salt)
     page = rows[cursor : cursor + limit]
     has_more = cursor + limit < len(rows)
     added = [
@@ -158,14 +173,20 @@ def _public(record: Record, added: list[tuple[str, str]]) -> dict[str, Any]:
     return public
 
 
-def _sorted(rows: list[Record], key: Callable[[Record], Any], descending: bool) -> list[Record]:
-    """In order of ``key`` then id (both in the requested direction); records without a
-    value last, by id."""
+def _sorted(
+    rows: list[Record], key: Callable[[Record], Any], descending: bool, tie_salt: bytes | None
+) -> list[Record]:
+    """In order of ``key`` then of the tie-breaker (both in the requested direction); records
+    without a value last, by the tie-breaker. The tie-breaker is the id, or with ``tie_salt``
+    the request's permutation."""
+    tie: Callable[[Record], Any] = (
+        (lambda row: row["id"]) if tie_salt is None else (lambda row: tie_key(row["id"], tie_salt))
+    )
     valued = [(key(row), row) for row in rows]
-    present = [(value, row) for value, row in valued if value is not None]
-    present.sort(key=lambda pair: (pair[0], pair[1]["id"]), reverse=descending)
-    missing = sorted((row for value, row in valued if value is None), key=lambda r: r["id"])
-    return [row for _, row in present] + missing
+    present = [(value, tie(row), row) for value, row in valued if value is not None]
+    present.sort(key=lambda triple: triple[:2], reverse=descending)
+    missing = sorted((row for value, row in valued if value is None), key=tie)
+    return [row for _, _, row in present] + missing
 
 
 def _parse(name: str, param: Param, given: list[str], issues: Issues) -> Any:

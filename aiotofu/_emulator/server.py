@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from .app import EmulatorState, create_app
+from .app import TIE_ORDERS, EmulatorState, create_app
 from .faults import Fault, Faults, FaultSettings
 from .store import Store, SyntheticStore
 from .world import World
@@ -22,7 +22,9 @@ class EmulatorServer:
     """A local TofuPilot v2 server in the running event loop.
 
     ``batches`` generated batches (with their units), and ``runs`` runs of those units (None:
-    one per unit, at most 1,000), with their phases, measurements and log lines.
+    one per unit, at most 1,000), with their phases, measurements and log lines. ``tie_order``
+    ("stable" or "unstable") orders the records of equal sort keys (see ``EmulatorState``);
+    a synthetic store has no equal keys.
 
     ``start()`` binds (port 0: any free port) and fills ``base_url``; ``stop()`` closes it.
     The data, key, faults and counters live in ``state``.
@@ -40,7 +42,10 @@ class EmulatorServer:
         db: str = ":memory:",
         faults: FaultSettings | None = None,
         synthetic: bool = False,
+        tie_order: str = "stable",
     ) -> None:
+        if tie_order not in TIE_ORDERS:  # before any data is made
+            raise ValueError(f"tie_order: expected one of {TIE_ORDERS}, got {tie_order!r}")
         store: Store | SyntheticStore
         if synthetic:
             store = SyntheticStore(batches, seed=seed)
@@ -54,6 +59,8 @@ class EmulatorServer:
             store=store,
             world=World(store, runs=runs, seed=seed),
             faults=Faults(faults or FaultSettings(seed=seed)),
+            tie_order=tie_order,
+            seed=seed,
         )
         if api_key is not None:
             self.state.api_key = api_key

@@ -2,7 +2,11 @@
 
 In memory by default; a path persists it. Timestamps are kept as integer microseconds since the
 epoch (TofuPilot answers with millisecond precision, so generated and created records use whole
-milliseconds), and every order has a unique tie-breaker so that offsets are stable.
+milliseconds), and every order has a unique tie-breaker so that offsets are stable (or, for an
+emulator whose ties are unstable, a per-request permutation of each group of equal keys).
+
+Every write is also written to a journal (``Change``), from which the emulator's world applies
+exactly what changed to its own records instead of deriving them again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 __all__ = [
     "PROCEDURES",
     "BatchFilter",
+    "Change",
+    "Snapshot",
     "Store",
     "format_timestamp",
     "part_name",
@@ -29,6 +35,7 @@ __all__ = [
     "procedure_id",
     "stable_id",
     "station_record",
+    "tie_key",
     "user_record",
 ]
 
@@ -55,6 +62,7 @@ CREATE INDEX IF NOT EXISTS batches_by_created ON batches (created_at, id);
 CREATE INDEX IF NOT EXISTS batches_by_number ON batches (number, id);
 CREATE INDEX IF NOT EXISTS units_by_batch ON units (batch_seq, part_number, revision);
 CREATE INDEX IF NOT EXISTS units_by_part ON units (part_number, revision, batch_seq);
+CREATE INDEX IF NOT EXISTS units_by_serial ON units (serial_number);
 """
 
 _SELECT = """
@@ -99,6 +107,45 @@ def _day(days: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
 
 
+UnitRow = tuple[Any, ...]
+
+_UNIT_ROWS = (
+    "SELECT x.serial_number, x.part_number, x.revision, x.created_at, b.id, b.number, "
+    "b.user_id, u.name, b.station_id, s.name FROM units AS x "
+    "JOIN batches AS b ON b.seq = x.batch_seq "
+    "LEFT JOIN users AS u ON u.id = b.user_id "
+    "LEFT JOIN stations AS s ON s.id = b.station_id"
+)
+_UNIT_ORDER = " ORDER BY x.created_at, b.seq, x.serial_number"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write, as the journal keeps it.
+
+    ``kind`` is ``"batches_added"`` (``first``..``last``: the sequence numbers of the batches
+    added, their units with them), ``"batch_deleted"`` (``batch_id``, its units with it) or
+    ``"unit_deleted"`` (``batch_id`` and ``serial_number``).
+    """
+
+    kind: str
+    batch_id: str | None = None
+    serial_number: str | None = None
+    first: int = 0
+    last: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store holds at one moment: its unit rows (as ``Store.unit_rows``), users and
+    stations, and the length of its journal then (the changes made after it follow)."""
+
+    unit_rows: tuple[UnitRow, ...]
+    users: tuple[dict[str, Any], ...]
+    stations: tuple[dict[str, Any], ...]
+    position: int
+
+
 @dataclass(frozen=True)
 class BatchFilter:
     """The filters of ``GET /v2/batches``, already validated."""
@@ -112,6 +159,7 @@ class BatchFilter:
     search_query: str | None = None
     sort_by: str = "created_at"
     sort_order: str = "desc"
+    tie_salt: bytes | None = None  # None: ties broken by id; else by this request's permutation
 
 
 class Store:
@@ -121,8 +169,12 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.version = 0  # changes with the data: what caches of answers are keyed by
+        # Every write since this store was opened, oldest first (see Change); small records,
+        # never the rows themselves, so a store generated with millions of batches keeps one.
+        self._journal: list[Change] = []
         self._db.executescript("PRAGMA journal_mode = WAL;" if path != ":memory:" else "")
         self._db.executescript(_SCHEMA)
+        self._db.create_function("tie_key", 2, tie_key, deterministic=True)
 
     def close(self) -> None:
         """Close the database."""
@@ -142,15 +194,20 @@ class Store:
         clauses, params = _where(where)
         direction = "DESC" if where.sort_order == "desc" else "ASC"
         column = "created_at" if where.sort_by == "created_at" else "number"
-        order = f"ORDER BY b.{column} {direction}, b.id {direction}"
+        # Ties are broken by the id (stable), or by the request's permutation (unstable: what
+        # SQL without a unique tie-breaker may do), which walks the ties off the index.
+        tie = "b.id" if where.tie_salt is None else "tie_key(b.id, ?)"
+        inner = f"ORDER BY b.{column} {direction}, page_tie {direction}"
+        order = f"ORDER BY b.{column} {direction}, page.page_tie {direction}"
         # The offset is walked on the covering index alone; only the page's rows are joined.
         sql = (
-            f"{_SELECT} JOIN (SELECT b.seq FROM batches AS b"
+            f"{_SELECT} JOIN (SELECT b.seq, {tie} AS page_tie FROM batches AS b"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + f" {order} LIMIT ? OFFSET ?) AS page ON page.seq = b.seq {order}"
+            + f" {inner} LIMIT ? OFFSET ?) AS page ON page.seq = b.seq {order}"
         )
+        salt = [] if where.tie_salt is None else [where.tie_salt]
         with self._lock:
-            rows = self._db.execute(sql, [*params, limit + 1, offset]).fetchall()
+            rows = self._db.execute(sql, [*salt, *params, limit + 1, offset]).fetchall()
         return [_batch(row) for row in rows[:limit]], len(rows) > limit
 
     def list_users(self) -> list[dict[str, Any]]:
@@ -167,19 +224,34 @@ class Store:
             rows = self._db.execute("SELECT id, name FROM stations ORDER BY name, id").fetchall()
         return [station_record(station_id, name) for station_id, name in rows]
 
-    def unit_rows(self) -> list[tuple[Any, ...]]:
+    def unit_rows(self, first: int | None = None, last: int | None = None) -> list[UnitRow]:
         """Every unit with its batch, oldest first: ``(serial_number, part_number, revision,
         created_at, batch_id, batch_number, user_id, user_name, station_id, station_name)``
-        (what the emulator's units, runs and the records of runs are derived from)."""
+        (what the emulator's units, runs and the records of runs are derived from); with
+        ``first`` and ``last``, those of the batches with these sequence numbers only."""
         with self._lock:
+            if first is None or last is None:
+                return self._db.execute(_UNIT_ROWS + _UNIT_ORDER).fetchall()
             return self._db.execute(
-                "SELECT x.serial_number, x.part_number, x.revision, x.created_at, b.id, b.number, "
-                "b.user_id, u.name, b.station_id, s.name FROM units AS x "
-                "JOIN batches AS b ON b.seq = x.batch_seq "
-                "LEFT JOIN users AS u ON u.id = b.user_id "
-                "LEFT JOIN stations AS s ON s.id = b.station_id "
-                "ORDER BY x.created_at, b.seq, x.serial_number"
+                _UNIT_ROWS + " WHERE b.seq BETWEEN ? AND ?" + _UNIT_ORDER, [first, last]
             ).fetchall()
+
+    def snapshot(self) -> Snapshot:
+        """Every unit row, user and station, and the journal's length, at one moment."""
+        while True:
+            # Read without holding the lock across the three reads (each takes it), and retry
+            # in the rare case a write came in between: the snapshot is one moment.
+            position = len(self._journal)
+            rows = self.unit_rows()
+            users = self.list_users()
+            stations = self.list_stations()
+            if len(self._journal) == position:
+                return Snapshot(tuple(rows), tuple(users), tuple(stations), position)
+
+    def changes(self, since: int) -> list[Change]:
+        """The writes made after the journal had ``since`` entries, oldest first."""
+        with self._lock:
+            return self._journal[since:]
 
     def get_batch(self, number: str) -> dict[str, Any] | None:
         """A batch with its units, as ``GET /v2/batches/{number}`` answers; None if unknown."""
@@ -227,9 +299,22 @@ class Store:
         batch_id: str | None = None,
     ) -> str:
         """Add a batch (units are ``(serial, part_number, revision)``); its id. KeyError on a
-        duplicate number."""
+        duplicate number; ValueError naming a serial number already taken (a unit is known by
+        its serial number: its id is derived from it)."""
         batch_id = batch_id or str(uuid.uuid4())
+        serials = [serial for serial, _, _ in units]
         with self._lock:
+            taken = {serial for serial in serials if serials.count(serial) > 1}
+            for chunk in range(0, len(serials), 500):
+                part = serials[chunk : chunk + 500]
+                taken.update(
+                    row[0]
+                    for row in self._db.execute(
+                        f"SELECT serial_number FROM units WHERE {_in('serial_number', part)}", part
+                    )
+                )
+            if taken:
+                raise ValueError(f"serial number already in use: {', '.join(sorted(taken))}")
             if created_at is None:
                 # Now, but never before the newest batch: generated data may run ahead of the
                 # wall clock, and a new batch must still be the newest.
@@ -263,6 +348,8 @@ class Store:
             except sqlite3.IntegrityError as exc:
                 self._db.execute("ROLLBACK")
                 raise KeyError(number) from exc
+            assert seq is not None
+            self._journal.append(Change("batches_added", first=seq, last=seq))
             self.version += 1
         return batch_id
 
@@ -270,14 +357,39 @@ class Store:
         """Delete the batch with this id or number, and its units; False if there is none."""
         with self._lock:
             row = self._db.execute(
-                "SELECT seq FROM batches WHERE id = ? OR number = ?", [key, key]
+                "SELECT seq, id FROM batches WHERE id = ? OR number = ?", [key, key]
             ).fetchone()
             if row is None:
                 return False
+            seq, batch_id = row
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM units WHERE batch_seq = ?", row)
-            self._db.execute("DELETE FROM batches WHERE seq = ?", row)
+            self._db.execute("DELETE FROM units WHERE batch_seq = ?", [seq])
+            self._db.execute("DELETE FROM batches WHERE seq = ?", [seq])
             self._db.execute("COMMIT")
+            self._journal.append(Change("batch_deleted", batch_id=batch_id))
+            self.version += 1
+        return True
+
+    def delete_unit(self, batch_id: str, serial_number: str) -> bool:
+        """Delete one unit of a batch, which then counts one unit less; False if there is none."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM batches WHERE id = ?", [batch_id]).fetchone()
+            if row is None:
+                return False
+            self._db.execute("BEGIN")
+            gone = self._db.execute(
+                "DELETE FROM units WHERE batch_seq = ? AND serial_number = ?",
+                [row[0], serial_number],
+            ).rowcount
+            self._db.execute(
+                "UPDATE batches SET unit_count = unit_count - ? WHERE seq = ?", [gone, row[0]]
+            )
+            self._db.execute("COMMIT")
+            if not gone:
+                return False
+            self._journal.append(
+                Change("unit_deleted", batch_id=batch_id, serial_number=serial_number)
+            )
             self.version += 1
         return True
 
@@ -333,6 +445,8 @@ class Store:
             self._db.executemany("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
             self._db.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?)", units)
             self._db.execute("COMMIT")
+            if count:
+                self._journal.append(Change("batches_added", first=first + 1, last=first + count))
             self.version += 1
             self._db.execute("ANALYZE")
 
@@ -488,6 +602,14 @@ def _uuid(rng: random.Random) -> str:
     """A version-4 UUID from ``rng``, formatted without building a uuid.UUID (seeding speed)."""
     h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def tie_key(record_id: str, salt: bytes) -> int:
+    """Where a record falls among the records of equal sort keys in one request of an
+    emulator whose ties are unstable: a permutation drawn from the request's salt (an integer
+    below 2**56, which SQLite holds)."""
+    digest = hashlib.blake2b(record_id.encode(), digest_size=7, key=salt[:64]).digest()
+    return int.from_bytes(digest, "big")
 
 
 def stable_id(*parts: str) -> str:

@@ -1,11 +1,16 @@
 """The emulator's records beyond batches: procedures and their versions, deployments, units,
 runs, phases, measurements and log lines, as one coherent, deterministic data set.
 
-Everything is derived from the store (its batches, their units, users and stations) and a seed,
-and rebuilt when the store changes: a unit is one of a batch's, a run tests a unit with one of
-the procedures, its phases and measurements follow that procedure's plan and decide its outcome,
-its log lines tell the same story, a unit's ``last_run`` is its latest run. Runs added with
-``add_run`` are kept across rebuilds.
+The world is generated once, from the store as it is when the emulator is made (its batches,
+their units, users and stations) and the seed: a unit is one of a batch's, a run tests a unit
+with one of the procedures, its phases and measurements follow that procedure's plan and decide
+its outcome, its log lines tell the same story, a unit's ``last_run`` is its latest run.
+
+Then every write is applied to the records it touches, as the API's database would: a batch
+added brings its units (untested), a run added brings its phases, measurements and log lines and
+moves its unit's ``last_run``, and deletions cascade (a batch takes its units, a unit its runs,
+a run its phases, measurements and log lines). Every other record stays exactly as it was: the
+records are kept, never derived again, so a write cannot reshuffle the rest.
 
 Records are dicts shaped as the API answers (their public keys), with private keys (a leading
 underscore) for what the filters and sorts need: times in microseconds, the ids a filter names.
@@ -13,16 +18,19 @@ underscore) for what the filters and sorts need: times in microseconds, the ids 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .store import (
     EPOCH_START,
     PROCEDURES,
+    Change,
+    Snapshot,
     Store,
     SyntheticStore,
     format_timestamp,
@@ -31,11 +39,13 @@ from .store import (
     to_micros,
 )
 
-__all__ = ["AddedRun", "Records", "World", "iso_duration"]
+__all__ = ["PROCEDURE_NAMES", "Records", "World", "iso_duration"]
 
 SECOND = 1_000_000
 DAY = 86_400 * SECOND
 DEFAULT_MAX_RUNS = 1000
+
+Record = dict[str, Any]
 
 # Every procedure: its name, and its repository (name, provider) when one is linked.
 _CATALOGUE = [
@@ -47,6 +57,7 @@ _CATALOGUE = [
     ("Firmware flashing", None),
 ]
 assert [name for name, _ in _CATALOGUE[: len(PROCEDURES)]] == PROCEDURES
+PROCEDURE_NAMES = tuple(name for name, _ in _CATALOGUE)
 
 # A phase: (name, sequence path or None, measurements). A measurement: (name, type, units,
 # low, high) for numbers, (name, "boolean") and (name, "string", expected), or (name, "json").
@@ -90,57 +101,58 @@ _CHANGES = ["tighten limits", "new phase", "fix flaky retry"]
 _OUTCOMES_BY_CHANCE = [("ERROR", 0.02), ("TIMEOUT", 0.01), ("ABORTED", 0.01)]
 
 
-@dataclass(frozen=True)
-class AddedRun:
-    """A run added while the emulator serves (``Emulator.add_run``)."""
-
-    run_id: str
-    serial_number: str | None
-    procedure: str | None
-    outcome: str | None
-    started_at: int | None  # microseconds
-    created_at: int  # microseconds
-
-
 @dataclass
 class Records:
-    """Every derived record, per endpoint, with the version they were built at."""
+    """Every record of the world, per endpoint, by id in the order they were made; ``version``
+    changes with every write (what cached answers are keyed by)."""
 
-    version: tuple[int, int]
-    procedures: list[dict[str, Any]] = field(default_factory=list)
-    deployments: list[dict[str, Any]] = field(default_factory=list)
-    units: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    measurements: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    version: int = 0
+    procedures: dict[str, Record] = field(default_factory=dict)
+    deployments: dict[str, Record] = field(default_factory=dict)
+    units: dict[str, Record] = field(default_factory=dict)
+    runs: dict[str, Record] = field(default_factory=dict)
+    phases: dict[str, Record] = field(default_factory=dict)
+    measurements: dict[str, Record] = field(default_factory=dict)
+    logs: dict[str, Record] = field(default_factory=dict)
 
 
 class World:
-    """The derived records of one emulator; built on first use, rebuilt when the data changes.
+    """The records of one emulator: generated on first use from the store as it was when the
+    world was made, then changed write by write.
 
-    ``runs`` is how many runs to generate (None: one per unit, at most 1,000).
+    ``runs`` is how many runs to generate (None: one per unit, at most 1,000). Thread-safe:
+    writes and reads (``reading``) take one lock.
     """
 
     def __init__(self, store: Store | SyntheticStore, *, runs: int | None, seed: int) -> None:
         self._store = store
         self._runs = runs
         self._seed = seed
-        self._added: list[AddedRun] = []
+        # What the world is generated from is read now, not on first use: a batch added before
+        # the first request is then one more batch, not a different world.
+        self._base: Snapshot | None = (
+            store.snapshot()
+            if isinstance(store, Store)
+            else Snapshot((), tuple(store.list_users()), (), 0)
+        )
+        self._seen = self._base.position  # the store's journal, applied up to here
+        self._added = 0  # runs added so far: their ids never repeat, whatever is deleted
         self._records: Records | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def version(self) -> tuple[int, int]:
-        """Changes whenever an answer could: with the store's data and with every added run."""
-        return (self._store.version, len(self._added))
+        self._context: _Context | None = None
+        # Which phases, measurements and log lines each run owns (its cascade on deletion).
+        self._owned: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        self._lock = threading.RLock()
 
     def records(self) -> Records:
-        """The records of the current data, built if it changed since the last call."""
+        """The records as they are now (generated on first use, then kept up to date)."""
         with self._lock:
-            if self._records is None or self._records.version != self.version:
-                self._records = self._build()
-            return self._records
+            return self._current()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Records]:
+        """The records, with no write until the block ends (a request reads one state)."""
+        with self._lock:
+            yield self._current()
 
     def add_run(
         self,
@@ -156,67 +168,148 @@ class World:
         ``serial_number`` (an existing unit), ``procedure`` (a name) and ``outcome`` are chosen
         when None; KeyError names what does not exist.
         """
-        records = self.records()
-        if serial_number is not None and not any(
-            unit["serial_number"] == serial_number for unit in records.units
-        ):
-            raise KeyError(f"no unit with serial number {serial_number!r}")
-        if serial_number is None and not records.units:
-            raise KeyError("no unit to test: add a batch with units first")
-        if procedure is not None and procedure not in _PLANS:
-            raise KeyError(f"no procedure named {procedure!r}")
         with self._lock:
+            records = self._current()
+            units = list(records.units.values())
+            unit = None
+            if serial_number is not None:
+                unit = next((u for u in units if u["serial_number"] == serial_number), None)
+                if unit is None:
+                    raise KeyError(f"no unit with serial number {serial_number!r}")
+            if not units:
+                raise KeyError("no unit to test: add a batch with units first")
+            if procedure is not None and procedure not in _PLANS:
+                raise KeyError(f"no procedure named {procedure!r}")
             if created_at is None:
-                newest = max((run["_created"] for run in records.runs), default=0)
+                newest = max((run["_created"] for run in records.runs.values()), default=0)
                 now = time.time_ns() // 1_000_000 * 1000
                 created_at = max(now, newest + 1000)
-            run_id = stable_id("added-run", str(self._seed), str(len(self._added)))
-            self._added.append(
-                AddedRun(run_id, serial_number, procedure, outcome, started_at, created_at)
+            run_id = stable_id("added-run", str(self._seed), str(self._added))
+            self._added += 1
+            rng = random.Random(run_id)
+            if unit is None:
+                unit = units[rng.randrange(len(units))]
+            assert self._context is not None
+            self._owned[run_id] = self._context.run(
+                records, rng, run_id, unit, procedure, outcome, started_at, created_at
             )
+            _link_last_run(unit)
+            records.version += 1
         return run_id
 
-    # -- building ---------------------------------------------------------------------------
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run with its phases, measurements and log lines; its unit's ``last_run``
+        falls back to the run before (or null). KeyError if there is no such run."""
+        with self._lock:
+            records = self._current()
+            run = records.runs.get(run_id)
+            if run is None:
+                raise KeyError(f"no run {run_id!r}")
+            self._drop_run(records, run)
+            _link_last_run(run["_unit"])
+            records.version += 1
 
-    def _build(self) -> Records:
-        records = Records(self.version)
-        rows = self._store.unit_rows() if isinstance(self._store, Store) else []
-        users = self._store.list_users()
-        stations = self._store.list_stations() if isinstance(self._store, Store) else []
-        members = [_member(user) for user in users]
+    def delete_unit(self, id_or_serial_number: str) -> None:
+        """Delete a unit (by id or serial number) with its runs, from the store too: its batch
+        counts one unit less, its parent loses it from its children, its children lose their
+        parent. KeyError if there is no such unit."""
+        with self._lock:
+            records = self._current()
+            unit = records.units.get(id_or_serial_number) or next(
+                (u for u in records.units.values() if u["serial_number"] == id_or_serial_number),
+                None,
+            )
+            if unit is None or not isinstance(self._store, Store):
+                raise KeyError(f"no unit {id_or_serial_number!r}")
+            self._store.delete_unit(unit["batch"]["id"], unit["serial_number"])
+            self._current()  # applies the store's change, with its cascade
+
+    # -- keeping up with the store ----------------------------------------------------------
+
+    def _current(self) -> Records:
+        """The records, generated if they were not yet, with the store's writes applied."""
+        if self._records is None:
+            self._records = self._generate()
+        if isinstance(self._store, Store):
+            changes = self._store.changes(self._seen)
+            for change in changes:
+                self._apply(self._records, change)
+            if changes:
+                self._seen += len(changes)
+                self._records.version += 1
+        return self._records
+
+    def _apply(self, records: Records, change: Change) -> None:
+        assert isinstance(self._store, Store)
+        if change.kind == "batches_added":
+            # Read now: a unit of the batch deleted since then is missing from the rows, and
+            # its own change (later in the journal) then finds nothing left to delete.
+            for unit in _units(self._store.unit_rows(change.first, change.last), self._seed):
+                records.units[unit["id"]] = unit
+        elif change.kind == "batch_deleted":
+            for unit in [u for u in records.units.values() if u["batch"]["id"] == change.batch_id]:
+                self._drop_unit(records, unit)
+        else:
+            assert change.kind == "unit_deleted", change
+            for unit in [
+                u
+                for u in records.units.values()
+                if u["batch"]["id"] == change.batch_id
+                and u["serial_number"] == change.serial_number
+            ]:
+                self._drop_unit(records, unit)
+
+    def _drop_unit(self, records: Records, unit: Record) -> None:
+        for run in list(unit["_runs"]):
+            self._drop_run(records, run)
+        del records.units[unit["id"]]
+        parent = unit["parent"] and records.units.get(unit["parent"]["id"])
+        if parent:
+            parent["children"] = [c for c in parent["children"] if c["id"] != unit["id"]]
+        for child in unit["children"]:
+            if child["id"] in records.units:
+                records.units[child["id"]]["parent"] = None
+
+    def _drop_run(self, records: Records, run: Record) -> None:
+        del records.runs[run["id"]]
+        run["_unit"]["_runs"].remove(run)
+        phases, measurements, logs = self._owned.pop(run["id"])
+        for owned, ids in (
+            (records.phases, phases),
+            (records.measurements, measurements),
+            (records.logs, logs),
+        ):
+            for record_id in ids:
+                del owned[record_id]
+
+    # -- generating -------------------------------------------------------------------------
+
+    def _generate(self) -> Records:
+        base, self._base = self._base, None  # read once: its rows are not kept
+        assert base is not None
+        records = Records()
+        members = [_member(user) for user in base.users]
+        stations = list(base.stations)
         rng = random.Random(f"world:{self._seed}")
         procedures = _procedures(members, rng)
         # Newest first: the order the API answers in (it takes no order parameter).
-        records.procedures = procedures[::-1]
-        records.deployments = _deployments(procedures, stations, members, rng)
-        units = _units(rows, self._seed)
-        records.units = units
+        records.procedures = {p["id"]: p for p in procedures[::-1]}
+        deployments = _deployments(procedures, stations, members, rng)
+        records.deployments = {d["id"]: d for d in deployments}
+        units = _units(base.unit_rows, self._seed)
+        records.units = {unit["id"]: unit for unit in units}
         count = min(len(units), DEFAULT_MAX_RUNS) if self._runs is None else self._runs
-        context = _Context(procedures, records.deployments, members, stations)
+        self._context = _Context(procedures, deployments, members, stations)
         if units:
             for index in range(count):
                 run_rng = random.Random(f"run:{self._seed}:{index}")
                 unit = units[run_rng.randrange(len(units))]
                 run_id = stable_id("run", str(self._seed), str(index))
-                context.run(records, run_rng, run_id, unit, None, None, None, None)
-            for added in self._added:
-                run_rng = random.Random(added.run_id)
-                unit = (
-                    next(u for u in units if u["serial_number"] == added.serial_number)
-                    if added.serial_number is not None
-                    else units[run_rng.randrange(len(units))]
+                self._owned[run_id] = self._context.run(
+                    records, run_rng, run_id, unit, None, None, None, None
                 )
-                context.run(
-                    records,
-                    run_rng,
-                    added.run_id,
-                    unit,
-                    added.procedure,
-                    added.outcome,
-                    added.started_at,
-                    added.created_at,
-                )
-        _link_last_runs(units, records.runs)
+        for unit in units:
+            _link_last_run(unit)
         return records
 
 
@@ -420,8 +513,9 @@ class _Context:
         outcome: str | None,
         started: int | None,
         created: int | None,
-    ) -> None:
-        """Generate one run of ``unit`` with its phases, measurements and log lines."""
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Generate one run of ``unit`` with its phases, measurements and log lines; the ids
+        of those (what the run owns)."""
         procedure = (
             self.by_name[procedure_name]
             if procedure_name is not None
@@ -503,19 +597,26 @@ class _Context:
             },
             "_sequences": _sequences(run_id, phases),
         }
-        records.runs.append(run)
+        records.runs[run_id] = run
         unit["_runs"].append(run)
         for phase in phases:
             phase.update(run_id=run_id, run_outcome=final)
             phase.update(serial_number=unit["serial_number"], sample=unit["sample"])
             phase["_run"] = run
-            records.phases.append(phase)
+            records.phases[phase["id"]] = phase
         for measurement in measurements:
             measurement.update(run_id=run_id, serial_number=unit["serial_number"])
             measurement["sample"] = unit["sample"]
             measurement["_run"] = run
-            records.measurements.append(measurement)
-        records.logs += _logs(rng, run, phases, procedure)
+            records.measurements[measurement["id"]] = measurement
+        logs = _logs(rng, run, phases, procedure)
+        for log in logs:
+            records.logs[log["id"]] = log
+        return (
+            [phase["id"] for phase in phases],
+            [measurement["id"] for measurement in measurements],
+            [log["id"] for log in logs],
+        )
 
 
 def _phases(
@@ -742,19 +843,21 @@ def _logs(
     return logs
 
 
-def _link_last_runs(units: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
-    for unit in units:
-        if not unit["_runs"]:
-            continue
-        last = max(unit["_runs"], key=lambda run: (run["_started"], run["id"]))
-        unit["last_run"] = {
-            "id": last["id"],
-            "outcome": last["outcome"],
-            "started_at": last["started_at"],
-            "ended_at": last["ended_at"],
-            "procedure": {"id": last["procedure"]["id"], "name": last["procedure"]["name"]},
-        }
-        unit["_last_run"] = last
+def _link_last_run(unit: Record) -> None:
+    """A unit's ``last_run``: its run started last (the id breaks a tie), or null."""
+    if not unit["_runs"]:
+        unit["last_run"] = None
+        unit.pop("_last_run", None)
+        return
+    last = max(unit["_runs"], key=lambda run: (run["_started"], run["id"]))
+    unit["last_run"] = {
+        "id": last["id"],
+        "outcome": last["outcome"],
+        "started_at": last["started_at"],
+        "ended_at": last["ended_at"],
+        "procedure": {"id": last["procedure"]["id"], "name": last["procedure"]["name"]},
+    }
+    unit["_last_run"] = last
 
 
 def iso_duration(micros: int) -> str:
