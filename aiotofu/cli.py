@@ -8,7 +8,8 @@
     aiotofu demo
 
 Usage and API errors print one line on stderr and exit non-zero (2: usage, 1: the API or the
-network failed, 130: interrupted); the API key never appears in the output.
+network failed, 130: interrupted); the API key never appears in the output. A listing or a watch
+that is interrupted, or that fails after printing records, also prints its resume token.
 """
 
 from __future__ import annotations
@@ -63,12 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, InvalidParameterError) as exc:
-        print(f"aiotofu: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TofuPilotError as exc:
-        print(f"aiotofu: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except (UsageError, TofuPilotError) as exc:
+        return _report(exc)
     except KeyboardInterrupt:
         print("aiotofu: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -77,6 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Point stdout at nothing, so that flushing it at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _report(exc: UsageError | TofuPilotError) -> int:
+    """Print the one line that says what went wrong; return the exit status it calls for."""
+    if isinstance(exc, (UsageError, InvalidParameterError)):
+        print(f"aiotofu: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"aiotofu: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -340,7 +346,10 @@ def _run_list(args: argparse.Namespace) -> int:
         )
 
     return _stream(
-        client, _rename_errors(listing, endpoint), _writer(out_format, sys.stdout, endpoint)
+        client,
+        _rename_errors(listing, endpoint),
+        _writer(out_format, sys.stdout, endpoint),
+        noun=endpoint.name,
     )
 
 
@@ -369,35 +378,74 @@ def _run_watch(args: argparse.Namespace) -> int:
         client,
         _rename_errors(watching, endpoint),
         _writer("jsonl", sys.stdout, endpoint, flush=True),
+        noun=endpoint.name,
+        offer_before_any=True,
     )
 
 
 def _stream(
-    client: Client, stream: Paginator[Any] | Watcher[Any], write: Callable[[Any], None]
+    client: Client,
+    stream: Paginator[Any] | Watcher[Any],
+    write: Callable[[Any], None],
+    *,
+    noun: str,
+    offer_before_any: bool = False,
 ) -> int:
-    """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token."""
+    """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token.
+
+    An error that ends the stream for good after records were printed (retries spent, the
+    network gone, the key revoked) prints its one line, then the resume token too: the user can
+    go on from the last record printed instead of starting over. With nothing printed, a
+    listing's token says no more than the command line does, so only the error is printed; a
+    watch (``offer_before_any``) still offers its token once it knows where it starts, since
+    the same command run later would start later and miss what was created in between.
+    """
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    printed = 0
 
     async def run() -> None:
+        nonlocal printed
         async with client, stream:
             async for record in stream:
                 write(record)
+                printed += 1
                 if progress:
                     progress.tick()
 
-    interrupted = _run_interruptibly(run)
-    sys.stdout.flush()
-    if progress:
-        progress.done()
+    try:
+        interrupted = _run_interruptibly(run)
+    except TofuPilotError as exc:
+        _finish(progress)
+        status = _report(exc)
+        token = _token_of(stream) if printed or offer_before_any else None
+        if token:
+            print(
+                f"aiotofu: failed after {printed} {noun}; resume with --resume {token}",
+                file=sys.stderr,
+            )
+        return status
+    _finish(progress)
     if interrupted:
-        try:
-            token = stream.resume_token
-        except TofuPilotError:  # a watch interrupted before it knew where it starts
-            token = None
+        token = _token_of(stream)
         message = f"; resume with --resume {token}" if token else ""
         print(f"aiotofu: interrupted{message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _finish(progress: _Progress | None) -> None:
+    """Flush what was printed, and end the progress line, before anything else is said."""
+    sys.stdout.flush()
+    if progress:
+        progress.done()
+
+
+def _token_of(stream: Paginator[Any] | Watcher[Any]) -> str | None:
+    """The stream's resume token; None for a watch that stopped before it knew where it starts."""
+    try:
+        return stream.resume_token
+    except TofuPilotError:
+        return None
 
 
 S = TypeVar("S")
