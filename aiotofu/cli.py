@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import functools
 import itertools
@@ -27,7 +28,7 @@ import sys
 import time
 import typing
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
@@ -42,6 +43,7 @@ from ._paginate import Paginator
 from ._params import format_datetime
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
+from ._terminal import json_line, shown
 from ._transport import is_loopback
 from ._watch import Watcher
 from .endpoints import ENDPOINTS
@@ -77,11 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: UsageError | TofuPilotError) -> int:
-    """Print the one line that says what went wrong; return the exit status it calls for."""
+    """Print the one line that says what went wrong; return the exit status it calls for.
+
+    The message may quote the server (an error body's message and issues) or what was typed:
+    its control characters are shown escaped, so that it stays one line and cannot drive the
+    terminal.
+    """
     if isinstance(exc, (UsageError, InvalidParameterError)):
-        print(f"aiotofu: error: {exc}", file=sys.stderr)
+        print(f"aiotofu: error: {shown(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"aiotofu: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"aiotofu: {type(exc).__name__}: {shown(str(exc))}", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -413,7 +420,8 @@ def _stream(
                     progress.tick()
 
     try:
-        interrupted = _run_interruptibly(run)
+        with _escaped_last_resort():
+            interrupted = _run_interruptibly(run)
     except TofuPilotError as exc:
         _finish(progress)
         status = _report(exc)
@@ -431,6 +439,33 @@ def _stream(
         print(f"aiotofu: interrupted{message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _escaped_last_resort() -> Iterator[None]:
+    """The library's warnings (a request being retried, with the error it met: server text)
+    printed escaped, one line each.
+
+    With no logging configured, as in a plain ``aiotofu`` run, logging prints warnings through
+    its handler of last resort, raw: for the command's duration that handler is one that shows
+    control characters escaped. Logging configured by whoever embeds ``main()`` is left alone.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_ShownFormatter("%(message)s"))  # the last resort's own format
+    previous, logging.lastResort = logging.lastResort, handler
+    try:
+        yield
+    finally:
+        logging.lastResort = previous
+
+
+class _ShownFormatter(logging.Formatter):
+    """A formatter whose lines show control characters escaped (see ``_terminal``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's line, escaped."""
+        return shown(super().format(record))
 
 
 def _finish(progress: _Progress | None) -> None:
@@ -545,7 +580,8 @@ def _writer(
     if out_format == "jsonl":
 
         def write_json(record: Any) -> None:
-            out.write(json.dumps(unstructure(record), ensure_ascii=False) + "\n")
+            # JSON escapes C0 itself; json_line escapes what it leaves raw (DEL, C1...).
+            out.write(json_line(json.dumps(unstructure(record), ensure_ascii=False)) + "\n")
             if flush:  # a watch: each record is news, and a pipe must not sit on it
                 out.flush()
 
@@ -554,19 +590,24 @@ def _writer(
         rows = csv.writer(out, lineterminator="\n")
         header = csv_columns(endpoint.model)
         rows.writerow(header)
+        # Into a file or a pipe, csv is data: quoting keeps a newline inside its field for any
+        # csv reader, and the text must stay exact. A terminal parses no csv, and would act on
+        # the text: there it is escaped as in the table.
+        cell = _cell if not out.isatty() else lambda data, column: shown(_cell(data, column))
 
         def write_csv(record: Any) -> None:
             data = unstructure(record)
-            rows.writerow([_cell(data, column) for column in header])
+            rows.writerow([cell(data, column) for column in header])
 
         return write_csv
-    # The table: the endpoint's columns, each cut to its width (the last one is not).
+    # The table: the endpoint's columns, each cut to its width (the last one is not), the
+    # record's text shown escaped first (one record, one row; the terminal is not driven).
     columns = endpoint.columns
 
     def cells(values: list[str]) -> str:
         return " ".join(
             value if not column.width else value[: column.width].ljust(column.width)
-            for column, value in zip(columns, values, strict=True)
+            for column, value in zip(columns, map(shown, values), strict=True)
         ).rstrip()
 
     out.write(cells([column.header for column in columns]) + "\n")
