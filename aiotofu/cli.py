@@ -407,7 +407,7 @@ def _stream(
     watch (``offer_before_any``) still offers its token once it knows where it starts, since
     the same command run later would start later and miss what was created in between.
     """
-    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    progress = _Progress(sys.stderr, noun) if sys.stderr.isatty() else None
     printed = 0
 
     async def run() -> None:
@@ -619,10 +619,11 @@ def _writer(
 
 
 class _Progress:
-    """``12,345 batches, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
+    """``12,345 runs, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, noun: str) -> None:
         self._out = out
+        self._noun = noun
         self._count = 0
         self._start = self._shown = time.monotonic()
 
@@ -635,7 +636,7 @@ class _Progress:
 
     def _draw(self, now: float) -> None:
         rate = self._count / max(now - self._start, 1e-9)
-        self._out.write(f"\r{self._count:,} batches, {rate:,.0f}/s ")
+        self._out.write(f"\r{self._count:,} {self._noun}, {rate:,.0f}/s ")
         self._out.flush()
 
     def done(self) -> None:

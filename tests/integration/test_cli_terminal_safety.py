@@ -232,3 +232,19 @@ def test_a_retry_warning_on_stderr_escapes_the_server_s_text(flaky: str) -> None
     [warning] = result.stderr.splitlines()
     assert "retrying GET" in warning
     assert r"denied\x1b]0;pwned\x07\x1b[2J\r\naiotofu: all good\x9b" in warning
+
+
+def test_the_progress_line_counts_the_resource_listed(
+    threaded_emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal's stderr the progress line names what it counts (it said "batches" for
+    every resource); it quotes no server text, so it has nothing to escape."""
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    status, out, _ = cli(
+        monkeypatch, capsys, "runs", "list", "--max-items", "7", *connection(threaded_emu)
+    )
+    assert status == 0
+    assert len(out.splitlines()) == 7
+    assert "\r7 runs, " in terminal.getvalue()
+    assert "batches" not in terminal.getvalue()
