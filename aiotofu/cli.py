@@ -8,13 +8,15 @@
     aiotofu demo
 
 Usage and API errors print one line on stderr and exit non-zero (2: usage, 1: the API or the
-network failed, 130: interrupted); the API key never appears in the output.
+network failed, 130: interrupted); the API key never appears in the output. A listing or a watch
+that is interrupted, or that fails after printing records, also prints its resume token.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import functools
 import itertools
@@ -26,7 +28,7 @@ import sys
 import time
 import typing
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
@@ -41,6 +43,7 @@ from ._paginate import Paginator
 from ._params import format_datetime
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
+from ._terminal import json_line, shown
 from ._transport import is_loopback
 from ._watch import Watcher
 from .endpoints import ENDPOINTS
@@ -63,12 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, InvalidParameterError) as exc:
-        print(f"aiotofu: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TofuPilotError as exc:
-        print(f"aiotofu: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except (UsageError, TofuPilotError) as exc:
+        return _report(exc)
     except KeyboardInterrupt:
         print("aiotofu: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -77,6 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Point stdout at nothing, so that flushing it at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _report(exc: UsageError | TofuPilotError) -> int:
+    """Print the one line that says what went wrong; return the exit status it calls for.
+
+    The message may quote the server (an error body's message and issues) or what was typed:
+    its control characters are shown escaped, so that it stays one line and cannot drive the
+    terminal.
+    """
+    if isinstance(exc, (UsageError, InvalidParameterError)):
+        print(f"aiotofu: error: {shown(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"aiotofu: {type(exc).__name__}: {shown(str(exc))}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -347,7 +360,10 @@ def _run_list(args: argparse.Namespace) -> int:
         )
 
     return _stream(
-        client, _rename_errors(listing, endpoint), _writer(out_format, sys.stdout, endpoint)
+        client,
+        _rename_errors(listing, endpoint),
+        _writer(out_format, sys.stdout, endpoint),
+        noun=endpoint.name,
     )
 
 
@@ -376,35 +392,102 @@ def _run_watch(args: argparse.Namespace) -> int:
         client,
         _rename_errors(watching, endpoint),
         _writer("jsonl", sys.stdout, endpoint, flush=True),
+        noun=endpoint.name,
+        offer_before_any=True,
     )
 
 
 def _stream(
-    client: Client, stream: Paginator[Any] | Watcher[Any], write: Callable[[Any], None]
+    client: Client,
+    stream: Paginator[Any] | Watcher[Any],
+    write: Callable[[Any], None],
+    *,
+    noun: str,
+    offer_before_any: bool = False,
 ) -> int:
-    """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token."""
-    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token.
+
+    An error that ends the stream for good after records were printed (retries spent, the
+    network gone, the key revoked) prints its one line, then the resume token too: the user can
+    go on from the last record printed instead of starting over. With nothing printed, a
+    listing's token says no more than the command line does, so only the error is printed; a
+    watch (``offer_before_any``) still offers its token once it knows where it starts, since
+    the same command run later would start later and miss what was created in between.
+    """
+    progress = _Progress(sys.stderr, noun) if sys.stderr.isatty() else None
+    printed = 0
 
     async def run() -> None:
+        nonlocal printed
         async with client, stream:
             async for record in stream:
                 write(record)
+                printed += 1
                 if progress:
                     progress.tick()
 
-    interrupted = _run_interruptibly(run)
-    sys.stdout.flush()
-    if progress:
-        progress.done()
+    try:
+        with _escaped_last_resort():
+            interrupted = _run_interruptibly(run)
+    except TofuPilotError as exc:
+        _finish(progress)
+        status = _report(exc)
+        token = _token_of(stream) if printed or offer_before_any else None
+        if token:
+            print(
+                f"aiotofu: failed after {printed} {noun}; resume with --resume {token}",
+                file=sys.stderr,
+            )
+        return status
+    _finish(progress)
     if interrupted:
-        try:
-            token = stream.resume_token
-        except TofuPilotError:  # a watch interrupted before it knew where it starts
-            token = None
+        token = _token_of(stream)
         message = f"; resume with --resume {token}" if token else ""
         print(f"aiotofu: interrupted{message}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _escaped_last_resort() -> Iterator[None]:
+    """The library's warnings (a request being retried, with the error it met: server text)
+    printed escaped, one line each.
+
+    With no logging configured, as in a plain ``aiotofu`` run, logging prints warnings through
+    its handler of last resort, raw: for the command's duration that handler is one that shows
+    control characters escaped. Logging configured by whoever embeds ``main()`` is left alone.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_ShownFormatter("%(message)s"))  # the last resort's own format
+    previous, logging.lastResort = logging.lastResort, handler
+    try:
+        yield
+    finally:
+        logging.lastResort = previous
+
+
+class _ShownFormatter(logging.Formatter):
+    """A formatter whose lines show control characters escaped (see ``_terminal``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's line, escaped."""
+        return shown(super().format(record))
+
+
+def _finish(progress: _Progress | None) -> None:
+    """Flush what was printed, and end the progress line, before anything else is said."""
+    sys.stdout.flush()
+    if progress:
+        progress.done()
+
+
+def _token_of(stream: Paginator[Any] | Watcher[Any]) -> str | None:
+    """The stream's resume token; None for a watch that stopped before it knew where it starts."""
+    try:
+        return stream.resume_token
+    except TofuPilotError:
+        return None
 
 
 S = TypeVar("S")
@@ -504,7 +587,8 @@ def _writer(
     if out_format == "jsonl":
 
         def write_json(record: Any) -> None:
-            out.write(json.dumps(unstructure(record), ensure_ascii=False) + "\n")
+            # JSON escapes C0 itself; json_line escapes what it leaves raw (DEL, C1...).
+            out.write(json_line(json.dumps(unstructure(record), ensure_ascii=False)) + "\n")
             if flush:  # a watch: each record is news, and a pipe must not sit on it
                 out.flush()
 
@@ -513,19 +597,24 @@ def _writer(
         rows = csv.writer(out, lineterminator="\n")
         header = csv_columns(endpoint.model)
         rows.writerow(header)
+        # Into a file or a pipe, csv is data: quoting keeps a newline inside its field for any
+        # csv reader, and the text must stay exact. A terminal parses no csv, and would act on
+        # the text: there it is escaped as in the table.
+        cell = _cell if not out.isatty() else lambda data, column: shown(_cell(data, column))
 
         def write_csv(record: Any) -> None:
             data = unstructure(record)
-            rows.writerow([_cell(data, column) for column in header])
+            rows.writerow([cell(data, column) for column in header])
 
         return write_csv
-    # The table: the endpoint's columns, each cut to its width (the last one is not).
+    # The table: the endpoint's columns, each cut to its width (the last one is not), the
+    # record's text shown escaped first (one record, one row; the terminal is not driven).
     columns = endpoint.columns
 
     def cells(values: list[str]) -> str:
         return " ".join(
             value if not column.width else value[: column.width].ljust(column.width)
-            for column, value in zip(columns, values, strict=True)
+            for column, value in zip(columns, map(shown, values), strict=True)
         ).rstrip()
 
     out.write(cells([column.header for column in columns]) + "\n")
@@ -537,10 +626,11 @@ def _writer(
 
 
 class _Progress:
-    """``12,345 batches, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
+    """``12,345 runs, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, noun: str) -> None:
         self._out = out
+        self._noun = noun
         self._count = 0
         self._start = self._shown = time.monotonic()
 
@@ -553,7 +643,7 @@ class _Progress:
 
     def _draw(self, now: float) -> None:
         rate = self._count / max(now - self._start, 1e-9)
-        self._out.write(f"\r{self._count:,} batches, {rate:,.0f}/s ")
+        self._out.write(f"\r{self._count:,} {self._noun}, {rate:,.0f}/s ")
         self._out.flush()
 
     def done(self) -> None:
