@@ -52,7 +52,8 @@ class Client:
     ``timeout`` the limit in seconds for each HTTP request. An aiohttp ``session`` passed in is
     used as it is and never closed by aiotofu. ``trust_env`` (default True) honours the
     ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment variables for the session the
-    client creates; loopback addresses are never proxied. ``transport`` replaces the HTTP
+    client creates; loopback addresses are never proxied, and ``~/.netrc`` never replaces the
+    key. ``transport`` replaces the HTTP
     layer (``aiotofu.testing.MockTransport`` answers from a function, without a socket), and
     ``on_retry`` is called with a :class:`aiotofu.RetryEvent` before each retry.
     """
