@@ -47,12 +47,14 @@ class Client:
                 ...
 
     ``api_key`` defaults to the environment variable ``TOFUPILOT_API_KEY`` and ``base_url`` to
-    ``TOFUPILOT_URL``, else TofuPilot's cloud. ``max_concurrency`` bounds the requests in flight
-    across every iterator of this client. ``retry`` is the RetryPolicy (None: no retries),
-    ``timeout`` the limit in seconds for each HTTP request. An aiohttp ``session`` passed in is
-    used as it is and never closed by aiotofu. ``trust_env`` (default True) honours the
-    ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment variables for the session the
-    client creates; loopback addresses are never proxied. ``transport`` replaces the HTTP
+    ``TOFUPILOT_URL``, else TofuPilot's cloud; an origin (``https://tofupilot.corp``, as
+    TofuPilot's own clients take it) means the ``/api`` below it, a URL with a path is kept.
+    ``max_concurrency`` bounds the requests in flight across every iterator of this client.
+    ``retry`` is the RetryPolicy (None: no retries), ``timeout`` the limit in seconds for each
+    HTTP request. An aiohttp ``session`` passed in is used as it is and never closed by
+    aiotofu. ``trust_env`` (default True) honours the ``HTTP_PROXY``, ``HTTPS_PROXY`` and
+    ``NO_PROXY`` environment variables for the session the client creates; loopback addresses
+    are never proxied, and ``~/.netrc`` never replaces the key. ``transport`` replaces the HTTP
     layer (``aiotofu.testing.MockTransport`` answers from a function, without a socket), and
     ``on_retry`` is called with a :class:`aiotofu.RetryEvent` before each retry.
     """
@@ -188,4 +190,8 @@ def _check_base_url(url: Any) -> str:
             "the API key would travel in clear text",
             stacklevel=3,
         )
+    if not parts.path.strip("/"):
+        # An origin, as TofuPilot's own clients take TOFUPILOT_URL (they append the API's
+        # path): the API is below /api there. Kept as given, it would 404 on every request.
+        return f"{parts.scheme}://{parts.netloc}/api"
     return url.rstrip("/")

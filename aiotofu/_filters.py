@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -136,10 +136,23 @@ class Text(Kind):
         return value
 
 
+# The range an Instant may take, in UTC. The engine moves one microsecond across a time (a
+# watch starts at the first instant after ``since``), and a time at either end of Python's
+# range has no neighbour there: the first and the last microsecond are refused with the rest.
+_FIRST = datetime.min.replace(tzinfo=timezone.utc) + timedelta(microseconds=1)
+_LAST = datetime.max.replace(tzinfo=timezone.utc) - timedelta(microseconds=1)
+_RANGE = f"{format_datetime(_FIRST)} to {format_datetime(_LAST)}"
+
+
 @attrs.frozen
 class Instant(Kind):
-    """A timezone-aware datetime, sent in RFC 3339 (UTC, ``Z``)."""
+    """A timezone-aware datetime, sent in RFC 3339 (UTC, ``Z``), within ``_RANGE`` in UTC.
 
+    ``reach``: how far before the value a listing may read (a watch's look-back); that instant
+    must be in range too, so the value fails here rather than overflowing while iterating.
+    """
+
+    reach: timedelta = timedelta(0)
     metavar: ClassVar[str] = "DATETIME"
 
     def check(self, name: str, value: Any) -> datetime:
@@ -150,6 +163,23 @@ class Instant(Kind):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidParameterError(
                 name, "naive datetimes are ambiguous; give it a tzinfo (e.g. timezone.utc)"
+            )
+        try:
+            # What format_datetime does to send it: at the edges, there is no such UTC time.
+            utc = value.astimezone(timezone.utc)
+        except OverflowError:
+            utc = None
+        if utc is None or not _FIRST <= utc <= _LAST:
+            raise InvalidParameterError(
+                name,
+                f"{value.isoformat()} is out of range: it must fall within {_RANGE} in UTC "
+                "(for no bound, pass None)",
+            )
+        if self.reach and utc - _FIRST < self.reach:  # a difference: it cannot overflow
+            raise InvalidParameterError(
+                name,
+                f"{value.isoformat()} less the lookback of {self.reach.total_seconds():g} s "
+                f"is out of range: it must fall within {_RANGE} in UTC",
             )
         return value
 

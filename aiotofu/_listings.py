@@ -183,7 +183,7 @@ class Listings(Generic[T, F]):
         query = self.endpoint.query(filters, sort_by=time_field, sort_order="asc")
         start: WatchState | Callable[[], Awaitable[WatchState]]
         if since is not None:
-            start = WatchState.exclusive(Instant().check("since", since), back)
+            start = WatchState.exclusive(Instant(reach=back).check("since", since), back)
         else:
             start = functools.partial(self._state_now, query, back)
         return self._watcher(query, page_size, interval, start)

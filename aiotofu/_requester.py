@@ -19,8 +19,8 @@ import attrs
 
 from ._clock import Clock
 from ._retry import RetryPolicy
-from ._sansio import Request, Response, build_request
-from .errors import APIError, RateLimitError, TransportError
+from ._sansio import Request, Response, build_request, explain_not_found
+from .errors import APIError, NotFoundError, RateLimitError, TransportError
 
 __all__ = ["Requester", "RetryEvent", "Transport"]
 
@@ -116,8 +116,12 @@ class Requester:
                     await self._wait_while_paused()
                 try:
                     return decode(await self.transport.send(request))
+                except NotFoundError as exc:  # on a list path: most likely a wrong base URL
+                    error: APIError | TransportError = explain_not_found(
+                        exc, request, self.base_url
+                    )
                 except (APIError, TransportError) as exc:
-                    error: APIError | TransportError = exc
+                    error = exc
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
             if wait is None:
                 raise error

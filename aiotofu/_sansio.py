@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -26,6 +27,7 @@ __all__ = [
     "decode_page",
     "decode_records",
     "error_from_response",
+    "explain_not_found",
     "parse_retry_after",
 ]
 
@@ -145,6 +147,47 @@ def error_from_response(response: Response, now: datetime | None = None) -> erro
     cls = _ERROR_CLASSES.get(status) or (errors.ServerError if status >= 500 else errors.APIError)
     retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
     return cls(status, code, message, issues, retry_after=retry_after, headers=response.headers)
+
+
+def explain_not_found(
+    error: errors.NotFoundError, request: Request, base_url: str
+) -> errors.NotFoundError:
+    """The same 404, its message naming the URL ``request`` asked and the form of a base URL.
+
+    A wrong base URL (an origin without its ``/api``, the ``/api/v1`` of TofuPilot's v1 client)
+    earns a 404 on every path, which says nothing by itself. The URL is named without its
+    query (the key is never in a URL: it travels in a header).
+    """
+    return errors.NotFoundError(
+        error.status,
+        error.code,
+        error.message,
+        error.issues,
+        retry_after=error.retry_after,
+        headers=error.headers,
+        hint=f"asked {request.method} {request.url}: {_base_url_advice(base_url)}",
+    )
+
+
+def _base_url_advice(base_url: str) -> str:
+    """What the base URL should look like, from what it is: the API's root, ``.../api``."""
+    parts = urlsplit(base_url)
+    segments = parts.path.rstrip("/").split("/")
+    if segments[-1] == "api":
+        return (
+            f"the base URL {base_url} has the usual form (.../api): check that this host "
+            "serves TofuPilot's API v2"
+        )
+    root = f"{parts.scheme}://{parts.netloc}"
+    if "api" in segments:  # .../api/v1: the version is aiotofu's to add
+        path = "/".join(segments[: segments.index("api") + 1])
+        suggestion = f"{root}{path}"
+    else:
+        suggestion = f"{base_url.rstrip('/')}/api"
+    return (
+        "is the base URL right? It is the API's root, which ends with /api: "
+        f"try {suggestion} as base_url or TOFUPILOT_URL"
+    )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

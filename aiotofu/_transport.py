@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import netrc
+import os
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
+import aiohttp.helpers
+from yarl import URL  # aiohttp's own URL type (a dependency of aiohttp), for its proxy lookup
 
 from ._sansio import Request, Response
-from .errors import DecodeError, RequestTimeoutError, StateError, TransportError
+from .errors import (
+    DecodeError,
+    InvalidParameterError,
+    RequestTimeoutError,
+    StateError,
+    TransportError,
+)
 
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_loopback", "is_session", "user_agent"]
 
@@ -72,8 +84,41 @@ def _compressed(response: aiohttp.ClientResponse) -> bool:
     return encoding not in ("", "identity")
 
 
+def _has_netrc_login(host: str) -> bool:
+    """Whether ``$NETRC`` (else ``~/.netrc``) has a login for ``host``, or a ``default`` one.
+
+    What aiohttp would send for ``host`` when it trusts the environment; an unreadable or
+    malformed file gives none, there as here.
+    """
+    path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
+    try:
+        return netrc.netrc(path).authenticators(host) is not None
+    except (OSError, RuntimeError, netrc.NetrcParseError):  # RuntimeError: no home directory
+        return False
+
+
+def _env_proxy(url: str) -> URL | None:
+    """The proxy the environment names for ``url`` (HTTP(S)_PROXY, NO_PROXY), exactly as
+    aiohttp's ``trust_env`` picks it, with its login (from the proxy URL or netrc) kept in the
+    proxy URL: aiohttp deprecates ``proxy_auth`` but sends a URL's login to the proxy."""
+    try:
+        proxy, auth = aiohttp.helpers.get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None
+    if auth is not None:
+        proxy = proxy.with_user(auth.login).with_password(auth.password)
+    return proxy
+
+
 class AiohttpTransport:
-    """Sends requests on an aiohttp session: the caller's, or one it creates and later closes."""
+    """Sends requests on an aiohttp session: the caller's, or one it creates and later closes.
+
+    ``trust_env`` takes the proxy of a session it creates from the environment. That session
+    itself never trusts the environment: aiohttp would then read ``~/.netrc`` for every request
+    and refuse a netrc login beside the explicit Authorization header (aiohttp 3.9 sent the
+    netrc login in place of the key). The API key always wins, as in httpx, and the proxy is
+    looked up here, once per origin, with aiohttp's own rules.
+    """
 
     def __init__(
         self, session: aiohttp.ClientSession | None, timeout: float, *, trust_env: bool = True
@@ -85,6 +130,8 @@ class AiohttpTransport:
         self._timeout_seconds = timeout
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we made
         self._closed = False
+        self._proxies: dict[str, URL | None] = {}  # per origin, for the session we make
+        self._netrc_checked: set[str] = set()  # hosts a lent session was checked for
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -92,8 +139,8 @@ class AiohttpTransport:
         loop = asyncio.get_running_loop()
         if self._session is None:
             # Created on first use, inside the running loop, never at import or construction time.
-            # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as requests and httpx do.
-            self._session = aiohttp.ClientSession(trust_env=self._trust_env)
+            # Never trust_env: see the class docstring; _proxy() honours the environment.
+            self._session = aiohttp.ClientSession(trust_env=False)
             self._loop = loop
         elif self._session.closed:
             raise StateError(
@@ -111,12 +158,14 @@ class AiohttpTransport:
     async def send(self, request: Request) -> Response:
         """Send ``request`` and read its whole body; connection failures become TransportError."""
         session = self._get_session()
+        proxy = await self._proxy(session, request.url)
         try:
             async with session.request(
                 request.method,
                 request.url,
                 params=request.query,
                 headers=request.headers,
+                proxy=proxy,
                 timeout=self._timeout,
                 # A lent session may raise on error statuses; the status is ours to decipher.
                 raise_for_status=False,
@@ -132,6 +181,37 @@ class AiohttpTransport:
             raise TransportError(
                 f"{request.method} {request.url}: {type(exc).__name__}: {exc}"
             ) from exc
+
+    async def _proxy(self, session: aiohttp.ClientSession, url: str) -> URL | None:
+        """The proxy for ``url``: from the environment for a session we made (when trusted),
+        the lent session's own otherwise (None: aiohttp applies the session's settings)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if not self._owns_session:
+            if session.trust_env and origin not in self._netrc_checked:
+                await self._refuse_netrc_login(parts.hostname or "")
+                self._netrc_checked.add(origin)
+            return None
+        if not self._trust_env:
+            return None
+        if origin not in self._proxies:
+            # A thread, as aiohttp does: the lookup may read a netrc file for the proxy's login.
+            self._proxies[origin] = await asyncio.to_thread(_env_proxy, url)
+        return self._proxies[origin]
+
+    @staticmethod
+    async def _refuse_netrc_login(host: str) -> None:
+        """A lent session that trusts the environment cannot send the key to a host netrc has a
+        login for: aiohttp refuses (or, before 3.10, sends the login instead). Say so clearly."""
+        if await asyncio.to_thread(_has_netrc_login, host):
+            raise InvalidParameterError(
+                "session",
+                f"the aiohttp session lent to this client trusts the environment "
+                f"(trust_env=True) and netrc ($NETRC or ~/.netrc) has a login for {host}, "
+                "which aiohttp would send instead of the API key: lend a session made with "
+                "trust_env=False (proxies can be given to it explicitly), or let aiotofu make "
+                "its own, which takes proxies from the environment and ignores netrc",
+            )
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; a caller's session is left open."""

@@ -75,7 +75,9 @@ class APIError(TofuPilotError):
     says what came back. ``retry_after`` is the answer's ``Retry-After`` in seconds (``None``
     when it sent none), whatever the status: RFC 9110 gives it to 503 as well as 429.
     ``headers`` are the answer's headers, and ``request_id`` the server's id for the request
-    (``X-Request-Id`` or the hosting platform's equivalent), for a support ticket.
+    (``X-Request-Id`` or the hosting platform's equivalent), for a support ticket. ``hint``
+    (None unless aiotofu has one) is advice added to the description, such as the URL a 404
+    asked and the form a base URL takes.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class APIError(TofuPilotError):
         *,
         retry_after: float | None = None,
         headers: Mapping[str, str] | None = None,
+        hint: str | None = None,
     ) -> None:
         self.status = status
         self.code = code
@@ -94,6 +97,7 @@ class APIError(TofuPilotError):
         self.issues: tuple[Any, ...] = tuple(issues)
         self.retry_after = retry_after
         self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.hint = hint
         self.request_id: str | None = next(
             (self.headers[name] for name in REQUEST_ID_HEADERS if name in self.headers), None
         )
@@ -108,6 +112,8 @@ class APIError(TofuPilotError):
                 text += f" and {len(self.issues) - 5} more issues"
         if self.retry_after is not None:
             text += f" (retry after {self.retry_after:g} s)"
+        if self.hint:
+            text += f"; {self.hint}"
         return text
 
 
@@ -135,7 +141,8 @@ class PermissionDeniedError(APIError):
 
 
 class NotFoundError(APIError):
-    """404: no such resource."""
+    """404: no such resource. On a list path it usually means a wrong base URL: the message
+    names the URL asked (never its query) and suggests the base URL's form (``.../api``)."""
 
 
 class ConflictError(APIError):
