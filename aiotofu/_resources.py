@@ -18,6 +18,7 @@ import attrs
 from ._endpoint import Endpoint
 from ._filters import Filters
 from ._listings import Listings
+from ._log_watch import watch_logs
 from ._models import (
     Batch,
     BuildStatus,
@@ -837,10 +838,30 @@ class Logs(_Resource[Log, LogFilters]):
         resume_token: str | None = None,
         lookback: timedelta | float = 0.0,
     ) -> Watcher[Log]:
-        """Yield log lines as they are written, oldest first, each exactly once, until you stop.
+        """Yield the log lines of runs as they are uploaded, each line exactly once, until you
+        stop.
 
-        As ``client.batches.watch()``, by the lines' ``created_at``, with the filters of
-        ``list()`` except the ``timestamp_*`` window.
+        A line's ``created_at`` is the station's clock when it logged it, so the watch does not
+        follow it: it follows runs by their upload time (``client.runs.watch()``, the run's
+        ``created_at`` as the server recorded it), and yields each new run's lines, run after
+        run in upload order, each run's lines oldest first. A run uploaded late, or by a
+        station whose clock is off, loses nothing and holds nothing back.
+
+        ``since`` (timezone-aware): the lines of runs uploaded strictly after it; by default,
+        of runs uploaded after the newest run on the server when the watch is entered
+        (``async with``) or first iterated. ``lookback`` is the runs watch's (runs whose upload
+        is recorded late, see ``client.runs.watch()``); ``poll_interval`` how often it asks for
+        new runs; ``page_size`` the page of both runs and lines. The filters are those of
+        ``list()`` except the ``timestamp_*`` window: every one is sent on each listing of
+        lines, and those that are run filters (``procedure_ids``, ``run_ids``,
+        ``run_outcomes``, ``procedure_versions``, ``deployment_ids``, ``environments``,
+        ``serial_numbers``, ``part_numbers``, ``revision_numbers``, ``batch_numbers``,
+        ``samples``, ``created_by_station_ids``, ``created_by_user_ids``) also narrow the runs
+        watched. ``watcher.since`` is the upload time reached.
+
+        ``resume_token`` (from ``watcher.resume_token``) continues just after the last line
+        handed out, inside a run's lines too, with the watch's filters: give no ``since``, no
+        filters and no ``lookback`` with it. A malformed token raises InvalidParameterError.
         """
         filters = LogFilters(
             procedure_ids=procedure_ids,
@@ -860,7 +881,8 @@ class Logs(_Resource[Log, LogFilters]):
             created_by_station_ids=created_by_station_ids,
             created_by_user_ids=created_by_user_ids,
         )
-        return self._watch(
+        return watch_logs(
+            self._listings,
             filters,
             poll_interval=poll_interval,
             since=since,

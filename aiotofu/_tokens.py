@@ -24,6 +24,7 @@ from .errors import InvalidParameterError
 __all__ = [
     "AnchorPayload",
     "ListingToken",
+    "LogWatchToken",
     "WatchToken",
     "decode_payload",
     "decode_token",
@@ -74,6 +75,20 @@ class WatchToken:
     skipped: int = 0
     lookback: float = 0.0
     recent: list[tuple[str, datetime]] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class LogWatchToken:
+    """Where a watch of log lines stands (see ``aiotofu._log_watch``): its log filters (as
+    ``Query.to_json``) and page size, the payload of its runs watch's token (just after the run
+    whose lines are being handed out), and the payload of the listing token of that run's lines
+    (None between runs). Both inner payloads are checked again by what resumes them."""
+
+    resource: str
+    query: dict[str, Any]
+    page_size: int
+    runs: dict[str, Any]
+    lines: dict[str, Any] | None = None
 
 
 def encode_payload(payload: Any) -> str:

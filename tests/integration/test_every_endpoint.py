@@ -248,7 +248,9 @@ async def test_a_run_watch_follows_uploads_and_a_late_start_is_still_seen(
 async def test_unit_and_log_watches_see_what_is_new(small: Emulator) -> None:
     async with small.client() as client:
         units = client.units.watch(poll_interval=0.01, part_numbers="PSU-220")
-        logs = client.logs.watch(poll_interval=0.01, levels="INFO")
+        # The emulator also generates a run for the new unit SN-NEW-2, uploaded (as the server
+        # says) just before the added one: a log watch follows uploads, so it would come first.
+        logs = client.logs.watch(poll_interval=0.01, levels="INFO", serial_numbers="SN-NEW-1")
         async with units, logs:
             small.add_batch(
                 "NEW-1", units=[("SN-NEW-1", "PSU-220", "A"), ("SN-NEW-2", "PCB-V1.2", "1.0")]
