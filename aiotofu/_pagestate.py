@@ -298,13 +298,13 @@ class PageState(Generic[T]):
             # No key to reason about ties with: the anchor is where the page continues from.
             return None if index is None else index + 1
         key = anchor.key
+        members: Sequence[int]
         if index == 0:
             # The usual case: the group (most often the anchor alone) starts the page.
-            members = list(range(len(items)))
-            for i in range(1, len(items)):
-                if key_of(items[i]) != key:
-                    members = list(range(i))
-                    break
+            end = 1
+            while end < len(items) and key_of(items[end]) == key:
+                end += 1
+            members = range(end)
         else:
             members = [i for i, item in enumerate(items) if key_of(item) == key]
         if self.mutable:
