@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from ._endpoint import DEFAULT, Endpoint, Query, SortKey
 from ._filters import Filters, Instant
 from ._models import Page
-from ._pagestate import MAX_TIES, Anchor, Fetch, Position
+from ._pagestate import Anchor, Fetch, Position
 from ._paginate import Listing, Paginator
 from ._params import MAX_CURSOR, MAX_PAGE_SIZE, check_int
 from ._requester import Requester
@@ -47,6 +47,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
 
 MAX_PREFETCH = 64
+# The most ids of a tie group a resume token holds: 40 UUIDs keep it under 4 KB.
+TOKEN_TIES = 40
 
 
 class Listings(Generic[T, F]):
@@ -112,10 +114,8 @@ class Listings(Generic[T, F]):
         max_items: int | None,
         prefetch: int,
         start: Position,
-        max_ties: int = MAX_TIES,
     ) -> Paginator[T]:
-        """A Paginator over ``query`` from ``start`` (arguments already checked), keeping up
-        to ``max_ties`` ids of a tie group."""
+        """A Paginator over ``query`` from ``start`` (arguments already checked)."""
         time_field = self.endpoint.time_field
         probe = pin_of_page = None
         if start.pin is None and time_field is not None and self.endpoint.time_bounds:
@@ -130,7 +130,6 @@ class Listings(Generic[T, F]):
             key_of=None if key is None else key.value,
             restart=key is not None and key.bounds is not None,
             mutable=key is not None and key.mutable,
-            max_ties=max_ties,
             probe=probe,
             pin_of_page=pin_of_page,
             token=functools.partial(self._token, query, page_size),
@@ -227,14 +226,8 @@ class Listings(Generic[T, F]):
         start: WatchState | Callable[[], Awaitable[WatchState]],
     ) -> Watcher[T]:
         def poll(poll_query: Query[F], position: Position) -> Paginator[T]:
-            # A poll knows every id the watch remembers at its instant (the token has them).
             return self.paginate(
-                poll_query,
-                page_size=page_size,
-                max_items=None,
-                prefetch=1,
-                start=position,
-                max_ties=MAX_REMEMBERED,
+                poll_query, page_size=page_size, max_items=None, prefetch=1, start=position
             )
 
         return Watcher(
@@ -305,14 +298,16 @@ def _newest_in_page(time_field: str, page: Page[Any]) -> Any:
 
 
 def _anchor_payload(anchor: Anchor) -> AnchorPayload:
-    """What a token holds of an anchor: a time key as such, any other key as JSON."""
+    """What a token holds of an anchor: a time key as such, any other key as JSON, and the ids
+    of its ties while they are few (past that, their count: the token stays a few KB)."""
     key = anchor.key
     timed = isinstance(key, datetime)
+    ties = anchor.ties if len(anchor.ties) <= TOKEN_TIES else ()
     return AnchorPayload(
         id=str(anchor.id),
         offset=anchor.offset,
         key=key if timed else None,
-        ties=sorted(str(tie) for tie in anchor.ties),
+        ties=sorted(str(tie) for tie in ties),
         rank=anchor.rank,
         value=None if timed else json.dumps(key),
     )

@@ -18,13 +18,14 @@ of the page follows on. When it is not, the state machine finds its place again:
 Ties (records with equal sort keys) are a group whose members a server without a unique
 tie-breaker may order differently on every request. The state machine therefore knows each
 record's sort key (``key_of``) and the ids taken from the anchor's group (``Anchor.ties``, up to
-``MAX_TIES``; beyond that only their count, ``Anchor.rank``). Where the group's ids are known,
-a page is accepted by what it holds, not by where the anchor sits: a page that shows where the
-group starts (a record of another key before it) yields every member not taken yet; a page that
-starts inside the group is accepted when exactly one member already taken is in it (the others
-fill the slots before it), which is what a stable order gives and what an unstable order gives
-when nothing was missed. Anything else is a lost place. A tie group larger than ``MAX_TIES`` is
-walked by offsets and verified by its anchor, which is exact on a server with a stable tie order.
+``MAX_TIES``; beyond that, or after a resume past a few, only their count, ``Anchor.rank``).
+Where the group's ids are known, a page is accepted by what it holds, not by where the anchor
+sits: a page that shows where the group starts (a record of another key before it) yields every
+member not taken yet; a page that starts inside the group is accepted when the members already
+taken that it holds account for the slots before it (exactly, where the group ends in the page),
+which is what a stable order gives and what an unstable order gives when nothing was missed.
+Anything else is a lost place. A tie group whose ids are not all known is walked by offsets and
+verified by its anchor, which is exact on a server with a stable tie order.
 Recoveries that make no progress are bounded (``MAX_RECOVERIES``): a server that keeps moving
 the listing's place ends in ConsistencyError, not in an endless walk.
 
@@ -59,9 +60,9 @@ API_MAX_LIMIT = 100  # the API's bound on `limit`
 MAX_EMPTY_PAGES = 20
 # Recovery by search: windows of API_MAX_LIMIT records around the anchor's old offset.
 SEARCH_WINDOWS = 8
-# The ids of a tie group kept (in memory and in resume tokens, which must stay a few KB): past
-# this many records with one sort key, only their count is kept.
-MAX_TIES = 40
+# The ids of a tie group kept in memory (a resume token keeps fewer): past this many records with
+# one sort key, only their count is kept.
+MAX_TIES = 10_000
 # Recoveries in a row that yield nothing new: past this, the server is moving the listing's place
 # faster than it can follow (or orders its ties differently on every request).
 MAX_RECOVERIES = 4
@@ -172,8 +173,6 @@ class PageState(Generic[T]):
     restart: bool = False
     mutable: bool = False
     start: Any = None
-    # How many ids of a tie group are kept (a watch, whose token holds them anyway, keeps more).
-    max_ties: int = MAX_TIES
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -308,7 +307,10 @@ class PageState(Generic[T]):
         else:
             members = [i for i, item in enumerate(items) if key_of(item) == key]
         if self.mutable:
-            if index == 0 and fetch.kind == "page" and self._clean(items, members):
+            # Only the page that continues exactly where the last one ended, its anchor with the
+            # key it had, and nothing taken after it.
+            still = index == 0 and key_of(items[0]) == key
+            if still and fetch.kind == "page" and self._clean(items, members):
                 return 1
             raise ConsistencyError(self._moved_message())
         if not anchor.complete:
@@ -360,11 +362,12 @@ class PageState(Generic[T]):
         items = page.items
         id_of = self.id_of
         ids = [id_of(item) for item in items]
-        taken = set(self.recent)
-        if self.anchor is not None:
-            taken |= self.anchor.ties
+        recent = set(self.recent)
+        ties = frozenset() if self.anchor is None else self.anchor.ties
+        rest = ids[start:]
         indexes: Sequence[int] = range(start, len(items))
-        if len(set(ids)) != len(ids) or not taken.isdisjoint(ids[start:]):
+        if len(set(ids)) != len(ids) or not recent.isdisjoint(rest) or not ties.isdisjoint(rest):
+            taken = recent | ties
             indexes = []
             for index in range(start, len(items)):
                 if ids[index] not in taken:
@@ -560,7 +563,7 @@ class PageState(Generic[T]):
         else:
             ties = frozenset(group)
             rank = len(ties)
-        if rank > self.max_ties:
+        if rank > MAX_TIES:
             ties = frozenset()
         return Anchor(record_id, offset, key, ties, rank, begins)
 

@@ -23,7 +23,7 @@ import anyio
 import attrs
 
 from ._models import Page
-from ._pagestate import MAX_TIES, Chunk, Fetch, PageState, Position
+from ._pagestate import Chunk, Fetch, PageState, Position
 from .errors import StateError, TofuPilotError
 
 __all__ = ["Listing", "PageFetcher", "Paginator"]
@@ -46,8 +46,7 @@ class Listing(Generic[T]):
     and decoding the answer); ``id_of`` gives a record's unique id and ``key_of`` its sort key
     (None: the order's key is unknown); ``restart`` says the key can bound a request, so that
     a lost position restarts from it; ``mutable`` that it changes while the listing runs (see
-    ``PageState``), ``max_ties`` how many ids of a tie group it keeps. The consistency pin
-    comes from
+    ``PageState``). The consistency pin comes from
     ``probe`` (asked before the first page) or ``pin_of_page`` (read from the first page), or
     from neither. ``token`` turns a Position into a resume token.
     """
@@ -57,7 +56,6 @@ class Listing(Generic[T]):
     key_of: Callable[[T], Any] | None = None
     restart: bool = False
     mutable: bool = False
-    max_ties: int = MAX_TIES
     probe: Callable[[], Awaitable[Any]] | None = None
     pin_of_page: Callable[[Page[T]], Any] | None = None
     token: Callable[[Position], str] | None = None
@@ -101,7 +99,6 @@ class Paginator(Generic[T]):
             restart=listing.restart,
             mutable=listing.mutable,
             start=start.start,
-            max_ties=listing.max_ties,
         )
         self._prefetch = prefetch
         # Consistency under writes: once known, every request carries the pin, so that records

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import aiotofu
-from aiotofu._pagestate import MAX_TIES
+from aiotofu._listings import TOKEN_TIES
 from aiotofu.endpoints import ENDPOINTS
 from aiotofu.testing import Emulator
 
@@ -70,7 +70,7 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
         try:
             got = await listed(unstable, resource, page_size=10, prefetch=2, **options)
         except aiotofu.ConsistencyError:
-            assert largest_tie_group(truth, resource, sort_by) > MAX_TIES
+            assert largest_tie_group(truth, resource, sort_by) > TOKEN_TIES
             return
     ids = [r.id for r in got]
     assert len(ids) == len(set(ids)), "a record was yielded twice"
@@ -90,7 +90,7 @@ async def test_small_tie_groups_in_an_unstable_order_are_exact() -> None:
             ("units", "created_at"),
         ]:
             truth = await listed(stable, resource, page_size=100, sort_by=sort_by)
-            assert 1 < largest_tie_group(truth, resource, sort_by) <= MAX_TIES
+            assert 1 < largest_tie_group(truth, resource, sort_by) <= TOKEN_TIES
             got = await listed(unstable, resource, page_size=7, sort_by=sort_by)
             assert sorted(r.id for r in got) == sorted(r.id for r in truth)
 
@@ -170,7 +170,7 @@ async def test_a_token_inside_a_bulk_import_stays_small_and_resumes_exactly(
 ) -> None:
     """Issue 18.6: a token carried every id tied with its anchor: inside a batch of 20 000 units
     created in one instant it reached 1 MB. It now holds a count and a verified anchor (and at
-    most MAX_TIES ids), under 4 KB whatever the ties, and resumes exactly."""
+    most TOKEN_TIES ids), under 4 KB whatever the ties, and resumes exactly."""
     units = [(f"BULK-{k:05d}", "PCB-BULK", "A") for k in range(2500)]
     async with Emulator(batches=3, seed=1) as emu, emu.client(retry=None) as client:
         emu.add_batch("BULK", units=units, created_at=BULK)

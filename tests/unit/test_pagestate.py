@@ -22,7 +22,6 @@ from aiotofu import ConsistencyError, Page, PaginationError
 from aiotofu._pagestate import (
     MAX_EMPTY_PAGES,
     MAX_RECOVERIES,
-    MAX_TIES,
     SEARCH_WINDOWS,
     Anchor,
     Fetch,
@@ -401,10 +400,9 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
     )
     if error is not None:
         # Only an order with no key to restart from may give up, and only once records it
-        # handed out were deleted (or, in a tie group too large to hold by id, any deletion):
-        # then it raises, it never guesses.
-        assert keyed != "restart" or group > MAX_TIES
-        assert server.deleted & {r.id for r in got} or (group > MAX_TIES and server.deleted)
+        # handed out were deleted: then it raises, it never guesses.
+        assert keyed != "restart"
+        assert server.deleted & {r.id for r in got}
         return
     assert_exactly_once(server, got)
 
