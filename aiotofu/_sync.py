@@ -18,6 +18,7 @@ import contextlib
 import functools
 import threading
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec
@@ -281,14 +282,20 @@ class SyncPaginator(Generic[T]):
     """A blocking iterator over records: ``for``, ``pages()``, ``collect()``, ``resume_token``.
 
     Use it in a ``with`` block (or call ``close()``) when you may stop early; an iterator
-    dropped after ``break`` is closed when it is garbage-collected.
+    dropped after ``break`` is closed when it is garbage-collected. ``resume_token`` marks the
+    record just after the last one handed out, by ``next()``, ``pages()`` or ``collect()`` in
+    any mix, exactly as the async Paginator's does.
     """
 
     def __init__(self, client: SyncClient, paginator: Paginator[T]) -> None:
         self._client = client
         self._paginator = paginator
-        # The chunk of records fetched across the thread boundary, where this iterator started
-        # handing them out, and how many it has handed out since.
+        # Chunks (pages' records) taken from the paginator in the loop's thread but not handed
+        # out yet, each with the index of its first record not handed out: the calls append
+        # to it as each chunk arrives, so that a call that fails or is interrupted halfway
+        # (Ctrl-C, an error on a later page) loses nothing it took.
+        self._taken: deque[tuple[Chunk[T], int]] = deque()
+        # The chunk handing out now: its records from ``_first`` on, ``_index`` of them out.
         self._chunk: Chunk[T] | None = None
         self._records: Sequence[T] = ()
         self._first = 0
@@ -301,47 +308,61 @@ class SyncPaginator(Generic[T]):
     def __next__(self) -> T:
         index = self._index
         if index >= len(self._records):
-            if self._closed or not self._fetch_chunk():
+            if not self._next_chunk():
                 raise StopIteration
             index = 0
         self._index = index + 1
         return self._records[index]
 
-    def _fetch_chunk(self) -> bool:
-        taken = self._client._call_keeping(self._paginator.take_chunk, self._keep)
-        if taken is None:
+    def _next_chunk(self) -> bool:
+        """Make the next chunk the current one: a chunk taken before, else the next page's
+        (one round trip to the loop); False at the end of the listing."""
+        if self._closed:
             return False
-        self._keep(taken)
+        if not self._taken:
+            self._client._call(self._take, False)
+            if not self._taken:
+                return False
+        self._chunk, self._first = self._taken.popleft()
+        self._records, self._index = self._chunk.records[self._first :], 0
         return True
 
-    def _keep(self, taken: tuple[Chunk[T], int] | None) -> None:
-        """Make a chunk taken across the thread boundary the one to hand out from."""
-        if taken is not None:
-            self._chunk, self._first = taken
-            self._records, self._index = self._chunk.records[self._first :], 0
+    async def _take(self, everything: bool) -> None:
+        """In the loop: take the next chunk (``everything``: every remaining one) into
+        ``_taken``, each as soon as it arrives."""
+        while (taken := await self._paginator.take_chunk()) is not None:
+            self._taken.append(taken)
+            if not everything:
+                return
 
     def pages(self) -> Iterator[Page[T]]:
         """Iterate page by page: the rest of the current page first, if records were taken."""
-        while not self._closed:
-            if self._index >= len(self._records) and not self._fetch_chunk():
-                return
+        while self._index < len(self._records) or self._next_chunk():
             assert self._chunk is not None
             start = self._first + self._index
             offsets = self._chunk.offsets[start:]
             items = tuple(self._records[self._index :])
             self._index = len(self._records)
-            more = not self._paginator.done
+            more = bool(self._taken) or not self._paginator.done
             yield Page(items, offsets[0], more, offsets[-1] + 1 if more else None)
 
     def collect(self) -> list[T]:
         """Every remaining record in a list.
 
-        If it fails, nothing it gathered counts as handed out (see the async ``collect()``).
+        If it fails, nothing it gathered counts as handed out (see the async ``collect()``):
+        calling it again, or iterating, continues from the same record, and so does
+        ``resume_token``.
         """
-        rest = list(self._records[self._index :])
-        records = self._client._call(self._paginator.collect)
+        if not self._closed:
+            self._client._call(self._take, True)
+        records = list(self._records[self._index :])
         self._index = len(self._records)
-        return rest + records
+        while self._taken:
+            # Each chunk becomes the current one, all handed out: the token follows the last.
+            self._next_chunk()
+            records += self._records
+            self._index = len(self._records)
+        return records
 
     @property
     def resume_token(self) -> str:
@@ -349,14 +370,21 @@ class SyncPaginator(Generic[T]):
 
         The same inside and after a ``with`` block: closing hands out nothing more.
         """
-        if self._chunk is None:
-            return self._paginator.resume_token
-        return self._paginator.token_at(self._chunk.position(self._first + self._index))
+        if self._chunk is not None:
+            position = self._chunk.position(self._first + self._index)
+        elif self._taken:
+            # Taken, none handed out yet: just before the first of them.
+            chunk, first = self._taken[0]
+            position = chunk.position(first)
+        else:
+            position = self._paginator.position
+        return self._paginator.token_at(position)
 
     def close(self) -> None:
         """Cancel the requests in flight."""
         self._closed = True
         self._records = self._records[: self._index]
+        self._taken.clear()
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._paginator.aclose)
 
