@@ -143,6 +143,15 @@ class _LoopThread:
             self.loop.close()
 
 
+def _closed_error() -> StateError:
+    """What a call gets when SyncClient.close() (in another thread) ends it while it waits."""
+    return StateError(
+        "the client was closed (SyncClient.close()) while this call was waiting; nothing it "
+        "was fetching counts as handed out, so resume_token continues after the last record "
+        "received"
+    )
+
+
 class SyncClient:
     """A blocking client with the constructor and API of :class:`aiotofu.Client`.
 
@@ -159,6 +168,11 @@ class SyncClient:
     until it has unwound, then raises KeyboardInterrupt: no record counts as handed out that
     the caller did not get. Calling it from the thread of a running event loop raises
     StateError at once (it would block that loop): use :class:`aiotofu.Client` there.
+
+    ``close()`` from another thread while a thread waits in a call (``next()`` on a listing
+    or a watch, ``collect()``, ``pages()``) ends that call with StateError, never a silent end
+    that would look like the end of the listing: what it was fetching does not count as
+    handed out, so ``resume_token`` continues just after the last record received.
     """
 
     def __init__(
@@ -249,13 +263,24 @@ class SyncClient:
 
     def _call(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
         """Run ``func(*args)`` in the client's loop and wait for the result."""
-        return self._loop_thread().call(func, args)
+        return self._call_keeping(func, None, *args)
 
     def _call_keeping(
-        self, func: Callable[..., Awaitable[R]], keep: Callable[[R], None], *args: Any
+        self, func: Callable[..., Awaitable[R]], keep: Callable[[R], None] | None, *args: Any
     ) -> R:
-        """``_call``, but a result produced while Ctrl-C interrupted the wait goes to ``keep``."""
-        return self._loop_thread().call_keeping(func, args, keep)
+        """``_call``, but a result produced while Ctrl-C interrupted the wait goes to ``keep``.
+
+        Closed by another thread meanwhile, the call was cancelled (or its request failed as
+        the session closed under it, or its iterator ended early): whatever it raised, the
+        caller gets the one typed error that says what happened.
+        """
+        thread = self._loop_thread()
+        try:
+            return thread.call_keeping(func, args, keep)
+        except Exception as exc:  # not Ctrl-C: KeyboardInterrupt stays what it is
+            if self._closed and not isinstance(exc, StateError):
+                raise _closed_error() from exc
+            raise
 
     def _loop_thread(self) -> _LoopThread:
         try:
@@ -334,6 +359,9 @@ class SyncPaginator(Generic[T]):
             self._taken.append(taken)
             if not everything:
                 return
+        if self._client._closed and not self._paginator.done:
+            # Not the end: SyncClient.close() closed the listing while this call waited.
+            raise _closed_error()
 
     def pages(self) -> Iterator[Page[T]]:
         """Iterate page by page: the rest of the current page first, if records were taken."""
