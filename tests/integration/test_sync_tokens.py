@@ -133,10 +133,11 @@ def test_a_collect_that_fails_on_a_later_page_counts_nothing_it_gathered(
         threaded_emu.api_key, base_url=threaded_emu.base_url, retry=None
     ) as client:
         full = [b.id for b in client.batches.list(page_size=100)]
+        # Injected first: with prefetch, that page may be asked for before collect() is.
+        threaded_emu.inject(500, cursor=failing_cursor)
         with client.batches.list(**options) as iterator:
             first = [next(iterator).id for _ in range(before)]
             token = iterator.resume_token
-            threaded_emu.inject(500, cursor=failing_cursor)
             with pytest.raises(aiotofu.ServerError):
                 iterator.collect()
             assert iterator.resume_token == token

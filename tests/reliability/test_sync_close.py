@@ -27,11 +27,13 @@ WATCHDOG_SECONDS = 30.0
 
 
 class Gate:
-    """Forwards requests to ``upstream``, but holds the ``hold_at``-th (1-based) unanswered
-    until ``release`` is set; ``arrived`` is set when it comes in."""
+    """Forwards requests to ``upstream``, but holds the one that ``hold`` picks unanswered
+    until ``release`` is set; ``arrived`` is set when it comes in. ``hold`` is a request's
+    number (1-based: requests made one after the other) or its query's cursor (``"cursor=29"``:
+    prefetched requests may arrive in any order)."""
 
-    def __init__(self, upstream: str, hold_at: int) -> None:
-        self.hold_at = hold_at
+    def __init__(self, upstream: str, hold: int | str) -> None:
+        self.hold = hold
         self.arrived = threading.Event()
         self.release = threading.Event()
         self.requests = 0
@@ -45,7 +47,8 @@ class Gate:
                 with gate._lock:
                     gate.requests += 1
                     number = gate.requests
-                if number == gate.hold_at:
+                query = self.path.partition("?")[2].split("&")
+                if number == gate.hold or gate.hold in query:
                     gate.arrived.set()
                     gate.release.wait(WATCHDOG_SECONDS)
                     self.close_connection = True
@@ -91,13 +94,13 @@ def full(threaded_emu: Emulator) -> list[str]:
 
 
 def _close_while_held(
-    emu: Emulator, hold_at: int, work: Callable[[aiotofu.SyncClient, list[Any]], None]
+    emu: Emulator, hold: int | str, work: Callable[[aiotofu.SyncClient, list[Any]], None]
 ) -> tuple[BaseException | None, list[Any]]:
     """Run ``work(client, got)`` in a thread, close the client from this thread once the
-    ``hold_at``-th request is held at the gate; what the worker raised, and what it got."""
+    request that ``hold`` picks is held at the gate; what the worker raised, and what it got."""
     got: list[Any] = []
     raised: list[BaseException] = []
-    with Gate(emu.base_url, hold_at) as gate:
+    with Gate(emu.base_url, hold) as gate:
         client = aiotofu.SyncClient(emu.api_key, base_url=gate.base_url)
 
         def worker() -> None:
@@ -121,15 +124,16 @@ def _resumed(emu: Emulator, token: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("prefetch", "hold_at"),
-    [(0, 1), (2, 1), (0, 2), (2, 2)],
+    ("prefetch", "cursor"),
+    [(0, 0), (2, 0), (0, 29), (2, 29)],
     ids=["prefetch-0-first-page", "first-page", "prefetch-0-later-page", "prefetched-page"],
 )
 def test_closing_the_client_during_a_listing_raises_state_error_in_the_iterating_thread(
-    threaded_emu: Emulator, full: list[str], prefetch: int, hold_at: int
+    threaded_emu: Emulator, full: list[str], prefetch: int, cursor: int
 ) -> None:
-    """The first page, or a later one (fetched by the consumer itself with prefetch 0, or
-    prefetched): StateError, and the token resumes just after the last record received."""
+    """The first page, or the second (fetched by the consumer itself with prefetch 0, or
+    prefetched): StateError, and the token resumes just after the last record received.
+    (Pages of 30 overlap by one record: the second is asked for at cursor 29.)"""
     iterators: list[aiotofu.SyncPaginator[aiotofu.Batch]] = []
 
     def work(client: aiotofu.SyncClient, got: list[Any]) -> None:
@@ -138,10 +142,10 @@ def test_closing_the_client_during_a_listing_raises_state_error_in_the_iterating
         for batch in iterator:
             got.append(batch.id)
 
-    error, got = _close_while_held(threaded_emu, hold_at, work)
+    error, got = _close_while_held(threaded_emu, f"cursor={cursor}", work)
     assert isinstance(error, aiotofu.StateError), repr(error)
     assert "closed" in str(error)
-    assert len(got) == 30 * (hold_at - 1)
+    assert len(got) == (30 if cursor else 0)
     assert got + _resumed(threaded_emu, iterators[0].resume_token) == full
 
 
@@ -157,7 +161,7 @@ def test_closing_the_client_during_collect_raises_state_error_and_counts_nothing
         iterators.append(iterator)
         got += iterator.collect()
 
-    error, got = _close_while_held(threaded_emu, 2, work)
+    error, got = _close_while_held(threaded_emu, "cursor=29", work)
     assert isinstance(error, aiotofu.StateError), repr(error)
     assert got == []
     assert _resumed(threaded_emu, iterators[0].resume_token) == full
