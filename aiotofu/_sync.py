@@ -9,6 +9,10 @@ had already produced is kept, so nothing counts as handed out that the caller di
 Iterators pull a page at a time across the thread boundary (not a record at a time, which
 would cost a round trip per record) and hand the records out locally; the resume token still
 marks the last record actually handed out.
+
+After ``os.fork()`` only the forking thread exists in the child: a fork handler gives each client
+a fresh start there, and cuts the loop it inherited off from the parent's file descriptors
+(``_LoopThread.abandon``) without closing any of it.
 """
 
 from __future__ import annotations
@@ -16,15 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import selectors
+import socket
 import threading
+import warnings
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec
 
 from typing_extensions import TypeVar
 
-from ._client import Client
+from ._client import API_KEY_ENV, Client
 from ._models import (
     Batch,
     Deployment,
@@ -71,20 +80,72 @@ Res = TypeVar("Res")
 # How long Ctrl-C waits for the interrupted call to unwind, and close() for the loop to stop.
 UNWIND_SECONDS = 10.0
 
+CAN_FORK = hasattr(os, "register_at_fork")
+
+# Every SyncClient alive, for the fork handler; and what forked children inherited from their
+# parent and must neither use nor let be collected (see SyncClient._after_fork).
+_clients: weakref.WeakSet[SyncClient] = weakref.WeakSet()
+_ABANDONED: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_clients):
+        client._after_fork()
+
+
+if CAN_FORK:
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _ignore(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception handler that drops what an abandoned loop reports."""
+
 
 class _LoopThread:
     """An asyncio event loop running forever in a daemon thread, until ``stop()``."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self._selector: selectors.BaseSelector | None = None
+        if CAN_FORK:
+            # The loop's selector is ours, so that a forked child can tell which file
+            # descriptors the loop shares with its parent (``abandon``).
+            self._selector = selectors.DefaultSelector()
+            self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop(self._selector)
+        else:
+            self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="aiotofu-sync-loop", daemon=True
         )
         self._thread.start()
 
-    def call(self, func: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
-        """Run ``func(*args)`` in the loop and wait for it; see ``SyncClient._call``."""
-        return self.call_keeping(func, args, None)
+    def abandon(self) -> None:
+        """In a forked child: leave this loop to the parent, harmless to it forever.
+
+        The child has a copy of the loop, its thread gone, and of everything in it: aiohttp's
+        session and connections, whose sockets and epoll instance are the parent's own (fork
+        shares them). Closing any of it here, even letting aiohttp's finalizers run, would act
+        on the parent's: a connection closed sends TLS's close_notify on the parent's socket,
+        and a socket unregistered from the copied epoll is unregistered in the parent, whose
+        next answer on that connection would then never be read. So the child's file
+        descriptors of the loop are pointed at private stand-ins (the epoll at a new empty
+        one, the sockets at one end of a socket pair of its own), and what the abandoned
+        objects report as they are collected is not logged: it is about the parent's things.
+        """
+        self.loop.set_exception_handler(_ignore)
+        selector = self._selector
+        if selector is None:
+            return
+        # (The loop's other end of its self-pipe is not registered, and stays shared: a
+        # wake-up written to it from here is a spurious wake-up there, which does no harm.)
+        stand_ins = socket.socketpair()
+        for key in list(selector.get_map().values()):
+            os.dup2(stand_ins[0].fileno(), key.fd, inheritable=False)
+        fileno = getattr(selector, "fileno", None)  # epoll, kqueue, devpoll: a kernel object
+        if fileno is not None:
+            fresh: Any = type(selector)()
+            os.dup2(fresh.fileno(), fileno(), inheritable=False)
+            fresh.close()
+        _ABANDONED.append(stand_ins)
 
     def call_keeping(
         self,
@@ -142,6 +203,15 @@ class _LoopThread:
             self.loop.close()
 
 
+def _closed_error() -> StateError:
+    """What a call gets when SyncClient.close() (in another thread) ends it while it waits."""
+    return StateError(
+        "the client was closed (SyncClient.close()) while this call was waiting; nothing it "
+        "was fetching counts as handed out, so resume_token continues after the last record "
+        "received"
+    )
+
+
 class SyncClient:
     """A blocking client with the constructor and API of :class:`aiotofu.Client`.
 
@@ -158,6 +228,17 @@ class SyncClient:
     until it has unwound, then raises KeyboardInterrupt: no record counts as handed out that
     the caller did not get. Calling it from the thread of a running event loop raises
     StateError at once (it would block that loop): use :class:`aiotofu.Client` there.
+
+    ``close()`` from another thread while a thread waits in a call (``next()`` on a listing
+    or a watch, ``collect()``, ``pages()``) ends that call with StateError, never a silent end
+    that would look like the end of the listing: what it was fetching does not count as
+    handed out, so ``resume_token`` continues just after the last record received.
+
+    A client used before ``os.fork()`` (multiprocessing's fork start method, gunicorn
+    ``--preload``, celery prefork) works in the child: the child starts a loop thread and an
+    HTTP session of its own, and leaves the parent's (whose connections it shares) untouched.
+    A listing or watch started before the fork belongs to the parent: in the child it raises
+    StateError at once, and its ``resume_token`` continues it there.
     """
 
     def __init__(
@@ -177,15 +258,26 @@ class SyncClient:
                 "SyncClient runs its own event loop and cannot use an aiohttp session "
                 "created for another one; use aiotofu.Client to bring your own session",
             )
+        if api_key is None:
+            # Read once: a process forked from this one builds its own Client with this key.
+            api_key = os.environ.get(API_KEY_ENV) or None
+
+        def new_client(base_url: str | None) -> Client:
+            # A closure, not a partial: its repr never shows the key.
+            return Client(
+                api_key,
+                base_url=base_url,
+                max_concurrency=max_concurrency,
+                retry=retry,
+                timeout=timeout,
+                trust_env=trust_env,
+            )
+
         # Built here, in the caller's thread, so that bad arguments raise before any thread starts.
-        self._client = Client(
-            api_key,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            retry=retry,
-            timeout=timeout,
-            trust_env=trust_env,
-        )
+        self._client = new_client(base_url)
+        self._new_client = new_client
+        self._pid = os.getpid()
+        _clients.add(self)
         self._lock = threading.Lock()
         self._thread: _LoopThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -248,15 +340,57 @@ class SyncClient:
 
     def _call(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
         """Run ``func(*args)`` in the client's loop and wait for the result."""
-        return self._loop_thread().call(func, args)
+        return self._call_keeping(func, None, *args)
 
     def _call_keeping(
-        self, func: Callable[..., Awaitable[R]], keep: Callable[[R], None], *args: Any
+        self, func: Callable[..., Awaitable[R]], keep: Callable[[R], None] | None, *args: Any
     ) -> R:
-        """``_call``, but a result produced while Ctrl-C interrupted the wait goes to ``keep``."""
-        return self._loop_thread().call_keeping(func, args, keep)
+        """``_call``, but a result produced while Ctrl-C interrupted the wait goes to ``keep``.
+
+        Closed by another thread meanwhile, the call was cancelled (or its request failed as
+        the session closed under it, or its iterator ended early): whatever it raised, the
+        caller gets the one typed error that says what happened.
+        """
+        thread = self._loop_thread()
+        try:
+            return thread.call_keeping(func, args, keep)
+        except Exception as exc:  # not Ctrl-C: KeyboardInterrupt stays what it is
+            if self._closed and not isinstance(exc, StateError):
+                raise _closed_error() from exc
+            raise
+
+    def _after_fork(self) -> None:
+        """In the child of ``os.fork()``: start afresh, leaving the parent's things alone.
+
+        Only the thread that forked lives on in the child: the loop thread is gone, and its
+        loop, session and connections are the parent's (see ``_LoopThread.abandon``). They
+        are abandoned, never used, closed or collected here; the next call starts a loop
+        thread and a session of the child's own. Iterators that ran in the parent belong to
+        its loop and raise StateError here (their resume tokens still work).
+        """
+        self._lock = threading.Lock()  # a thread that is gone may have held it
+        self._pid = os.getpid()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return  # nothing ran (or it was closed): nothing of the parent's is in use
+        finalizer, self._finalizer = self._finalizer, None
+        thread.abandon()
+        # Kept for the child's whole life, so that no finalizer of the parent's objects runs.
+        _ABANDONED.append((thread, self._client, finalizer.detach() if finalizer else None))
+        self._iterators = weakref.WeakSet()
+        with warnings.catch_warnings():
+            # Anything the configuration deserves a warning for was said in the parent.
+            warnings.simplefilter("ignore")
+            self._client = self._new_client(self._client.base_url)
 
     def _loop_thread(self) -> _LoopThread:
+        if self._pid != os.getpid():
+            # Forked without Python's fork handlers (a C extension calling fork()): the loop
+            # thread is gone, and waiting for it would never end.
+            raise StateError(
+                f"this SyncClient was created in process {self._pid} and this process was "
+                "forked from it without Python's fork handlers: create a new SyncClient here"
+            )
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -281,14 +415,23 @@ class SyncPaginator(Generic[T]):
     """A blocking iterator over records: ``for``, ``pages()``, ``collect()``, ``resume_token``.
 
     Use it in a ``with`` block (or call ``close()``) when you may stop early; an iterator
-    dropped after ``break`` is closed when it is garbage-collected.
+    dropped after ``break`` is closed when it is garbage-collected. ``resume_token`` marks the
+    record just after the last one handed out, by ``next()``, ``pages()`` or ``collect()`` in
+    any mix, exactly as the async Paginator's does.
     """
 
     def __init__(self, client: SyncClient, paginator: Paginator[T]) -> None:
         self._client = client
         self._paginator = paginator
-        # The chunk of records fetched across the thread boundary, where this iterator started
-        # handing them out, and how many it has handed out since.
+        # The Client whose loop this listing's requests belong to: a process forked from the
+        # one that ran it has another (see SyncClient._after_fork).
+        self._origin = client._client
+        # Chunks (pages' records) taken from the paginator in the loop's thread but not handed
+        # out yet, each with the index of its first record not handed out: the calls append
+        # to it as each chunk arrives, so that a call that fails or is interrupted halfway
+        # (Ctrl-C, an error on a later page) loses nothing it took.
+        self._taken: deque[tuple[Chunk[T], int]] = deque()
+        # The chunk handing out now: its records from ``_first`` on, ``_index`` of them out.
         self._chunk: Chunk[T] | None = None
         self._records: Sequence[T] = ()
         self._first = 0
@@ -301,47 +444,66 @@ class SyncPaginator(Generic[T]):
     def __next__(self) -> T:
         index = self._index
         if index >= len(self._records):
-            if self._closed or not self._fetch_chunk():
+            if not self._next_chunk():
                 raise StopIteration
             index = 0
         self._index = index + 1
         return self._records[index]
 
-    def _fetch_chunk(self) -> bool:
-        taken = self._client._call_keeping(self._paginator.take_chunk, self._keep)
-        if taken is None:
+    def _next_chunk(self) -> bool:
+        """Make the next chunk the current one: a chunk taken before, else the next page's
+        (one round trip to the loop); False at the end of the listing."""
+        if self._closed:
             return False
-        self._keep(taken)
+        if not self._taken:
+            self._check_process()
+            self._client._call(self._take, False)
+            if not self._taken:
+                return False
+        self._chunk, self._first = self._taken.popleft()
+        self._records, self._index = self._chunk.records[self._first :], 0
         return True
 
-    def _keep(self, taken: tuple[Chunk[T], int] | None) -> None:
-        """Make a chunk taken across the thread boundary the one to hand out from."""
-        if taken is not None:
-            self._chunk, self._first = taken
-            self._records, self._index = self._chunk.records[self._first :], 0
+    async def _take(self, everything: bool) -> None:
+        """In the loop: take the next chunk (``everything``: every remaining one) into
+        ``_taken``, each as soon as it arrives."""
+        while (taken := await self._paginator.take_chunk()) is not None:
+            self._taken.append(taken)
+            if not everything:
+                return
+        if self._client._closed and not self._paginator.done:
+            # Not the end: SyncClient.close() closed the listing while this call waited.
+            raise _closed_error()
 
     def pages(self) -> Iterator[Page[T]]:
         """Iterate page by page: the rest of the current page first, if records were taken."""
-        while not self._closed:
-            if self._index >= len(self._records) and not self._fetch_chunk():
-                return
+        while self._index < len(self._records) or self._next_chunk():
             assert self._chunk is not None
             start = self._first + self._index
             offsets = self._chunk.offsets[start:]
             items = tuple(self._records[self._index :])
             self._index = len(self._records)
-            more = not self._paginator.done
+            more = bool(self._taken) or not self._paginator.done
             yield Page(items, offsets[0], more, offsets[-1] + 1 if more else None)
 
     def collect(self) -> list[T]:
         """Every remaining record in a list.
 
-        If it fails, nothing it gathered counts as handed out (see the async ``collect()``).
+        If it fails, nothing it gathered counts as handed out (see the async ``collect()``):
+        calling it again, or iterating, continues from the same record, and so does
+        ``resume_token``.
         """
-        rest = list(self._records[self._index :])
-        records = self._client._call(self._paginator.collect)
+        if not self._closed:
+            self._check_process()
+            self._client._call(self._take, True)
+        records = list(self._records[self._index :])
         self._index = len(self._records)
-        return rest + records
+        while self._taken:
+            # Each chunk becomes the current one, all handed out: the token follows the last.
+            self._next_chunk()
+            records += self._records
+            self._index = len(self._records)
+        return records
 
     @property
     def resume_token(self) -> str:
@@ -349,16 +511,33 @@ class SyncPaginator(Generic[T]):
 
         The same inside and after a ``with`` block: closing hands out nothing more.
         """
-        if self._chunk is None:
-            return self._paginator.resume_token
-        return self._paginator.token_at(self._chunk.position(self._first + self._index))
+        if self._chunk is not None:
+            position = self._chunk.position(self._first + self._index)
+        elif self._taken:
+            # Taken, none handed out yet: just before the first of them.
+            chunk, first = self._taken[0]
+            position = chunk.position(first)
+        else:
+            position = self._paginator.position
+        return self._paginator.token_at(position)
 
     def close(self) -> None:
         """Cancel the requests in flight."""
         self._closed = True
         self._records = self._records[: self._index]
+        self._taken.clear()
+        if self._origin is not self._client._client:
+            return  # its requests are the parent process's (see _check_process)
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._paginator.aclose)
+
+    def _check_process(self) -> None:
+        if self._origin is not self._client._client:
+            raise StateError(
+                "this listing was started before os.fork(), in the parent process, and its "
+                "requests belong to that process's event loop: continue it in this one with "
+                "client.<resource>.resume(listing.resume_token)"
+            )
 
     def __enter__(self) -> SyncPaginator[T]:
         return self
@@ -372,7 +551,7 @@ class SyncPaginator(Generic[T]):
 
     def __del__(self) -> None:
         thread = getattr(self._client, "_thread", None)
-        if thread is not None:
+        if thread is not None and self._origin is self._client._client:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 asyncio.run_coroutine_threadsafe(self._paginator.aclose(), thread.loop)
 
@@ -384,6 +563,7 @@ class SyncWatcher(Generic[W]):
     def __init__(self, client: SyncClient, watcher: Watcher[W]) -> None:
         self._client = client
         self._watcher = watcher
+        self._origin = client._client  # as SyncPaginator's
         # A record the watch produced while Ctrl-C interrupted the wait for it, and the state
         # before it: handed out first by the next call, and not counted by the token until then.
         self._pending: list[tuple[W, WatchState | None]] = []
@@ -394,6 +574,7 @@ class SyncWatcher(Generic[W]):
     def __next__(self) -> W:
         if self._pending:
             return self._pending.pop()[0]
+        self._check_process()
         before = self._watcher.state
         try:
             return self._client._call_keeping(
@@ -411,11 +592,22 @@ class SyncWatcher(Generic[W]):
 
     def close(self) -> None:
         """Stop watching."""
+        if self._origin is not self._client._client:
+            return  # the watch's requests are the parent process's (see _check_process)
         with contextlib.suppress(TofuPilotError):
             self._client._call(self._watcher.aclose)
 
+    def _check_process(self) -> None:
+        if self._origin is not self._client._client:
+            raise StateError(
+                "this watch was started before os.fork(), in the parent process, and its "
+                "requests belong to that process's event loop: continue it in this one with "
+                "client.<resource>.watch(resume_token=watch.resume_token)"
+            )
+
     def __enter__(self) -> SyncWatcher[W]:
         """Fix the start of the watch here (see ``Watcher.__aenter__``)."""
+        self._check_process()
         self._client._call(self._watcher.__aenter__)
         return self
 
