@@ -127,7 +127,8 @@ class Query(Generic[F]):
 
     @property
     def by_time(self) -> bool:
-        """Whether it is ordered by the endpoint's time field (restartable from a record)."""
+        """Whether it is ordered by the endpoint's time field (where a pin can come from the
+        first page, and a watch can follow it)."""
         return self.sort_by == self.endpoint.time_field
 
     def to_query(
@@ -135,18 +136,12 @@ class Query(Generic[F]):
         *,
         cursor: int,
         limit: int,
-        after: datetime | None = None,
-        before: datetime | None = None,
         bounds: Mapping[str, datetime] | None = None,
     ) -> list[tuple[str, str]]:
-        """The query string of one page, arrays as repeated keys. ``after`` and ``before``
-        override the time-bound filters (the paginator's consistency pin), ``bounds`` any
-        filter by name (a restart from a sort key)."""
+        """The query string of one page, arrays as repeated keys. ``bounds`` override filters
+        by name: the paginator's consistency pin, a restart from a sort key."""
         pairs: list[tuple[str, str]] = []
-        time_bounds = self.endpoint.time_bounds or ("", "")
-        overrides: dict[str, datetime | None] = {time_bounds[0]: after, time_bounds[1]: before}
-        if bounds:
-            overrides.update(bounds)
+        overrides = bounds or {}
         for name, fixed in _fixed_parts(self):
             if name == "limit":
                 pairs.append(("limit", str(limit)))

@@ -299,10 +299,13 @@ def _newest_in_page(time_field: str, page: Page[Any]) -> Any:
 
 def _anchor_payload(anchor: Anchor) -> AnchorPayload:
     """What a token holds of an anchor: a time key as such, any other key as JSON, and the ids
-    of its ties while they are few (past that, their count: the token stays a few KB)."""
+    of its ties while they are few. Past that, their count, where it says which they are: the
+    records of the anchor's key from where they begin up to the anchor (the token stays a few
+    KB); where it does not (a server that reordered ties), the ids, so as not to repeat any."""
     key = anchor.key
     timed = isinstance(key, datetime)
-    ties = anchor.ties if len(anchor.ties) <= TOKEN_TIES else ()
+    in_place = anchor.first >= 0 and anchor.offset - anchor.first + 1 == anchor.rank
+    ties = anchor.ties if len(anchor.ties) <= TOKEN_TIES or not in_place else ()
     return AnchorPayload(
         id=str(anchor.id),
         offset=anchor.offset,
@@ -310,6 +313,7 @@ def _anchor_payload(anchor: Anchor) -> AnchorPayload:
         ties=sorted(str(tie) for tie in ties),
         rank=anchor.rank,
         value=None if timed else json.dumps(key),
+        first=anchor.first,
     )
 
 
@@ -320,6 +324,7 @@ def _anchor(payload: AnchorPayload | None) -> Anchor | None:
     offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
     ties = frozenset(payload.ties)
     rank = check_int("rank", payload.rank, len(ties), MAX_CURSOR)
+    first = check_int("first", payload.first, -1, offset)
     if payload.value is None:
         key = payload.key
     else:
@@ -329,7 +334,7 @@ def _anchor(payload: AnchorPayload | None) -> Anchor | None:
             raise InvalidParameterError("key", "not JSON") from None
         if not isinstance(key, (str, int, float, bool, type(None))):
             raise InvalidParameterError("key", f"not a sort key: {key!r}")
-    return Anchor(payload.id, offset, key, ties, rank)
+    return Anchor(payload.id, offset, key, ties, rank, first)
 
 
 def _seconds(name: str, value: Any) -> float:

@@ -32,7 +32,8 @@ the listing's place ends in ConsistencyError, not in an endless walk.
 An order whose key changes while it is listed (units by ``last_run_at``: a new run moves its
 unit) is ``mutable``: a record that crossed the position shows as a shift of the overlap, and
 for such an order any shift raises ConsistencyError instead of being repaired, because a moved
-record cannot be told from an inserted or deleted one.
+record cannot be told from an inserted or deleted one; and since two moves can cancel out, a
+record met again (every id yielded is remembered) raises too.
 
 The only records this cannot promise are those that did not exist for the whole listing: a
 record created behind the position is not yielded, one deleted before its turn is not either.
@@ -107,6 +108,9 @@ class Position:
     pin: Any = None
     anchor: Anchor | None = None
     start: Any = None
+    # Ids known to be taken just before the position besides the anchor's ties (a watch's
+    # memory of its instant): records found before the anchor that are among them are no shift.
+    known: tuple[Hashable, ...] = ()
 
 
 @attrs.frozen
@@ -138,18 +142,24 @@ class Chunk(Generic[T]):
     fetch: Fetch
     pin: Any
     before: Position
-    ties_of: Callable[[Sequence[T], int, Anchor | None, Sequence[int], int], Anchor] = attrs.field(
-        repr=False
+    anchor_at: Callable[[Sequence[T], int, Anchor | None, Sequence[int], int], Anchor] = (
+        attrs.field(repr=False)
     )
     start: Any = None
+    # The index of the page the listing stands at once every record was handed out.
+    through: int = -1
 
     def position(self, handed_out: int) -> Position:
-        """Where the listing stands once the first ``handed_out`` records were handed out."""
+        """Where the listing stands once the first ``handed_out`` records were handed out: just
+        before the next record to hand out (past the records taken before, in between)."""
         if handed_out == 0:
             return self.before
-        index = self.raw_indexes[handed_out - 1]
-        taken = self.raw_indexes[:handed_out]
-        anchor = self.ties_of(self.page.items, index, self.before.anchor, taken, self.fetch.cursor)
+        raw = self.raw_indexes
+        index = raw[handed_out] - 1 if handed_out < len(raw) else self.through
+        taken = raw[:handed_out]
+        anchor = self.anchor_at(
+            self.page.items, index, self.before.anchor, taken, self.fetch.cursor
+        )
         return Position(anchor.offset + 1, self.pin, anchor, self.start)
 
 
@@ -189,13 +199,19 @@ class PageState(Generic[T]):
     empty_run: int = 0
     # Recoveries in a row that yielded nothing (see MAX_RECOVERIES).
     recoveries: int = 0
+    # Where the key moves: every id yielded, so that one met again is caught, never repeated.
+    yielded: set[Hashable] = attrs.field(factory=set, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.remaining == 0:
             self.done = True
         if self.anchor is not None and self.anchor.offset == self.cursor - 1:
             self.verify = True
-            self.recent = (self.anchor.id,)
+            self.recent = (*self.recent, self.anchor.id)
+
+    def snapshot(self) -> PageState[T]:
+        """A copy to go back to (what ``collect()`` restores when it fails)."""
+        return attrs.evolve(self, yielded=set(self.yielded))
 
     @property
     def position(self) -> Position:
@@ -308,9 +324,9 @@ class PageState(Generic[T]):
             members = [i for i, item in enumerate(items) if key_of(item) == key]
         if self.mutable:
             # Only the page that continues exactly where the last one ended, its anchor with the
-            # key it had, and nothing taken after it.
-            still = index == 0 and key_of(items[0]) == key
-            if still and fetch.kind == "page" and self._clean(items, members):
+            # key it had, and nothing yielded before met again after it (a move the count of
+            # the offsets did not show: two that cancel out).
+            if index == 0 and key_of(items[0]) == key and self._clean(items):
                 return 1
             raise ConsistencyError(self._moved_message())
         if not anchor.complete:
@@ -339,23 +355,18 @@ class PageState(Generic[T]):
             return None
         return 1 if index == 0 and taken == 1 else 0
 
-    def _clean(self, items: Sequence[T], members: Sequence[int]) -> bool:
-        """Whether no record taken shows up again after the anchor (at index 0)."""
+    def _clean(self, items: Sequence[T]) -> bool:
+        """Whether no record yielded shows up again after the anchor (at index 0)."""
         assert self.anchor is not None
-        taken = self.anchor.ties | set(self.recent)
-        return not any(self.id_of(items[i]) in taken for i in members if i > 0)
+        taken = self.yielded | self.anchor.ties | set(self.recent)
+        return not any(self.id_of(item) in taken for item in items[1:])
 
     def _shifted_by_taken(self, items: Sequence[T], index: int) -> bool:
-        """Whether the records before the anchor at ``index`` are the ones taken just before
-        it, in the order they were taken: a shift of the offsets, not of the tie order."""
-        if index == 0:
-            return True
-        recent = self.recent[:-1]
-        count = min(index, len(recent))
-        if count == 0:
-            return False  # nothing known of what came before it: it cannot be told
-        before = [self.id_of(item) for item in items[index - count : index]]
-        return before == list(recent[-count:])
+        """Whether the records before the anchor at ``index`` are all known to be taken: a
+        shift of the offsets (or of the order of ties already taken), not one that put a
+        record not taken yet before the anchor."""
+        known = set(self.recent)
+        return all(self.id_of(item) in known for item in items[:index])
 
     def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
         """Yield the records of ``page`` from index ``start`` on that were not taken before."""
@@ -373,7 +384,7 @@ class PageState(Generic[T]):
                 if ids[index] not in taken:
                     taken.add(ids[index])
                     indexes.append(index)
-        new = len(indexes)
+        all_new, new = indexes, len(indexes)
         # A search window or a restart may hold more than a page: take a page, and keep the
         # buffer bound.
         if fetch.kind != "page":
@@ -382,13 +393,17 @@ class PageState(Generic[T]):
             indexes = indexes[: self.remaining]
             self.remaining -= len(indexes)
         cut = len(indexes) < new
-        # How far into the page the listing now stands: all of it, unless cut short above.
-        through = indexes[-1] if cut else len(items) - 1
+        # How far into the page the listing now stands: all of it, unless cut short above; then
+        # just before the first record not taken, past the ones taken before in between (so
+        # that every record of the anchor's group before it is one taken).
+        through = all_new[len(indexes)] - 1 if cut else len(items) - 1
         self.empty_run = 0
         if indexes:
             self.recoveries = 0
+            if self.mutable:
+                self.yielded.update(ids[i] for i in indexes)
         if items:
-            self.anchor = self._ties_at(items, through, self.anchor, indexes, fetch.cursor)
+            self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor)
             self.recent = tuple(ids[: through + 1])
         cursor = fetch.cursor
         if isinstance(indexes, range):
@@ -398,7 +413,16 @@ class PageState(Generic[T]):
             records = [items[i] for i in indexes]
             offsets = [cursor + i for i in indexes]
         chunk = Chunk(
-            records, offsets, page, indexes, fetch, self.pin, before, self._ties_at, self.start
+            records,
+            offsets,
+            page,
+            indexes,
+            fetch,
+            self.pin,
+            before,
+            self._anchor_at,
+            self.start,
+            through,
         )
         if self.remaining == 0 or (not page.has_more and not cut):
             self.done = True
@@ -460,7 +484,7 @@ class PageState(Generic[T]):
         return self._nothing(fetch, page, before)
 
     def _nothing(self, fetch: Fetch, page: Page[T], before: Position) -> Chunk[T]:
-        return Chunk((), (), page, (), fetch, self.pin, before, self._ties_at, self.start)
+        return Chunk((), (), page, (), fetch, self.pin, before, self._anchor_at, self.start)
 
     def _find(self, items: Sequence[T], wanted: Hashable) -> int | None:
         """The index of the record ``wanted`` in ``items``, or None."""
@@ -494,11 +518,16 @@ class PageState(Generic[T]):
     def _lost_message(self) -> str:
         anchor = self.anchor
         assert anchor is not None
+        why = (
+            "records with its sort key were reordered or changed too much to tell what was taken"
+            if self.restart
+            else "this order cannot restart from a sort key"
+        )
         return (
             f"the listing lost its place: the record {anchor.id} it last handed out (offset "
             f"{anchor.offset}) is no longer within {SEARCH_WINDOWS * API_MAX_LIMIT // 2} records "
-            "of where it was, and this order cannot restart from a sort key; records were "
-            "created or deleted faster than the listing could follow"
+            f"of where it was, and {why}; records were created or deleted faster than the "
+            "listing could follow"
         )
 
     def _unsteady_message(self) -> str:
@@ -518,14 +547,15 @@ class PageState(Generic[T]):
         return (
             f"records moved across the listing's position (after {anchor.id}, offset "
             f"{anchor.offset}): this order's key changes while the listing runs (a new run "
-            "moves its unit), so a record may have been passed over or be met again; the "
+            "moves its unit), so a record may have been passed over or be met again (a server "
+            "that orders equal keys differently on every request looks the same); the "
             "listing stops rather than guess. List by created_at for an exact listing under "
             "writes, or start again"
         )
 
     # -- the anchor ----------------------------------------------------------------------
 
-    def _ties_at(
+    def _anchor_at(
         self,
         items: Sequence[T],
         index: int,

@@ -99,6 +99,7 @@ class Paginator(Generic[T]):
             restart=listing.restart,
             mutable=listing.mutable,
             start=start.start,
+            recent=start.known,
         )
         self._prefetch = prefetch
         # Consistency under writes: once known, every request carries the pin, so that records
@@ -143,7 +144,7 @@ class Paginator(Generic[T]):
         If it fails, nothing it gathered counts as handed out: calling it again (or iterating)
         continues from where it started, and so does ``resume_token``.
         """
-        saved = (attrs.evolve(self._state), self._chunk, self._records, self._index)
+        saved = (self._state.snapshot(), self._chunk, self._records, self._index)
         records: list[T] = []
         try:
             while (taken := await self._take_rest()) is not None:

@@ -38,8 +38,9 @@ P = TypeVar("P")
 @attrs.frozen
 class AnchorPayload:
     """The last record handed out: its id, offset, sort key (``key`` a time, else ``value``, the
-    key as JSON), how many records taken share it (``rank``) and their ids while they are few
-    (``_listings.TOKEN_TIES``), so that a token stays a few KB whatever the ties."""
+    key as JSON), how many records taken share it (``rank``), where they begin (``first``) and
+    their ids while they are few (``_listings.TOKEN_TIES``), so that a token stays a few KB
+    whatever the ties."""
 
     id: str
     offset: int
@@ -47,6 +48,7 @@ class AnchorPayload:
     ties: list[str]
     rank: int
     value: str | None = None
+    first: int = -1
 
 
 @attrs.frozen

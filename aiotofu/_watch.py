@@ -114,10 +114,10 @@ class WatchState:
             anchor = Anchor(self.seen[-1], taken - 1, since, frozenset(self.seen), taken)
             return since, Position(taken, anchor=anchor)
         # Some were forgotten: start at the first one remembered and verify it is where the
-        # count says (nothing landed among the forgotten); what follows it and is not
-        # remembered is new.
+        # count says (nothing landed among the forgotten; a record remembered may stand before
+        # it, one yielded later in the instant); what follows it and is not remembered is new.
         anchor = Anchor(self.seen[0], self.skipped, since, frozenset(), self.skipped + 1)
-        return since, Position(self.skipped + 1, anchor=anchor)
+        return since, Position(self.skipped + 1, anchor=anchor, known=self.seen[1:])
 
     @classmethod
     def exclusive(cls, since: datetime, lookback: timedelta = timedelta(0)) -> WatchState:

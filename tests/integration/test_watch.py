@@ -345,3 +345,26 @@ async def test_one_more_batch_among_what_a_watch_forgot_of_an_instant_is_an_erro
         add_batch_with_id(emu, "ONE-MORE", sorted(b.id for b in got)[10] + "-x")
         with pytest.raises(aiotofu.ConsistencyError):
             await take(watcher, 1)
+
+
+async def test_one_more_batch_before_the_first_remembered_id_leaves_the_watch_working(
+    clock: VirtualClock,
+) -> None:
+    """Found in review: past what a watch remembers of an instant, one more batch landing just
+    before the first id remembered was yielded, and then every later poll (and every resume)
+    failed with ConsistencyError: the count moved past a batch the watch still remembered."""
+    storm = 1100
+    async with (
+        Emulator(batches=5) as emu,
+        emu.client() as client,
+        client.batches.watch(poll_interval=1.0) as watcher,
+    ):
+        for k in range(storm):
+            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+        got = await take(watcher, storm)
+        ids = sorted(b.id for b in got)
+        add_batch_with_id(emu, "ONE-MORE", ids[storm - 1000] + "-x")
+        [one_more] = await take(watcher, 1)
+        emu.add_batch("AFTER", created_at=SAME_INSTANT + timedelta(milliseconds=1))
+        [after] = await take(watcher, 1)
+    assert (one_more.number, after.number) == ("ONE-MORE", "AFTER")

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiotofu import ConsistencyError, Page, PaginationError
+from aiotofu._listings import TOKEN_TIES, _anchor, _anchor_payload
 from aiotofu._pagestate import (
     MAX_EMPTY_PAGES,
     MAX_RECOVERIES,
@@ -269,6 +270,12 @@ class ModelServer:
             index = value % len(self.records)
             self.moved.add(self.records[index].id)
             self.records[index] = attrs.evolve(self.records[index], key=newest + 1)
+        elif op == "unmove" and self.records:
+            # The other way: a unit whose latest run is deleted falls back to an older key.
+            index = value % len(self.records)
+            self.moved.add(self.records[index].id)
+            key = self.records[index].key
+            self.records[index] = attrs.evolve(self.records[index], key=max(0, key - 1 - value))
         elif op == "fail":
             raise RuntimeError("injected failure")
 
@@ -305,6 +312,7 @@ async def list_everything(
     keyed: str,
     cut: int,
     mutable: bool = False,
+    token: bool = True,
 ) -> tuple[list[Rec], ConsistencyError | None]:
     """Every record a listing of ``server`` yields, stopped and resumed from its position
     after ``cut`` records, and iterated again after every failed page; and the
@@ -335,8 +343,10 @@ async def list_everything(
             async for record in paginator:
                 got.append(record)
                 if len(got) == cut and not resumed:
-                    # Stop here and continue from the position, as a resume token would.
+                    # Stop here and continue from the position, through what a resume token
+                    # keeps of it (a tie group's ids only while they are few, and so on).
                     position = paginator.position
+                    position = through_a_token(position) if token else position
                     await paginator.aclose()
                     paginator, resumed = listing(position), True
                     break
@@ -346,6 +356,14 @@ async def list_everything(
             continue  # a failed page: iterating again continues from the same position
         except ConsistencyError as exc:
             return got, exc
+
+
+def through_a_token(position: Position) -> Position:
+    """``position`` as a resume token gives it back."""
+    anchor = position.anchor
+    if anchor is not None:
+        anchor = _anchor(_anchor_payload(anchor))
+    return Position(position.cursor, position.pin, anchor, position.start)
 
 
 def assert_exactly_once(server: ModelServer, got: list[Rec]) -> None:
@@ -442,8 +460,16 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
         return await fetch(request)
 
     server.fetch = counted  # type: ignore[method-assign]
+    # Past TOKEN_TIES records of one key a token keeps their count, verified by the anchor
+    # alone, which assumes the order of ties holds (README: what it cannot promise): resume
+    # from the position itself there.
     got, error = await list_everything(
-        server, page_size=page_size, prefetch=prefetch, keyed=keyed, cut=cut
+        server,
+        page_size=page_size,
+        prefetch=prefetch,
+        keyed=keyed,
+        cut=cut,
+        token=group <= TOKEN_TIES,
     )
     # No endless walk: each page (and the resume) costs at most its request and a bounded
     # number of recoveries, each a restart or the windows of one search.
@@ -463,7 +489,7 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
     count=st.integers(0, 60),
     page_size=st.integers(1, 12),
     prefetch=st.integers(0, 3),
-    script=ops("move", "fail", "none"),
+    script=ops("move", "unmove", "fail", "none"),
     descending=st.booleans(),
     cut=st.integers(0, 80),
     seed=st.integers(0, 2**16),

@@ -67,7 +67,7 @@ def test_the_pin_overrides_created_before() -> None:
     query = make_list_query(created_before=datetime(2030, 1, 1, tzinfo=UTC))
     pin = datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert ("created_before", "2024-05-01T12:00:00Z") in query.to_query(
-        cursor=0, limit=1, before=pin
+        cursor=0, limit=1, bounds={"created_before": pin}
     )
 
 
