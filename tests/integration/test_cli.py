@@ -19,7 +19,7 @@ import pytest
 import aiotofu
 from aiotofu._emulator.store import procedure_id
 from aiotofu.cli import CSV_COLUMNS, main
-from aiotofu.testing import Emulator
+from aiotofu.testing import Emulator, VirtualClock
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -156,13 +156,18 @@ def test_api_errors_are_one_line_and_exit_1(
     assert "tp-wrong-key" not in err
 
 
-def test_a_refused_connection_is_a_transport_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_connection_is_a_transport_error_after_the_retries(
+    capsys: pytest.CaptureFixture[str], clock: VirtualClock
+) -> None:
+    """The command retries a refused connection with the default policy's backoff (waited on
+    the virtual clock), then prints one error line."""
     status, _, err = run(
         capsys, "batches", "list", "--base-url", "http://127.0.0.1:9/api", "--api-key", "k"
     )
     assert status == 1
     assert err.startswith("aiotofu: TransportError: ")
     assert err.count("\n") == 1
+    assert len(clock.sleeps) == aiotofu.RetryPolicy().attempts - 1
 
 
 def test_the_emulator_refuses_a_public_address(capsys: pytest.CaptureFixture[str]) -> None:
