@@ -229,6 +229,7 @@ def emulator_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
         process.communicate(timeout=10)
 
 
+@pytest.mark.slow
 def test_the_emulator_command_serves_and_stops_on_sigterm(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -251,6 +252,7 @@ def test_the_emulator_command_serves_and_stops_on_sigterm(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_listing_cleanly_and_prints_the_resume_token(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -286,6 +288,7 @@ def test_ctrl_c_stops_a_listing_cleanly_and_prints_the_resume_token(
     assert lines_before + len(resumed.stdout.splitlines()) == 300
 
 
+@pytest.mark.slow
 def test_python_dash_m_aiotofu_help() -> None:
     result = subprocess.run(command("--help"), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
@@ -293,6 +296,7 @@ def test_python_dash_m_aiotofu_help() -> None:
     assert "emulator" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_is_not_an_error(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -309,6 +313,7 @@ def test_a_reader_that_goes_away_is_not_an_error(
     assert "BrokenPipe" not in result.stderr
 
 
+@pytest.mark.slow
 def test_progress_is_shown_on_a_terminal(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
