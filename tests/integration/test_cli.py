@@ -19,7 +19,7 @@ import pytest
 import aiotofu
 from aiotofu._emulator.store import procedure_id
 from aiotofu.cli import CSV_COLUMNS, main
-from aiotofu.testing import Emulator
+from aiotofu.testing import Emulator, VirtualClock
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -156,13 +156,18 @@ def test_api_errors_are_one_line_and_exit_1(
     assert "tp-wrong-key" not in err
 
 
-def test_a_refused_connection_is_a_transport_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_connection_is_a_transport_error_after_the_retries(
+    capsys: pytest.CaptureFixture[str], clock: VirtualClock
+) -> None:
+    """The command retries a refused connection with the default policy's backoff (waited on
+    the virtual clock), then prints one error line."""
     status, _, err = run(
         capsys, "batches", "list", "--base-url", "http://127.0.0.1:9/api", "--api-key", "k"
     )
     assert status == 1
     assert err.startswith("aiotofu: TransportError: ")
     assert err.count("\n") == 1
+    assert len(clock.sleeps) == aiotofu.RetryPolicy().attempts - 1
 
 
 def test_the_emulator_refuses_a_public_address(capsys: pytest.CaptureFixture[str]) -> None:
@@ -224,6 +229,7 @@ def emulator_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
         process.communicate(timeout=10)
 
 
+@pytest.mark.slow
 def test_the_emulator_command_serves_and_stops_on_sigterm(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -246,6 +252,7 @@ def test_the_emulator_command_serves_and_stops_on_sigterm(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_listing_cleanly_and_prints_the_resume_token(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -281,6 +288,7 @@ def test_ctrl_c_stops_a_listing_cleanly_and_prints_the_resume_token(
     assert lines_before + len(resumed.stdout.splitlines()) == 300
 
 
+@pytest.mark.slow
 def test_python_dash_m_aiotofu_help() -> None:
     result = subprocess.run(command("--help"), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
@@ -288,6 +296,7 @@ def test_python_dash_m_aiotofu_help() -> None:
     assert "emulator" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_is_not_an_error(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
@@ -304,6 +313,7 @@ def test_a_reader_that_goes_away_is_not_an_error(
     assert "BrokenPipe" not in result.stderr
 
 
+@pytest.mark.slow
 def test_progress_is_shown_on_a_terminal(
     emulator_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:

@@ -20,7 +20,7 @@ import aiotofu
 from aiotofu._emulator import EmulatorServer, FaultSettings
 from aiotofu._params import format_datetime
 from aiotofu.cli import main
-from aiotofu.testing import VirtualClock
+from aiotofu.testing import VirtualClock, virtual_clock
 
 KEY = "tp-cli-failure-key"
 
@@ -223,10 +223,13 @@ def test_a_watch_that_fails_before_printing_offers_its_start_so_nothing_created_
     repair(server)
     newest = server.state.store
     created = newest.create_batch("CREATED-WHILE-DOWN", created_at=None, units=[])
-    # The resumed watch yields the batch created while it was down, then fails again (stopped).
-    status, out, _ = cli(
-        monkeypatch, capsys, Tap(1, break_server(server, "401")), "batches", "watch",
-        "--resume", token_of(err), *connection(server),
-    )  # fmt: skip
+    # The resumed watch yields the batch created while it was down, then fails again (stopped)
+    # at its next poll: one wait of the default poll interval, on a virtual clock.
+    with virtual_clock() as clock:
+        status, out, _ = cli(
+            monkeypatch, capsys, Tap(1, break_server(server, "401")), "batches", "watch",
+            "--resume", token_of(err), *connection(server),
+        )  # fmt: skip
     assert status == 1
     assert [json.loads(line)["id"] for line in out.splitlines()] == [created]
+    assert clock.sleeps == [30.0]

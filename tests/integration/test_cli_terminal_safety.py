@@ -218,6 +218,7 @@ def flaky() -> Iterator[str]:
     yield from scripted_server(answer)
 
 
+@pytest.mark.slow
 def test_a_retry_warning_on_stderr_escapes_the_server_s_text(flaky: str) -> None:
     """The retry warnings reach stderr (the program's own handler, in a process of its own as a
     user runs it) and echo the server's message: escaped, on one line."""

@@ -392,6 +392,7 @@ async def test_aclose_from_another_task_stops_the_watch_and_keeps_its_place(
 # -- the command line ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_logs_watch_command_streams_lines_of_new_runs(threaded_emu: Emulator) -> None:
     env = {
         **os.environ,

@@ -1,18 +1,13 @@
-"""``client.parts``: an endpoint with no time filter, on the engine; against the emulator and
-the official SDK (same records, same order, same query string)."""
+"""``client.parts``: an endpoint with no time filter, on the engine, against the emulator (the
+SDK's view of it is in test_every_endpoint_conformance.py)."""
 
 from __future__ import annotations
-
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 import aiotofu
 from aiotofu._emulator.store import parts_catalogue, procedure_id
 from aiotofu.testing import Emulator
-
-tofupilot_v2 = pytest.importorskip("tofupilot.v2")
 
 
 async def test_every_part_once_in_every_order(emu: Emulator) -> None:
@@ -69,48 +64,3 @@ def test_bad_part_filters_send_nothing() -> None:
         client.parts.list(sort_by="revision")  # type: ignore[arg-type]
     with pytest.raises(aiotofu.InvalidParameterError, match="^include_metadata: "):
         client.parts.list(include_metadata="yes")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    "filters",
-    [
-        {},
-        {"search_query": "board", "sort_by": "name", "sort_order": "asc"},
-        {"procedure_ids": [procedure_id("ICT"), procedure_id("Burn-in")]},
-        {
-            "metadata": {"family": {"in": ["boards"]}, "layers": {"gte": 4}},
-            "include_metadata": True,
-        },
-    ],
-    ids=["defaults", "search-order", "procedures", "metadata"],
-)
-def test_the_sdk_agrees_on_parts(threaded_emu: Emulator, filters: dict[str, Any]) -> None:
-    """The SDK pages through with no validation error, sees the same parts in the same order,
-    and sends the same first query string."""
-    with tofupilot_v2.TofuPilot(
-        api_key=threaded_emu.api_key, server_url=threaded_emu.base_url
-    ) as sdk:
-        threaded_emu.reset_stats()
-        theirs: list[Any] = []
-        cursor = 0
-        while True:
-            page = sdk.parts.list(cursor=cursor, **filters)
-            theirs += page.data
-            if not page.meta.has_more:
-                break
-            cursor = page.meta.next_cursor
-        sdk_first = threaded_emu.log[0]
-    with aiotofu.SyncClient(threaded_emu.api_key, base_url=threaded_emu.base_url) as client:
-        threaded_emu.reset_stats()
-        ours = client.parts.list(prefetch=0, **filters).collect()
-        our_first = threaded_emu.log[0]
-    assert [p.id for p in theirs] == [p.id for p in ours]
-    assert theirs
-    for sdk_part, part in zip(theirs, ours, strict=True):
-        assert sdk_part.number == part.number
-        assert sdk_part.created_at == part.created_at
-        assert [r.number for r in sdk_part.revisions] == [r.number for r in part.revisions]
-    # Blank values left out: the SDK sends an empty "metadata=" when it has no metadata filter.
-    assert parse_qsl(urlsplit(our_first.path_qs).query) == parse_qsl(
-        urlsplit(sdk_first.path_qs).query
-    )

@@ -44,6 +44,7 @@ def run(
 @pytest.mark.parametrize(
     "script", [s for s in SCRIPTS if ".watch(" not in s], ids=lambda s: s.split("\n\n")[-2][:40]
 )
+@pytest.mark.slow
 def test_each_example_runs(script: str, threaded_emu: Emulator, tmp_path: Path) -> None:
     result = run(script, threaded_emu, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -51,6 +52,7 @@ def test_each_example_runs(script: str, threaded_emu: Emulator, tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_resume_example_continues_where_it_stopped(
     threaded_emu: Emulator, tmp_path: Path
 ) -> None:
@@ -62,6 +64,7 @@ def test_the_resume_example_continues_where_it_stopped(
     assert first + second == whole.stdout.split()
 
 
+@pytest.mark.slow
 def test_the_watch_example_prints_new_batches(threaded_emu: Emulator, tmp_path: Path) -> None:
     [script] = [s for s in SCRIPTS if "client.batches.watch(" in s]
     env = {
@@ -96,6 +99,7 @@ def test_the_watch_example_prints_new_batches(threaded_emu: Emulator, tmp_path: 
     assert lines[1:] == ["new batch: README-WATCHED\n", "new batch: README-WATCHED-2\n"]
 
 
+@pytest.mark.slow
 def test_the_run_daemon_follows_failures_and_continues_after_a_restart(
     threaded_emu: Emulator, tmp_path: Path
 ) -> None:

@@ -164,6 +164,7 @@ def test_sync_watch(threaded_emu: Emulator) -> None:
             assert next(resumed).number == "SYNC-2"
 
 
+@pytest.mark.slow
 def test_the_watch_command_streams_jsonl_and_prints_a_token_on_ctrl_c(
     threaded_emu: Emulator,
 ) -> None:

@@ -79,6 +79,7 @@ def test_keyboard_interrupt_in_a_sync_loop_leaves_no_thread(threaded_emu: Emulat
     assert set(threading.enumerate()) <= threads
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_cli_exits_cleanly_and_quickly(threaded_emu: Emulator) -> None:
     threaded_emu.set_faults(latency=1.0)  # ten pages: the listing takes seconds
     env = {**os.environ, "TOFUPILOT_API_KEY": threaded_emu.api_key}

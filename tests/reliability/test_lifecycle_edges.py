@@ -33,6 +33,7 @@ LAST_PAGE = {"data": [RECORD], "meta": {"has_more": False, "next_cursor": None}}
 # -- SyncClient ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_sync_client_never_closed_lets_the_interpreter_exit_promptly() -> None:
     """Used like requests.Session (never closed), against a server in another process."""
     emulator = subprocess.Popen(

@@ -1,21 +1,20 @@
-"""Client configuration and lifecycle, and the exact requests it sends (aioresponses)."""
+"""Client configuration and lifecycle, and the exact requests it sends (through a MockTransport:
+no socket, no aiohttp; the aiohttp edge itself is tested in ``test_transport.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-import aiohttp
 import pytest
 
 import aiotofu
-from aiotofu.testing import VirtualClock
+from aiotofu.testing import MockTransport, Request, Response, VirtualClock, json_response
 
 URL = "https://www.tofupilot.app/api/v2/batches"
-PATTERN = re.compile(r"^https://www\.tofupilot\.app/api/v2/batches\?.*$")
 KEY = "tp-secret-key-123"
 RECORD = {"id": "a", "number": "N1", "created_at": "2024-01-15T10:30:00Z", "unit_count": 1}
 
@@ -24,9 +23,39 @@ def body(data: list[Any], has_more: bool = False, next_cursor: int | None = None
     return {"data": data, "meta": {"has_more": has_more, "next_cursor": next_cursor}}
 
 
-def sent(mocked: Any) -> list[Any]:
-    """Every request aioresponses saw, in order: (url, kwargs)."""
-    return [(url, call.kwargs) for (_, url), calls in mocked.requests.items() for call in calls]
+def scripted(answers: Iterable[Response | Exception]) -> MockTransport:
+    """A transport that gives these answers in order (an exception is raised instead). A request
+    past the last answer raises AssertionError: the listing fails, unless that request was a
+    prefetch past the end, which the paginator discards."""
+    queue = list(answers)
+
+    def handler(request: Request) -> Response:
+        assert queue, f"unexpected request {request!r}"
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return MockTransport(handler)
+
+
+def client(*answers: Response | Exception, **options: Any) -> tuple[aiotofu.Client, MockTransport]:
+    """A client whose requests get these answers, and its transport (to read ``requests``)."""
+    transport = scripted(answers)
+    return aiotofu.Client(KEY, transport=transport, **options), transport
+
+
+def query(request: Request) -> dict[str, list[str]]:
+    """A request's query string as repeated keys: name -> every value, in order."""
+    values: dict[str, list[str]] = {}
+    for name, value in request.query:
+        values.setdefault(name, []).append(value)
+    return values
+
+
+def one(request: Request, name: str) -> str:
+    [value] = query(request)[name]
+    return value
 
 
 def test_a_missing_key_names_the_environment_variable() -> None:
@@ -94,175 +123,178 @@ def test_plain_http_to_loopback_is_fine(host: str) -> None:
     aiotofu.Client(KEY, base_url=f"http://{host}:8080/api")
 
 
-async def test_the_request_carries_key_filters_and_rfc3339(mocked: Any) -> None:
-    mocked.get(PATTERN, payload=body([RECORD]))
-    async with aiotofu.Client(KEY) as client:
-        batches = await client.batches.list(
+async def test_the_request_carries_key_filters_and_rfc3339() -> None:
+    tofu, transport = client(json_response(body([RECORD])))
+    async with tofu:
+        batches = await tofu.batches.list(
             ids=["a", "b"],
             part_numbers="PCB-V1.2",
             created_after=datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc),
             page_size=100,
         ).collect()
     assert [b.id for b in batches] == ["a"]
-    [(url, kwargs)] = sent(mocked)
-    assert str(url).startswith(URL + "?")
-    assert url.query.getall("ids") == ["a", "b"]
-    assert url.query.getall("part_numbers") == ["PCB-V1.2"]
-    assert url.query["created_after"] == "2024-01-15T10:30:00Z"
-    assert (url.query["limit"], url.query["cursor"]) == ("100", "0")
-    assert kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert kwargs["headers"]["User-Agent"].startswith("aiotofu/")
+    [request] = transport.requests
+    assert (request.method, request.url) == ("GET", URL)
+    assert query(request)["ids"] == ["a", "b"]
+    assert query(request)["part_numbers"] == ["PCB-V1.2"]
+    assert one(request, "created_after") == "2024-01-15T10:30:00Z"
+    assert (one(request, "limit"), one(request, "cursor")) == ("100", "0")
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["User-Agent"].startswith("aiotofu/")
 
 
-async def test_the_cursor_is_followed(mocked: Any) -> None:
-    mocked.get(PATTERN, payload=body([RECORD], True, 1))
-    # Every page after the first starts one record early, at the last record already taken.
-    mocked.get(PATTERN, payload=body([RECORD, {**RECORD, "id": "b"}], False, None))
-    async with aiotofu.Client(KEY, retry=None) as client:
-        ids = [b.id async for b in client.batches.list(page_size=1, sort_order="asc", prefetch=0)]
+async def test_the_cursor_is_followed() -> None:
+    tofu, transport = client(
+        json_response(body([RECORD], True, 1)),
+        # Every page after the first starts one record early, at the last record already taken.
+        json_response(body([RECORD, {**RECORD, "id": "b"}], False, None)),
+        retry=None,
+    )
+    async with tofu:
+        ids = [b.id async for b in tofu.batches.list(page_size=1, sort_order="asc", prefetch=0)]
     assert ids == ["a", "b"]
-    assert [(u.query["cursor"], u.query["limit"]) for u, _ in sent(mocked)] == [
+    assert [(one(r, "cursor"), one(r, "limit")) for r in transport.requests] == [
         ("0", "1"),
         ("0", "2"),
     ]
 
 
-async def test_newest_first_pins_created_before_after_the_first_page(mocked: Any) -> None:
+async def test_newest_first_pins_created_before_after_the_first_page() -> None:
     newest = {**RECORD, "created_at": "2024-03-01T00:00:00.500Z"}
-    mocked.get(PATTERN, payload=body([newest], True, 1))
-    mocked.get(PATTERN, payload=body([RECORD], False, None))
-    async with aiotofu.Client(KEY) as client:
-        await client.batches.list(page_size=1, prefetch=0).collect()
-    first, second = (u for u, _ in sent(mocked))
-    assert "created_before" not in first.query
-    assert second.query["created_before"] == "2024-03-01T00:00:00.500000Z"
+    tofu, transport = client(
+        json_response(body([newest], True, 1)), json_response(body([RECORD], False, None))
+    )
+    async with tofu:
+        await tofu.batches.list(page_size=1, prefetch=0).collect()
+    first, second = transport.requests
+    assert "created_before" not in query(first)
+    assert one(second, "created_before") == "2024-03-01T00:00:00.500000Z"
 
 
-async def test_sorting_by_number_asks_for_the_newest_record_first(mocked: Any) -> None:
-    mocked.get(PATTERN, payload=body([{**RECORD, "created_at": "2024-05-05T05:05:05Z"}], True, 1))
-    mocked.get(PATTERN, payload=body([RECORD], False, None))
-    async with aiotofu.Client(KEY) as client:
-        await client.batches.list(sort_by="number", numbers=["N1"]).collect()
-    probe, first = (u for u, _ in sent(mocked))
-    assert (probe.query["limit"], probe.query["sort_by"], probe.query["sort_order"]) == (
+async def test_sorting_by_number_asks_for_the_newest_record_first() -> None:
+    tofu, transport = client(
+        json_response(body([{**RECORD, "created_at": "2024-05-05T05:05:05Z"}], True, 1)),
+        json_response(body([RECORD], False, None)),
+    )
+    async with tofu:
+        await tofu.batches.list(sort_by="number", numbers=["N1"]).collect()
+    probe, first = transport.requests
+    assert (one(probe, "limit"), one(probe, "sort_by"), one(probe, "sort_order")) == (
         "1",
         "created_at",
         "desc",
     )
-    assert probe.query.getall("numbers") == ["N1"]
-    assert first.query["sort_by"] == "number"
-    assert first.query["created_before"] == "2024-05-05T05:05:05Z"
+    assert query(probe)["numbers"] == ["N1"]
+    assert one(first, "sort_by") == "number"
+    assert one(first, "created_before") == "2024-05-05T05:05:05Z"
 
 
-async def test_oldest_first_needs_no_pin(mocked: Any) -> None:
-    mocked.get(PATTERN, payload=body([RECORD], True, 1))
-    mocked.get(PATTERN, payload=body([RECORD], False, None))
-    async with aiotofu.Client(KEY) as client:
-        await client.batches.list(sort_order="asc", page_size=1).collect()
-    assert all("created_before" not in u.query for u, _ in sent(mocked))
-
-
-async def test_bad_arguments_send_nothing(mocked: Any) -> None:
-    async with aiotofu.Client(KEY) as client:
-        with pytest.raises(aiotofu.InvalidParameterError, match="^page_size: "):
-            client.batches.list(page_size=101)
-        with pytest.raises(aiotofu.InvalidParameterError, match="^prefetch: "):
-            client.batches.list(prefetch=-1)
-        with pytest.raises(aiotofu.InvalidParameterError, match="^max_items: "):
-            client.batches.list(max_items=-1)
-        with pytest.raises(aiotofu.InvalidParameterError, match="^cursor: "):
-            client.batches.list(cursor=2**53)
-    assert sent(mocked) == []
-
-
-async def test_retries_then_succeeds_with_the_exact_backoff(
-    mocked: Any, clock: VirtualClock
-) -> None:
-    mocked.get(
-        PATTERN, status=503, body="<html><title>503</title></html>", content_type="text/html"
+async def test_oldest_first_needs_no_pin() -> None:
+    tofu, transport = client(
+        json_response(body([RECORD], True, 1)), json_response(body([RECORD], False, None))
     )
-    mocked.get(PATTERN, exception=aiohttp.ServerDisconnectedError())
-    mocked.get(PATTERN, payload=body([RECORD]))
+    async with tofu:
+        await tofu.batches.list(sort_order="asc", page_size=1).collect()
+    assert len(transport.requests) >= 2  # the pages, and any prefetched past the end
+    assert all("created_before" not in query(r) for r in transport.requests)
+
+
+async def test_bad_arguments_send_nothing() -> None:
+    tofu, transport = client()
+    async with tofu:
+        with pytest.raises(aiotofu.InvalidParameterError, match="^page_size: "):
+            tofu.batches.list(page_size=101)
+        with pytest.raises(aiotofu.InvalidParameterError, match="^prefetch: "):
+            tofu.batches.list(prefetch=-1)
+        with pytest.raises(aiotofu.InvalidParameterError, match="^max_items: "):
+            tofu.batches.list(max_items=-1)
+        with pytest.raises(aiotofu.InvalidParameterError, match="^cursor: "):
+            tofu.batches.list(cursor=2**53)
+    assert transport.requests == []
+
+
+HTML_503 = Response(503, {"Content-Type": "text/html"}, b"<html><title>503</title></html>")
+
+
+async def test_retries_then_succeeds_with_the_exact_backoff(clock: VirtualClock) -> None:
     policy = aiotofu.RetryPolicy(initial_backoff=0.25, jitter=False)
-    async with aiotofu.Client(KEY, retry=policy) as client:
-        assert len(await client.batches.list().collect()) == 1
+    tofu, transport = client(
+        HTML_503,
+        aiotofu.TransportError("the server closed the connection"),
+        json_response(body([RECORD])),
+        retry=policy,
+    )
+    async with tofu:
+        assert len(await tofu.batches.list().collect()) == 1
     assert clock.sleeps == [0.25, 0.5]
+    assert len(transport.requests) == 3
 
 
-async def test_retry_after_pauses_for_the_time_asked(mocked: Any, clock: VirtualClock) -> None:
-    mocked.get(PATTERN, status=429, headers={"Retry-After": "42"}, payload={"message": "slow"})
-    mocked.get(PATTERN, payload=body([RECORD]))
-    async with aiotofu.Client(KEY) as client:
-        await client.batches.list().collect()
+async def test_retry_after_pauses_for_the_time_asked(clock: VirtualClock) -> None:
+    tofu, _ = client(
+        json_response({"message": "slow"}, status=429, headers={"Retry-After": "42"}),
+        json_response(body([RECORD])),
+    )
+    async with tofu:
+        await tofu.batches.list().collect()
     assert clock.sleeps == [42.0]
 
 
-async def test_a_retry_after_above_the_cap_is_raised(mocked: Any, clock: VirtualClock) -> None:
-    mocked.get(PATTERN, status=429, headers={"Retry-After": "3600"})
-    async with aiotofu.Client(KEY) as client:
+async def test_a_retry_after_above_the_cap_is_raised(clock: VirtualClock) -> None:
+    tofu, _ = client(Response(429, {"Retry-After": "3600"}, b""))
+    async with tofu:
         with pytest.raises(aiotofu.RateLimitError) as info:
-            await client.batches.list().collect()
+            await tofu.batches.list().collect()
     assert info.value.retry_after == 3600.0
     assert clock.sleeps == []
 
 
-async def test_when_attempts_run_out_the_last_error_is_raised(
-    mocked: Any, clock: VirtualClock
-) -> None:
-    mocked.get(PATTERN, status=500, payload={"message": "one", "code": "INTERNAL_SERVER_ERROR"})
-    mocked.get(PATTERN, status=502, payload={"message": "two", "code": "BAD_GATEWAY"})
-    mocked.get(PATTERN, status=504, body="", content_type="text/plain")
-    async with aiotofu.Client(KEY, retry=aiotofu.RetryPolicy(attempts=3)) as client:
+async def test_when_attempts_run_out_the_last_error_is_raised(clock: VirtualClock) -> None:
+    tofu, _ = client(
+        json_response({"message": "one", "code": "INTERNAL_SERVER_ERROR"}, status=500),
+        json_response({"message": "two", "code": "BAD_GATEWAY"}, status=502),
+        Response(504, {"Content-Type": "text/plain"}, b""),
+        retry=aiotofu.RetryPolicy(attempts=3),
+    )
+    async with tofu:
         with pytest.raises(aiotofu.ServerError) as info:
-            await client.batches.list().collect()
+            await tofu.batches.list().collect()
     assert info.value.status == 504
     assert len(clock.sleeps) == 2
 
 
-async def test_retry_none_raises_at_once(mocked: Any, clock: VirtualClock) -> None:
-    mocked.get(PATTERN, status=503)
-    async with aiotofu.Client(KEY, retry=None) as client:
+async def test_retry_none_raises_at_once(clock: VirtualClock) -> None:
+    tofu, transport = client(Response(503, {}, b""), retry=None)
+    async with tofu:
         with pytest.raises(aiotofu.ServerError):
-            await client.batches.list().collect()
+            await tofu.batches.list().collect()
     assert clock.sleeps == []
+    assert len(transport.requests) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409])
-async def test_client_errors_are_not_retried(mocked: Any, clock: VirtualClock, status: int) -> None:
-    mocked.get(PATTERN, status=status, payload={"message": "no", "code": "X", "issues": []})
-    async with aiotofu.Client(KEY) as client:
+async def test_client_errors_are_not_retried(clock: VirtualClock, status: int) -> None:
+    tofu, transport = client(
+        json_response({"message": "no", "code": "X", "issues": []}, status=status)
+    )
+    async with tofu:
         with pytest.raises(aiotofu.APIError) as info:
-            await client.batches.list().collect()
+            await tofu.batches.list().collect()
     assert info.value.status == status
-    assert len(sent(mocked)) == 1
-
-
-async def test_a_timeout_is_a_transport_error(mocked: Any, clock: VirtualClock) -> None:
-    mocked.get(PATTERN, exception=TimeoutError())
-    async with aiotofu.Client(KEY, retry=None, timeout=2.5) as client:
-        with pytest.raises(aiotofu.TransportError, match="within 2.5 s"):
-            await client.batches.list().collect()
+    assert len(transport.requests) == 1
+    assert clock.sleeps == []
 
 
 async def test_retries_are_logged_without_the_key(
-    mocked: Any, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mocked.get(PATTERN, status=503)
-    mocked.get(PATTERN, payload=body([]))
+    tofu, _ = client(Response(503, {}, b""), json_response(body([])))
     caplog.set_level(logging.DEBUG)
-    async with aiotofu.Client(KEY) as client:
-        await client.batches.list().collect()
+    async with tofu:
+        await tofu.batches.list().collect()
     [record] = [r for r in caplog.records if r.name == "aiotofu"]
     assert "retrying GET /api/v2/batches (cursor 0)" in record.getMessage()
     assert KEY not in caplog.text
-
-
-async def test_a_given_session_is_used_and_left_open(mocked: Any) -> None:
-    mocked.get(PATTERN, payload=body([]))
-    async with aiohttp.ClientSession() as session:
-        async with aiotofu.Client(KEY, session=session) as client:
-            await client.batches.list().collect()
-        assert not session.closed
 
 
 async def test_the_own_session_is_closed_and_the_client_refuses_work_after() -> None:
