@@ -215,9 +215,12 @@ class Integer(Kind):
         if (self.low is not None and value < self.low) or (
             self.high is not None and value > self.high
         ):
-            raise InvalidParameterError(
-                name, f"must be between {self.low} and {self.high}, got {value}"
-            )
+            # Only the bounds there are: "between 0 and None" named a bound that does not exist.
+            if self.low is not None and self.high is not None:
+                bounds = f"between {self.low} and {self.high}"
+            else:
+                bounds = f"at least {self.low}" if self.high is None else f"at most {self.high}"
+            raise InvalidParameterError(name, f"must be {bounds}, got {value}")
         return value
 
     def from_text(self, name: str, text: str) -> Any:

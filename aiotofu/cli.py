@@ -30,17 +30,15 @@ import typing
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import attrs
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
-from ._convert import parse_datetime, unstructure
-from ._emulator import EmulatorServer, FaultSettings, serve
+from ._convert import format_datetime, parse_datetime, unstructure
 from ._endpoint import Endpoint
 from ._models import Batch
 from ._paginate import Paginator
-from ._params import format_datetime
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._terminal import json_line, shown
@@ -48,6 +46,11 @@ from ._transport import is_loopback
 from ._watch import Watcher
 from .endpoints import ENDPOINTS
 from .errors import InvalidParameterError, TofuPilotError
+
+# The emulator (aiohttp's server, SQLite) is imported by the `emulator` and `demo` commands
+# only: a `list` or a `watch` must not pay for loading it.
+if TYPE_CHECKING:
+    from ._emulator import EmulatorServer, FaultSettings
 
 __all__ = ["main"]
 
@@ -192,7 +195,7 @@ def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
         "--lookback",
         type=float,
         metavar="SECONDS",
-        help="also yield batches committed late, up to this much older than the newest seen",
+        help=f"also yield {noun} committed late, up to this much older than the newest seen",
     )
     watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
     _add_connection(watch)
@@ -275,6 +278,8 @@ def _add_faults(
 
 
 def _fault_settings(args: argparse.Namespace) -> FaultSettings:
+    from ._emulator import FaultSettings
+
     try:
         return FaultSettings(
             latency=args.latency,
@@ -287,7 +292,7 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
         raise UsageError(str(exc)) from None
 
 
-# -- aiotofu batches list --------------------------------------------------------------------
+# -- aiotofu <resource> list | watch ---------------------------------------------------------
 
 
 def _flag(parameter: str, endpoint: Endpoint[Any, Any]) -> str:
@@ -542,12 +547,6 @@ def _run_interruptibly(stream: Callable[[], Awaitable[None]]) -> bool:
     return interrupted
 
 
-def batch_to_json(batch: Batch) -> dict[str, Any]:
-    """A batch as TofuPilot's JSON shape (``created_at`` in RFC 3339, UTC)."""
-    data: dict[str, Any] = unstructure(batch)
-    return data
-
-
 def csv_columns(model: type[Any], prefix: str = "") -> tuple[str, ...]:
     """The csv columns of a record: its fields, nested records flattened to dotted names."""
     hints = typing.get_type_hints(model)
@@ -563,9 +562,6 @@ def csv_columns(model: type[Any], prefix: str = "") -> tuple[str, ...]:
         else:
             columns.append(prefix + field.name)
     return tuple(columns)
-
-
-CSV_COLUMNS = csv_columns(Batch)
 
 
 def _cell(data: Any, column: str) -> str:
@@ -656,6 +652,8 @@ class _Progress:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
+    from ._emulator import EmulatorServer, serve
+
     if not is_loopback(args.host) and not args.allow_remote:
         raise UsageError(
             f"--host {args.host} is reachable from other machines; pass --allow-remote to bind it"
@@ -695,6 +693,8 @@ def _check_runs(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from ._emulator import EmulatorServer
+
     if args.batches < 1:
         raise UsageError(f"--batches: expected a count >= 1, got {args.batches}")
     _check_runs(args)

@@ -7,28 +7,32 @@
   code that meets 429s and 503s run fast and can assert what was waited.
 - :class:`MockTransport`: answers a client's requests from a function of yours, without a socket
   (``Client(transport=MockTransport(handler))``), as httpx's MockTransport does.
+
+The emulator (aiohttp's server, SQLite) is loaded by the first Emulator made, not by importing
+this module: a suite that only wants MockTransport or the virtual clock never pays for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import inspect
 import json
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._client import Client
 from ._clock import set_clock
-from ._emulator import EmulatorServer, Fault, FaultSettings
-from ._emulator.app import LoggedRequest
-from ._emulator.server import describe
-from ._emulator.store import Store, to_micros
 from ._models import Outcome
 from ._sansio import Request, Response
 from .errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from ._emulator import Fault
+    from ._emulator.app import LoggedRequest
 
 __all__ = [
     "Emulator",
@@ -130,6 +134,9 @@ class Emulator:
         rate_limit: float | None = None,
         tie_order: TieOrder = "stable",
     ) -> None:
+        # Here, not at the top: importing aiotofu.testing must not load the emulator.
+        from ._emulator import EmulatorServer, FaultSettings
+
         if tie_order not in typing.get_args(TieOrder):
             raise InvalidParameterError(
                 "tie_order", f"expected one of {typing.get_args(TieOrder)}, got {tie_order!r}"
@@ -206,6 +213,8 @@ class Emulator:
             raise InvalidParameterError(
                 "units", "expected (serial_number, part_number, revision) tuples of strings"
             )
+        from ._emulator.store import Store, to_micros
+
         micros = None if created_at is None else to_micros(created_at)
         store = self._server.state.store
         assert isinstance(store, Store)  # never synthetic: this class does not make those
@@ -226,6 +235,8 @@ class Emulator:
 
         InvalidParameterError if there is no such batch.
         """
+        from ._emulator.store import Store
+
         store = self._server.state.store
         assert isinstance(store, Store)
         if not isinstance(id_or_number, str) or not store.delete_batch(id_or_number):
@@ -278,6 +289,8 @@ class Emulator:
         log lines come with it. ``created_at``, when the API records it, defaults to now (and
         never before the newest run); ``started_at`` to a few minutes before.
         """
+        from ._emulator.store import to_micros
+
         for name, value in (("started_at", started_at), ("created_at", created_at)):
             if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
                 raise InvalidParameterError(
@@ -300,6 +313,8 @@ class Emulator:
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,
         ``retry_after``, ``seed``."""
+        from ._emulator import FaultSettings
+
         faults = self._server.state.faults
         current = faults.settings
         values = {name: getattr(current, name) for name in current.__dataclass_fields__}
@@ -324,6 +339,8 @@ class Emulator:
     @property
     def stats(self) -> dict[str, Any]:
         """Requests served, the peak of requests in flight, answers by status, faults injected."""
+        from ._emulator.server import describe
+
         return describe(self._server)
 
     @property
@@ -367,6 +384,26 @@ def virtual_clock() -> Iterator[VirtualClock]:
         yield clock
     finally:
         set_clock(previous)
+
+
+# The emulator's names that this module hands out, loaded on first access (PEP 562) rather than
+# imported above. Type checkers see them through the TYPE_CHECKING import; they must not see
+# __getattr__, or a misspelt name of this module would pass as Any.
+_LAZY = {"LoggedRequest": "aiotofu._emulator.app"}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """The emulator's names (``LoggedRequest``), imported when first asked for."""
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once loaded, an ordinary global (and no more __getattr__)
+        return value
+
+    def __dir__() -> list[str]:
+        """The module's names, with those not loaded yet."""
+        return sorted({*globals(), *_LAZY})
 
 
 try:

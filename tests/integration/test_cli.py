@@ -18,7 +18,7 @@ import pytest
 
 import aiotofu
 from aiotofu._emulator.store import procedure_id
-from aiotofu.cli import CSV_COLUMNS, main
+from aiotofu.cli import csv_columns, main
 from aiotofu.testing import Emulator, VirtualClock
 
 
@@ -60,7 +60,7 @@ def test_csv_has_a_header_and_a_row_per_batch(
     )
     rows = list(csv.reader(io.StringIO(out)))
     assert status == 0
-    assert tuple(rows[0]) == CSV_COLUMNS
+    assert tuple(rows[0]) == csv_columns(aiotofu.Batch)
     assert len(rows) == 26
 
 

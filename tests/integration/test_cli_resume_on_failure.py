@@ -17,8 +17,8 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 import aiotofu
+from aiotofu._convert import format_datetime
 from aiotofu._emulator import EmulatorServer, FaultSettings
-from aiotofu._params import format_datetime
 from aiotofu.cli import main
 from aiotofu.testing import VirtualClock, virtual_clock
 

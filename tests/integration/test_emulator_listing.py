@@ -236,7 +236,8 @@ def test_the_emulator_command_takes_the_tie_order(
         served.append(server.state.tie_order)
         server.state.store.close()
 
-    monkeypatch.setattr(cli, "serve", serve)
+    # The command imports the emulator when it runs (not with the CLI): patch it at the source.
+    monkeypatch.setattr(aiotofu._emulator, "serve", serve)
     assert cli.main(["emulator", "--port", "0", "--batches", "3", *given]) == 0
     assert served == [given[1] if given else "stable"]
 

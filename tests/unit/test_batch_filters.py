@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from aiotofu import InvalidParameterError
+from aiotofu._convert import format_datetime
 from aiotofu._endpoint import Query
-from aiotofu._params import check_int, format_datetime
+from aiotofu._params import check_int
 from aiotofu.endpoints import BATCHES, BatchFilters
 
 UTC = timezone.utc

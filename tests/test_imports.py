@@ -1,0 +1,125 @@
+"""What importing aiotofu costs: the emulator (aiohttp's server and SQLite) is loaded only by
+the code that runs one, never by ``import aiotofu``, ``import aiotofu.testing`` for its
+MockTransport or virtual clock, nor by the command line's list and watch commands.
+
+Each check runs in a fresh interpreter, since this test process has long loaded everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import aiotofu.testing
+from aiotofu.testing import Emulator
+
+# What running an emulator needs, and nothing else of aiotofu should.
+HEAVY = ("aiohttp.web", "sqlite3", "aiotofu._emulator")
+
+
+def loaded_after(script: str) -> dict[str, object]:
+    """Run ``script`` in a fresh interpreter; it ends by printing ``result`` (a dict) as JSON,
+    to which the heavy modules then loaded are added under ``"heavy"``."""
+    code = textwrap.dedent(script) + textwrap.dedent(
+        f"""
+        import json as _json, sys as _sys
+        result["heavy"] = sorted(name for name in {HEAVY!r} if name in _sys.modules)
+        print(_json.dumps(result))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["aiotofu", "aiotofu.testing", "aiotofu.cli"])
+def test_importing_loads_no_emulator(module: str) -> None:
+    assert loaded_after(f"import {module}\nresult = {{}}") == {"heavy": []}
+
+
+@pytest.mark.slow
+def test_mock_transport_and_virtual_clock_work_without_the_emulator() -> None:
+    """The helpers a unit test wants, used for real: a listing answered by a MockTransport,
+    with a 503 retried under the virtual clock."""
+    result = loaded_after(
+        """
+        import asyncio
+        import aiotofu
+        from aiotofu.testing import MockTransport, json_response, virtual_clock
+
+        answers = [
+            json_response({"error": "busy"}, status=503),
+            json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}}),
+        ]
+
+        async def main():
+            transport = MockTransport(lambda request: answers.pop(0))
+            async with aiotofu.Client("key", transport=transport) as client:
+                return await client.batches.list().collect(), len(transport.requests)
+
+        with virtual_clock() as clock:
+            records, requests = asyncio.run(main())
+        result = {"records": len(records), "requests": requests, "waits": len(clock.sleeps)}
+        """
+    )
+    assert result == {"records": 0, "requests": 2, "waits": 1, "heavy": []}
+
+
+@pytest.mark.slow
+def test_the_list_command_loads_no_emulator(threaded_emu: Emulator) -> None:
+    """``aiotofu runs list`` against an emulator in another thread of this process: the
+    command's whole path (parser, client, listing, output) runs in the fresh interpreter."""
+    result = loaded_after(
+        f"""
+        import contextlib, io
+        from aiotofu.cli import main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = main(["runs", "list", "--max-items", "7", "--format", "jsonl",
+                           "--base-url", {threaded_emu.base_url!r},
+                           "--api-key", {threaded_emu.api_key!r}])
+        result = {{"status": status, "lines": len(out.getvalue().splitlines())}}
+        """
+    )
+    assert result == {"status": 0, "lines": 7, "heavy": []}
+
+
+@pytest.mark.slow
+def test_the_watch_command_loads_no_emulator(threaded_emu: Emulator) -> None:
+    """``aiotofu runs watch`` through its first poll: with a key the server refuses, that poll
+    ends the command (exit 1) instead of waiting for new runs."""
+    result = loaded_after(
+        f"""
+        import contextlib, io
+        from aiotofu.cli import main
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = main(["runs", "watch", "--base-url", {threaded_emu.base_url!r},
+                           "--api-key", "not-the-key"])
+        result = {{"status": status, "error": err.getvalue()}}
+        """
+    )
+    assert result["status"] == 1
+    assert "AuthenticationError" in str(result["error"])
+    assert result["heavy"] == []
+
+
+def test_the_emulator_names_of_aiotofu_testing_still_resolve() -> None:
+    """Loaded on first use, they are the emulator's own, listed by ``dir()`` and ``__all__``."""
+    from aiotofu._emulator.app import LoggedRequest
+
+    assert aiotofu.testing.LoggedRequest is LoggedRequest
+    assert {"Emulator", "LoggedRequest", "emulator"} <= set(dir(aiotofu.testing))
+    assert all(hasattr(aiotofu.testing, name) for name in aiotofu.testing.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'Emulatr'"):
+        aiotofu.testing.Emulatr  # noqa: B018 - the access is the test
