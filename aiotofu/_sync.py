@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 import selectors
 import socket
 import threading
+import typing
 import warnings
 import weakref
 from collections import deque
@@ -643,6 +645,14 @@ def blocking(
         self._client._iterators.add(iterator)
         return iterator
 
+    # A derived facade's signature (``_facades``) says what the twin returns, blocking.
+    signature: inspect.Signature | None = getattr(method, "__signature__", None)
+    if signature is not None:
+        returns = signature.return_annotation
+        wrapper = SyncWatcher if typing.get_origin(returns) is Watcher else SyncPaginator
+        returns = wrapper[typing.get_args(returns)]
+        twin.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+        twin.__annotations__ = {**twin.__annotations__, "return": returns}
     return twin
 
 

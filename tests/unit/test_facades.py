@@ -19,7 +19,7 @@ from aiotofu._facades import listing, watching
 from aiotofu._filters import Filters, Flag, Strings, Text, about, filter_field
 from aiotofu._options import SortedListOptions, WatchOptions
 from aiotofu._resources import Runs
-from aiotofu._sync import SyncRuns
+from aiotofu._sync import SyncPaginator, SyncRuns, SyncWatcher
 from aiotofu.endpoints import ENDPOINTS
 from aiotofu.testing import MockTransport, Request, Response, json_response
 
@@ -384,6 +384,8 @@ def test_the_sync_twin_has_the_same_parameters() -> None:
         sync = inspect.signature(getattr(SyncRuns, name)).parameters
         assert list(sync) == list(inspect.signature(getattr(Runs, name)).parameters)
         assert getattr(SyncRuns, name).__doc__ == getattr(Runs, name).__doc__
+    assert typing.get_type_hints(SyncRuns.list)["return"] == SyncPaginator[aiotofu.Run]
+    assert inspect.signature(SyncRuns.watch).return_annotation == SyncWatcher[aiotofu.Run]
 
 
 async def test_runs_list_outcomes_fail_walks_to_the_query_string() -> None:
