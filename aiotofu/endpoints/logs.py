@@ -7,7 +7,7 @@ Log lines are pinned and restarted on ``created_at``, which the API filters with
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -20,7 +20,15 @@ from .._models import Environment, Log, LogLevel, Outcome, Sample
 from .._options import SortedListOptions, WatchOptions
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES, choices, search, strings
 
-__all__ = ["LOGS", "LogFilters", "LogList", "LogSort", "LogWatch"]
+__all__ = [
+    "LINE_FILTERS",
+    "LOGS",
+    "RUN_FILTERS",
+    "LogFilters",
+    "LogList",
+    "LogSort",
+    "LogWatch",
+]
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)
@@ -63,6 +71,29 @@ class LogFilters(Filters):
 
 LogSort = Literal["created_at", "level", "run_id", "outcome"]
 """The values of ``sort_by``, the default first."""
+
+
+# The log filters that are filters of the line's run, with the name the runs endpoint gives the
+# same filter: they narrow the runs a watch of lines follows (``_log_watch``), and are still sent
+# on every listing of lines, so that what is yielded is what the API's filter means.
+RUN_FILTERS: Mapping[str, str] = {
+    "procedure_ids": "procedure_ids",
+    "run_ids": "ids",
+    "run_outcomes": "outcomes",
+    "procedure_versions": "procedure_versions",
+    "deployment_ids": "deployment_ids",
+    "environments": "environments",
+    "serial_numbers": "serial_numbers",
+    "part_numbers": "part_numbers",
+    "revision_numbers": "revision_numbers",
+    "batch_numbers": "batch_numbers",
+    "samples": "samples",
+    "created_by_station_ids": "created_by_station_ids",
+    "created_by_user_ids": "created_by_user_ids",
+}
+# Filters of the lines themselves, sent on the listings of lines only. The runs endpoint's
+# ``search_query`` searches serial numbers and procedures, not messages: not the same filter.
+LINE_FILTERS = ("search_query", "levels", "source_files", "timestamp_after", "timestamp_before")
 
 
 @attrs.frozen(kw_only=True)
