@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
+from ._endpoint import Endpoint
 from ._filters import Filters
 from ._options import ListOptions, WatchOptions, help_of
 from ._paginate import Paginator
@@ -123,6 +124,17 @@ class Parameters:
         method.__doc__ = self.doc
         method.__annotations__ = self.annotations
         method.__signature__ = self.signature  # type: ignore[attr-defined]
+        method.parameters = self  # type: ignore[attr-defined]
+
+    def check(self, endpoint: Endpoint[Any, Any], watch: bool) -> None:
+        """Refuse, when a resource is defined, a facade declared for another endpoint, or a
+        watch that takes its own window (its creation window, ``time_bounds``) as filters."""
+        if self.filters is not endpoint.filters:
+            raise TypeError(f"{endpoint.name}: declared with {self.filters.__name__}")
+        left_out = {name for name, _ in endpoint.filters.declared()} - set(self.filter_names)
+        bounds = set(endpoint.time_bounds or ()) if watch else set()
+        if left_out != bounds:
+            raise TypeError(f"{endpoint.name}: a watch leaves out exactly {sorted(bounds)}")
 
 
 def _options_in_order(declaring: type[Any], filter_names: set[str]) -> list[attrs.Attribute[Any]]:

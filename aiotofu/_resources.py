@@ -94,6 +94,13 @@ class _Resource(Generic[T, F]):
 
     endpoint: ClassVar[Endpoint[Any, Any]]
 
+    def __init_subclass__(cls) -> None:
+        # A facade declared for another endpoint would check the wrong filters: refused here.
+        for name in ("list", "watch"):
+            parameters = getattr(getattr(cls, name, None), "parameters", None)
+            if parameters is not None:
+                parameters.check(cls.endpoint, watch=name == "watch")
+
     def __init__(self, requester: Requester) -> None:
         self._listings: Listings[T, F] = Listings(self.endpoint, requester)
 

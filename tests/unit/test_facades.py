@@ -21,6 +21,7 @@ from aiotofu._options import SortedListOptions, WatchOptions
 from aiotofu._resources import Runs
 from aiotofu._sync import SyncPaginator, SyncRuns, SyncWatcher
 from aiotofu.endpoints import ENDPOINTS
+from aiotofu.endpoints import RUNS as RUNS_ENDPOINT
 from aiotofu.testing import MockTransport, Request, Response, json_response
 
 UTC = timezone.utc
@@ -411,3 +412,32 @@ async def test_runs_list_outcomes_fail_walks_to_the_query_string() -> None:
         ("include_metadata", "false"),
         ("include_sequences", "false"),
     ]
+
+
+def test_a_resource_with_another_endpoints_facade_is_refused() -> None:
+    from aiotofu._resources import _Resource
+    from aiotofu.endpoints import UNITS
+    from aiotofu.endpoints.runs import RunList, RunWatch
+
+    with pytest.raises(TypeError, match="^units: declared with RunFilters"):
+
+        class Mixed(_Resource[Any, Any]):
+            endpoint = UNITS
+            list = listing(RunList)
+
+    @attrs.frozen(kw_only=True)
+    class Windowed(GadgetFilters, WatchOptions[Gadget]):
+        """A watch that forgot to leave its window out."""
+
+    with pytest.raises(TypeError, match=r"a watch leaves out exactly \['created_after'"):
+
+        class Leaky(_Resource[Any, Any]):
+            endpoint = attrs.evolve(GADGETS, time_bounds=("created_after", "created_before"))
+            watch = watching(Windowed)
+
+    class Fine(_Resource[Any, Any]):
+        endpoint = RUNS_ENDPOINT
+        list = listing(RunList)
+        watch = watching(RunWatch)
+
+    assert Fine.list.parameters.filters is RUNS_ENDPOINT.filters  # type: ignore[attr-defined]
