@@ -30,6 +30,7 @@ F = TypeVar("F", bound=Filters)
 SORT_ORDERS = ("asc", "desc")
 # The position of a page, and the order, in the query string of every endpoint.
 PAGING = ("limit", "cursor")
+ORDER = ("sort_by", "sort_order")
 DEFAULT: Any = object()  # "the endpoint's default", where None is a value to refuse
 
 
@@ -77,12 +78,15 @@ class Endpoint(Generic[T, F]):
     """A list endpoint of the API, described once.
 
     ``name`` is the client attribute, the resource in tokens and the command-line noun;
-    ``sorts`` the values of ``sort_by`` (the first is the default); ``wire_order`` every query key
-    in the order the official SDK sends them (``limit``, ``cursor``, ``sort_by`` and
-    ``sort_order`` included); ``time_field`` the record attribute that a listing is pinned on and
-    restarted from, with ``time_bounds`` the (after, before) filters that bound it (None: the
-    endpoint has no time filter, and lost positions are searched for instead); ``keys`` the
-    SortKey of each value of ``sort_by`` (the time field's is derived from ``time_bounds``).
+    ``sorts`` the values of ``sort_by`` (the first is the default); ``sent_after`` where the
+    official SDK puts the query keys that are not filters (``limit``, ``cursor``, and
+    ``sort_by``, ``sort_order`` if the endpoint takes an order): after which filter (None:
+    before them all) each group goes; ``wire_order``, every query key in the SDK's order, is
+    the filters class's declaration order with those groups in place; ``time_field`` the
+    record attribute that a listing is pinned on and restarted from, with ``time_bounds`` the
+    (after, before) filters that bound it (None: the endpoint has no time filter, and lost
+    positions are searched for instead); ``keys`` the SortKey of each value of ``sort_by``
+    (the time field's is derived from ``time_bounds``).
     """
 
     name: str
@@ -90,11 +94,25 @@ class Endpoint(Generic[T, F]):
     model: type[T]
     filters: type[F]
     sorts: tuple[str, ...]
-    wire_order: tuple[str, ...]
+    sent_after: Mapping[str | None, tuple[str, ...]] = attrs.field(eq=False)
     time_field: str | None = None
     time_bounds: tuple[str, str] | None = None
     columns: tuple[Column, ...] = ()
     keys: Mapping[str, SortKey] = attrs.field(factory=dict, eq=False)
+    wire_order: tuple[str, ...] = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        names = [name for name, _ in self.filters.declared()]
+        groups = dict(self.sent_after)
+        placed = sorted(key for group in groups.values() for key in group)
+        if placed not in (sorted(PAGING), sorted(PAGING + ORDER)):
+            raise ValueError(f"{self.name}: sent_after must place {PAGING} (and {ORDER})")
+        if not set(groups) <= {None, *names}:
+            raise ValueError(f"{self.name}: sent_after names a filter it does not declare")
+        order = [*groups.get(None, ())]
+        for name in names:
+            order += [name, *groups.get(name, ())]
+        object.__setattr__(self, "wire_order", tuple(order))
 
     @property
     def sortable(self) -> bool:

@@ -38,6 +38,7 @@ __all__ = [
     "Number",
     "Strings",
     "Text",
+    "about",
     "filter_field",
 ]
 
@@ -391,16 +392,25 @@ def filter_field(
     *,
     help: str,
     flag: str | None = None,
-    required: bool = False,
     default: Any = None,
 ) -> Any:
-    """Declare a filter of an endpoint: a keyword-only attrs field. It is sent only when set,
-    unless it has a ``default`` (the API's, which the official SDK always sends)."""
-    info = FilterInfo(kind, flag, help, required)
-    return attrs.field(default=default, kw_only=True, metadata={_KEY: info})
+    """Declare an optional filter of an endpoint: a keyword-only attrs field. It is sent only
+    when set, unless it has a ``default`` (the API's, which the official SDK always sends).
+
+    A required filter is declared ``attrs.field(metadata=about(kind, ..., required=True))``
+    with no default: that is how type checkers (mypy's attrs plugin, pyright's dataclass
+    transform) see that it is required, and so the facades' signatures do."""
+    return attrs.field(default=default, kw_only=True, metadata=about(kind, help=help, flag=flag))
 
 
-@attrs.frozen(cache_hash=True)
+def about(
+    kind: Kind, *, help: str, flag: str | None = None, required: bool = False
+) -> dict[str, FilterInfo]:
+    """The metadata that makes an attrs field a filter: its kind, flag, help and required-ness."""
+    return {_KEY: FilterInfo(kind, flag, help, required)}
+
+
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Filters:
     """The base of every endpoint's filters: building one checks and normalises every field."""
 

@@ -35,31 +35,11 @@ from ._params import MAX_PAGE_SIZE, check_int
 from ._tokens import LogWatchToken, decode_payload, decode_token, encode_payload, encode_token
 from ._watch import Watcher, WatchState
 from .endpoints import RUNS, LogFilters, RunFilters
+from .endpoints.logs import LINE_FILTERS, RUN_FILTERS
 from .errors import InvalidParameterError, StateError
 
 __all__ = ["LINE_FILTERS", "RUN_FILTERS", "LogWatchState", "LogWatcher", "watch_logs"]
 
-# The log filters that are filters of the line's run, with the name the runs endpoint gives the
-# same filter: they narrow the runs watched (and are still sent on every listing of lines, so
-# that what is yielded is what the API's filter means).
-RUN_FILTERS: Mapping[str, str] = {
-    "procedure_ids": "procedure_ids",
-    "run_ids": "ids",
-    "run_outcomes": "outcomes",
-    "procedure_versions": "procedure_versions",
-    "deployment_ids": "deployment_ids",
-    "environments": "environments",
-    "serial_numbers": "serial_numbers",
-    "part_numbers": "part_numbers",
-    "revision_numbers": "revision_numbers",
-    "batch_numbers": "batch_numbers",
-    "samples": "samples",
-    "created_by_station_ids": "created_by_station_ids",
-    "created_by_user_ids": "created_by_user_ids",
-}
-# Filters of the lines themselves, sent on the listings of lines only. The runs endpoint's
-# ``search_query`` searches serial numbers and procedures, not messages: not the same filter.
-LINE_FILTERS = ("search_query", "levels", "source_files", "timestamp_after", "timestamp_before")
 
 _RESOURCE = "logs-watch"
 _NAME = "resume_token"

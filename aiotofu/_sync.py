@@ -20,34 +20,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 import selectors
 import socket
 import threading
+import typing
 import warnings
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, Generic, ParamSpec
-
-from typing_extensions import TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, overload
 
 from ._client import API_KEY_ENV, Client
-from ._models import (
-    Batch,
-    Deployment,
-    Log,
-    Measurement,
-    Page,
-    Part,
-    Phase,
-    Procedure,
-    Run,
-    Station,
-    Unit,
-    User,
-)
+from ._models import Batch, Page, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._resources import (
@@ -68,14 +55,21 @@ from .errors import InvalidParameterError, StateError, TofuPilotError
 
 __all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
 
+if TYPE_CHECKING:
+    # A TypeVar default (PEP 696) is for type checkers alone, which read typing_extensions
+    # from their own stubs: at run time a TypeVar needs none, and the package no dependency.
+    from typing_extensions import TypeVar
+
+    # What a SyncWatcher yields; a bare ``SyncWatcher`` annotation means a watch of batches.
+    W = TypeVar("W", default=Batch)
+else:
+    from typing import TypeVar
+
+    W = TypeVar("W")
+
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
-A = TypeVar("A")
-B = TypeVar("B", bound="SyncPaginator[Any] | SyncWatcher[Any]")
-# What a SyncWatcher yields; a bare ``SyncWatcher`` annotation means a watch of batches.
-W = TypeVar("W", default=Batch)
-Res = TypeVar("Res")
 
 # How long Ctrl-C waits for the interrupted call to unwind, and close() for the loop to stop.
 UNWIND_SECONDS = 10.0
@@ -624,21 +618,42 @@ class SyncWatcher(Generic[W]):
         await self._watcher.aclose()
 
 
-def _blocking(
-    method: Callable[Concatenate[Res, P], A],
-    wrap: Callable[[SyncClient, A], B],
-) -> Callable[Concatenate[SyncResource, P], B]:
-    """The blocking twin of a resource's method: same parameters and checks, and its async
-    iterator wrapped in ``wrap`` (registered, so that ``SyncClient.close()`` can cancel it)."""
+@overload
+def blocking(
+    method: Callable[Concatenate[Any, P], Paginator[T]],
+) -> Callable[Concatenate[SyncResource, P], SyncPaginator[T]]: ...
+@overload
+def blocking(
+    method: Callable[Concatenate[Any, P], Watcher[T]],
+) -> Callable[Concatenate[SyncResource, P], SyncWatcher[T]]: ...
+def blocking(
+    method: Callable[Concatenate[Any, P], Paginator[Any] | Watcher[Any]],
+) -> Callable[Concatenate[SyncResource, P], SyncPaginator[Any] | SyncWatcher[Any]]:
+    """The blocking twin of a resource's method: same parameters and checks (its
+    ``__signature__`` too), its async iterator wrapped in a blocking one (registered, so that
+    ``SyncClient.close()`` can cancel it)."""
 
     @functools.wraps(method)
-    def blocking(self: SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> B:
+    def twin(self: SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         resource = getattr(self._client._client, self._name)
-        iterator = wrap(self._client, method(resource, *args, **kwargs))
+        made = method(resource, *args, **kwargs)
+        iterator: SyncPaginator[Any] | SyncWatcher[Any]
+        if isinstance(made, Watcher):
+            iterator = SyncWatcher(self._client, made)
+        else:
+            iterator = SyncPaginator(self._client, made)
         self._client._iterators.add(iterator)
         return iterator
 
-    return blocking
+    # A derived facade's signature (``_facades``) says what the twin returns, blocking.
+    signature: inspect.Signature | None = getattr(method, "__signature__", None)
+    if signature is not None:
+        returns = signature.return_annotation
+        wrapper = SyncWatcher if typing.get_origin(returns) is Watcher else SyncPaginator
+        returns = wrapper[typing.get_args(returns)]
+        twin.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+        twin.__annotations__ = {**twin.__annotations__, "return": returns}
+    return twin
 
 
 class SyncResource:
@@ -656,9 +671,9 @@ class SyncBatches(SyncResource):
 
     _name = "batches"
 
-    list = _blocking(Batches.list, SyncPaginator[Batch])
-    resume = _blocking(Batches.resume, SyncPaginator[Batch])
-    watch = _blocking(Batches.watch, SyncWatcher[Batch])
+    list = blocking(Batches.list)
+    resume = blocking(Batches.resume)
+    watch = blocking(Batches.watch)
 
 
 class SyncParts(SyncResource):
@@ -667,8 +682,8 @@ class SyncParts(SyncResource):
 
     _name = "parts"
 
-    list = _blocking(Parts.list, SyncPaginator[Part])
-    resume = _blocking(Parts.resume, SyncPaginator[Part])
+    list = blocking(Parts.list)
+    resume = blocking(Parts.resume)
 
 
 class SyncStations(SyncResource):
@@ -677,8 +692,8 @@ class SyncStations(SyncResource):
 
     _name = "stations"
 
-    list = _blocking(Stations.list, SyncPaginator[Station])
-    resume = _blocking(Stations.resume, SyncPaginator[Station])
+    list = blocking(Stations.list)
+    resume = blocking(Stations.resume)
 
 
 class SyncUnits(SyncResource):
@@ -687,9 +702,9 @@ class SyncUnits(SyncResource):
 
     _name = "units"
 
-    list = _blocking(Units.list, SyncPaginator[Unit])
-    resume = _blocking(Units.resume, SyncPaginator[Unit])
-    watch = _blocking(Units.watch, SyncWatcher[Unit])
+    list = blocking(Units.list)
+    resume = blocking(Units.resume)
+    watch = blocking(Units.watch)
 
 
 class SyncRuns(SyncResource):
@@ -698,9 +713,9 @@ class SyncRuns(SyncResource):
 
     _name = "runs"
 
-    list = _blocking(Runs.list, SyncPaginator[Run])
-    resume = _blocking(Runs.resume, SyncPaginator[Run])
-    watch = _blocking(Runs.watch, SyncWatcher[Run])
+    list = blocking(Runs.list)
+    resume = blocking(Runs.resume)
+    watch = blocking(Runs.watch)
 
 
 class SyncProcedures(SyncResource):
@@ -709,8 +724,8 @@ class SyncProcedures(SyncResource):
 
     _name = "procedures"
 
-    list = _blocking(Procedures.list, SyncPaginator[Procedure])
-    resume = _blocking(Procedures.resume, SyncPaginator[Procedure])
+    list = blocking(Procedures.list)
+    resume = blocking(Procedures.resume)
 
 
 class SyncDeployments(SyncResource):
@@ -719,8 +734,8 @@ class SyncDeployments(SyncResource):
 
     _name = "deployments"
 
-    list = _blocking(Deployments.list, SyncPaginator[Deployment])
-    resume = _blocking(Deployments.resume, SyncPaginator[Deployment])
+    list = blocking(Deployments.list)
+    resume = blocking(Deployments.resume)
 
 
 class SyncLogs(SyncResource):
@@ -729,9 +744,9 @@ class SyncLogs(SyncResource):
 
     _name = "logs"
 
-    list = _blocking(Logs.list, SyncPaginator[Log])
-    resume = _blocking(Logs.resume, SyncPaginator[Log])
-    watch = _blocking(Logs.watch, SyncWatcher[Log])
+    list = blocking(Logs.list)
+    resume = blocking(Logs.resume)
+    watch = blocking(Logs.watch)
 
 
 class SyncPhases(SyncResource):
@@ -740,8 +755,8 @@ class SyncPhases(SyncResource):
 
     _name = "phases"
 
-    list = _blocking(Phases.list, SyncPaginator[Phase])
-    resume = _blocking(Phases.resume, SyncPaginator[Phase])
+    list = blocking(Phases.list)
+    resume = blocking(Phases.resume)
 
 
 class SyncMeasurements(SyncResource):
@@ -750,8 +765,8 @@ class SyncMeasurements(SyncResource):
 
     _name = "measurements"
 
-    list = _blocking(Measurements.list, SyncPaginator[Measurement])
-    resume = _blocking(Measurements.resume, SyncPaginator[Measurement])
+    list = blocking(Measurements.list)
+    resume = blocking(Measurements.resume)
 
 
 class SyncUsers:

@@ -25,10 +25,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
-from typing_extensions import TypeVar
 
 from ._clock import Clock
 from ._endpoint import Query
@@ -39,8 +38,17 @@ from .errors import StateError
 
 __all__ = ["MAX_REMEMBERED", "WatchState", "Watcher"]
 
-# What a watch yields; a bare ``aiotofu.Watcher`` annotation means a watch of batches.
-R = TypeVar("R", default=Batch)
+if TYPE_CHECKING:
+    # A TypeVar default (PEP 696) is for type checkers alone, which read typing_extensions
+    # from their own stubs: at run time a TypeVar needs none, and the package no dependency.
+    from typing_extensions import TypeVar
+
+    # What a watch yields; a bare ``aiotofu.Watcher`` annotation means a watch of batches.
+    R = TypeVar("R", default=Batch)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
 
 # Tokens must stay short: past this many batches at a single instant, the oldest are counted
 # instead of remembered.

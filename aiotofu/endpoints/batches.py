@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Literal
 
 import attrs
 
@@ -11,14 +13,15 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Instant, Strings, Text, filter_field
 from .._models import Batch
+from .._options import SortedListOptions, WatchOptions
 from ..errors import InvalidParameterError
 
-__all__ = ["BATCHES", "BatchFilters"]
+__all__ = ["BATCHES", "BatchFilters", "BatchList", "BatchSort", "BatchWatch"]
 
 MAX_SEARCH_QUERY = 100
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class BatchFilters(Filters):
     """The filters of ``GET /v2/batches``; every one optional, all of them combined.
 
@@ -57,26 +60,66 @@ def _user(batch: Batch) -> str:
     return (user.name or user.id) if user else "-"
 
 
+BatchSort = Literal["created_at", "number"]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class BatchList(BatchFilters, SortedListOptions[Batch]):
+    """Stream the batches that match every given filter, following the cursor for you.
+
+    Filters are TofuPilot's (``GET /v2/batches``): ``ids``, ``numbers``, ``part_numbers`` and
+    ``revision_numbers`` take a string or a list of strings; ``created_after`` and
+    ``created_before`` are inclusive and must be timezone-aware; ``search_query`` matches a
+    batch number or a unit serial number. ``page_size`` is the API's ``limit`` (1..100),
+    ``max_items`` stops after that many records, ``cursor`` is the offset to start from and
+    ``prefetch`` the number of pages requested ahead of the consumer (0: one request at a time).
+
+    Every argument is checked here, before any request: a bad one raises
+    InvalidParameterError naming it. Records created by others while the stream runs do not
+    make it repeat or skip a record (see the README's "Guarantees").
+    """
+
+    sort_by: BatchSort = "created_at"
+
+
+@attrs.frozen(kw_only=True)
+class BatchWatch(BatchFilters, WatchOptions[Batch]):
+    """Yield batches as they are created, oldest first, each exactly once, until you stop.
+
+    Batches created after ``since`` (timezone-aware); by default after the newest batch that
+    exists when watching starts (when the watch is entered with ``async with`` or first
+    iterated, whichever comes first), as the server reports it, so a skewed local clock
+    loses nothing. Polls every ``poll_interval`` seconds once it has
+    caught up. The filters are those of ``list()``. Transient errors are retried per the
+    client's RetryPolicy; if one outlasts it, it is raised, and iterating again carries on
+    from the same position.
+
+    ``resume_token`` (from ``watcher.resume_token``) continues a watch where it stopped,
+    with its filters: give no ``since`` and no filters with it.
+
+    ``lookback`` (a timedelta, or seconds) also yields batches that become visible late
+    with a ``created_at`` up to that much older than the newest already yielded (a slow
+    commit, a station clock behind): each poll re-reads that window, and ids yielded in it
+    are remembered so that none is yielded twice. Zero by default.
+    """
+
+    # The window is the watch's own (since): declared again as None, left out.
+    created_after: None = None
+    created_before: None = None
+
+
 BATCHES: Endpoint[Batch, BatchFilters] = Endpoint(
     name="batches",
     path="/v2/batches",
     model=Batch,
     filters=BatchFilters,
-    sorts=("created_at", "number"),
-    # The official SDK's order (its BatchListRequest model).
-    wire_order=(
-        "ids",
-        "numbers",
-        "created_after",
-        "created_before",
-        "limit",
-        "cursor",
-        "search_query",
-        "part_numbers",
-        "revision_numbers",
-        "sort_by",
-        "sort_order",
-    ),
+    sorts=typing.get_args(BatchSort),
+    # Where the official SDK (its BatchListRequest model) sends the keys that are not filters.
+    sent_after={
+        "created_before": ("limit", "cursor"),
+        "revision_numbers": ("sort_by", "sort_order"),
+    },
     time_field="created_at",
     time_bounds=("created_after", "created_before"),
     columns=(

@@ -15,12 +15,13 @@ import attrs
 from .._endpoint import Column, Endpoint
 from .._filters import Filters, Flag, Instant, filter_field
 from .._models import BuildStatus, Deployment, Environment
+from .._options import ListOptions
 from ._common import ENVIRONMENTS, choices, search, strings, when
 
-__all__ = ["DEPLOYMENTS", "DeploymentFilters"]
+__all__ = ["DEPLOYMENTS", "DeploymentFilters", "DeploymentList"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class DeploymentFilters(Filters):
     """The filters of ``GET /v2/deployments``."""
 
@@ -45,26 +46,25 @@ class DeploymentFilters(Filters):
     search_query: str | None = search("commit message, sha or branch")
 
 
+@attrs.frozen(kw_only=True)
+class DeploymentList(DeploymentFilters, ListOptions[Deployment]):
+    """Stream the deployments that match every given filter, in the server's order.
+
+    Lists take a string or a list of strings; ``environments`` and ``build_statuses`` are
+    checked against the API's values; ``pushed`` keeps deployments pushed to stations (or,
+    False, not); the ``deployed_*`` window must be timezone-aware. The API takes no sort
+    for deployments; the listing is kept consistent by verifying every page.
+    """
+
+
 DEPLOYMENTS: Endpoint[Deployment, DeploymentFilters] = Endpoint(
     name="deployments",
     path="/v2/deployments",
     model=Deployment,
     filters=DeploymentFilters,
     sorts=("default",),
-    # The official SDK's order (its DeploymentListRequest model).
-    wire_order=(
-        "procedure_ids",
-        "environments",
-        "build_statuses",
-        "pushed",
-        "branch_names",
-        "author_usernames",
-        "deployed_after",
-        "deployed_before",
-        "search_query",
-        "limit",
-        "cursor",
-    ),
+    # Where the official SDK (its DeploymentListRequest model) sends the keys that are not filters.
+    sent_after={"search_query": ("limit", "cursor")},
     columns=(
         Column("DEPLOYED (UTC)", 23, lambda d: when(d.deployed_at)),
         Column("ENVIRONMENT", 11, lambda d: d.environment),

@@ -10,25 +10,29 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Literal
 
 import attrs
 
 from .._endpoint import Column, Endpoint, by
-from .._filters import Duration, Filters, Flag, Instant, Number, Text, filter_field
+from .._filters import Duration, Filters, Flag, Instant, Number, Text, about, filter_field
 from .._models import Environment, Measurement, MeasurementOutcome, MeasurementType, Outcome
+from .._options import SortedListOptions
 from ._common import ENVIRONMENTS, OUTCOMES, choices, strings, when
 
-__all__ = ["MEASUREMENTS", "MeasurementFilters"]
+__all__ = ["MEASUREMENTS", "MeasurementFilters", "MeasurementList", "MeasurementSort"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class MeasurementFilters(Filters):
     """The filters of ``GET /v2/measurements``; ``procedure_id`` is required."""
 
     ranges = (("started_after", "started_before"), ("value_min", "value_max"))
 
-    procedure_id: str = filter_field(
-        Text(non_empty=True), help="the procedure whose measurements to list", required=True
+    procedure_id: str = attrs.field(
+        metadata=about(
+            Text(non_empty=True), help="the procedure whose measurements to list", required=True
+        )
     )
     phase_name: str | None = filter_field(Text(), help="name of the phase")
     measurement_name: str | None = filter_field(Text(), help="name of the measurement")
@@ -84,47 +88,39 @@ def _value(measurement: Measurement) -> str:
     return "-"
 
 
+MeasurementSort = Literal[
+    "started_at",
+    "value",
+    "outcome",
+    "serial_number",
+    "phase_name",
+    "measurement_name",
+]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class MeasurementList(MeasurementFilters, SortedListOptions[Measurement]):
+    """Stream the measurements of one procedure (``procedure_id`` is required).
+
+    Filters are the API's (``GET /v2/measurements``): ``outcomes`` are those of the runs,
+    ``measurement_outcomes`` and ``measurement_types`` the measurements' own;
+    ``value_min`` / ``value_max`` bound numeric values, ``value_bool`` and
+    ``value_strings`` the others; ``exclude_retries`` (True by default) keeps the final
+    attempt of each phase. Like phases, the listing is verified page by page, not pinned.
+    """
+
+    sort_by: MeasurementSort = "started_at"
+
+
 MEASUREMENTS: Endpoint[Measurement, MeasurementFilters] = Endpoint(
     name="measurements",
     path="/v2/measurements",
     model=Measurement,
     filters=MeasurementFilters,
-    sorts=("started_at", "value", "outcome", "serial_number", "phase_name", "measurement_name"),
-    # The official SDK's order (its MeasurementListRequest model).
-    wire_order=(
-        "procedure_id",
-        "phase_name",
-        "measurement_name",
-        "phase_names",
-        "outcomes",
-        "ids",
-        "duration_min",
-        "duration_max",
-        "deployment_ids",
-        "procedure_versions",
-        "environments",
-        "serial_numbers",
-        "part_numbers",
-        "revision_numbers",
-        "batch_numbers",
-        "operated_by_ids",
-        "operated_by_names",
-        "created_by_station_ids",
-        "created_by_user_ids",
-        "started_after",
-        "started_before",
-        "exclude_retries",
-        "value_min",
-        "value_max",
-        "value_bool",
-        "value_strings",
-        "measurement_outcomes",
-        "measurement_types",
-        "sort_by",
-        "sort_order",
-        "limit",
-        "cursor",
-    ),
+    sorts=typing.get_args(MeasurementSort),
+    # Where the official SDK (its MeasurementListRequest model) sends the keys that are not filters.
+    sent_after={"measurement_types": ("sort_by", "sort_order", "limit", "cursor")},
     columns=(
         Column("STARTED (UTC)", 23, lambda m: when(m.started_at)),
         Column("PHASE", 16, lambda m: m.phase_name),

@@ -6,8 +6,9 @@ position is searched for around where it was).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -15,11 +16,12 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Flag, Metadata, Strings, Text, filter_field
 from .._models import Part
+from .._options import SortedListOptions
 
-__all__ = ["PARTS", "PartFilters"]
+__all__ = ["PARTS", "PartFilters", "PartList", "PartSort"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class PartFilters(Filters):
     """The filters of ``GET /v2/parts``."""
 
@@ -37,23 +39,33 @@ class PartFilters(Filters):
     )
 
 
+PartSort = Literal["created_at", "name", "number"]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class PartList(PartFilters, SortedListOptions[Part]):
+    """Stream the parts that match every given filter, following the cursor for you.
+
+    ``search_query`` matches a part number or name; ``procedure_ids`` takes a string or a
+    list; ``metadata`` filters on custom metadata (at most 5 keys, each ``{"in": [...]}``,
+    ``{"contains": "..."}``, ``{"eq": bool}`` or numbers under ``gte``/``lte``/``gt``/
+    ``lt``/``eq``); ``include_metadata`` returns each part's metadata. The other arguments
+    are those of ``client.batches.list()``. Parts have no time filter, so the listing is
+    kept consistent by verifying every page against the last part handed out.
+    """
+
+    sort_by: PartSort = "created_at"
+
+
 PARTS: Endpoint[Part, PartFilters] = Endpoint(
     name="parts",
     path="/v2/parts",
     model=Part,
     filters=PartFilters,
-    sorts=("created_at", "name", "number"),
-    # The official SDK's order (its PartListRequest model).
-    wire_order=(
-        "limit",
-        "cursor",
-        "search_query",
-        "procedure_ids",
-        "sort_by",
-        "sort_order",
-        "metadata",
-        "include_metadata",
-    ),
+    sorts=typing.get_args(PartSort),
+    # Where the official SDK (its PartListRequest model) sends the keys that are not filters.
+    sent_after={None: ("limit", "cursor"), "procedure_ids": ("sort_by", "sort_order")},
     columns=(
         Column("NUMBER", 20, lambda part: part.number),
         Column("NAME", 24, lambda part: part.name),

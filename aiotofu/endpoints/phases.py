@@ -10,25 +10,29 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Literal
 
 import attrs
 
 from .._endpoint import Column, Endpoint, by
-from .._filters import Duration, Filters, Flag, Instant, Text, filter_field
+from .._filters import Duration, Filters, Flag, Instant, Text, about, filter_field
 from .._models import Environment, Outcome, Phase, PhaseOutcome, SampleFilter
+from .._options import SortedListOptions
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, strings, when
 
-__all__ = ["PHASES", "PhaseFilters"]
+__all__ = ["PHASES", "PhaseFilters", "PhaseList", "PhaseSort"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class PhaseFilters(Filters):
     """The filters of ``GET /v2/phases``; ``procedure_id`` is required."""
 
     ranges = (("started_after", "started_before"),)
 
-    procedure_id: str = filter_field(
-        Text(non_empty=True), help="the procedure whose phases to list", required=True
+    procedure_id: str = attrs.field(
+        metadata=about(
+            Text(non_empty=True), help="the procedure whose phases to list", required=True
+        )
     )
     names: str | Iterable[str] | None = strings("--name", "phase name")
     outcomes: PhaseOutcome | Iterable[PhaseOutcome] | None = choices(
@@ -74,42 +78,33 @@ class PhaseFilters(Filters):
     )
 
 
+PhaseSort = Literal["started_at", "duration", "outcome", "serial_number", "phase_name"]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class PhaseList(PhaseFilters, SortedListOptions[Phase]):
+    """Stream the phases of one procedure (``procedure_id`` is required).
+
+    Filters are the API's (``GET /v2/phases``): ``outcomes`` are phase outcomes (PASS,
+    FAIL, SKIP, ERROR), ``run_outcomes`` those of their runs; ``exclude_retries`` (True,
+    the API's default) keeps only the final attempt of a retried phase;
+    ``duration_min`` / ``duration_max`` take a ``timedelta`` or an ISO 8601 duration.
+    A phase may have no start time, so the listing is not pinned on one (no phase is
+    left out); its continuity is verified page by page instead.
+    """
+
+    sort_by: PhaseSort = "started_at"
+
+
 PHASES: Endpoint[Phase, PhaseFilters] = Endpoint(
     name="phases",
     path="/v2/phases",
     model=Phase,
     filters=PhaseFilters,
-    sorts=("started_at", "duration", "outcome", "serial_number", "phase_name"),
-    # The official SDK's order (its PhaseListRequest model).
-    wire_order=(
-        "procedure_id",
-        "names",
-        "outcomes",
-        "sequence_paths",
-        "started_after",
-        "started_before",
-        "exclude_retries",
-        "run_outcomes",
-        "ids",
-        "duration_min",
-        "duration_max",
-        "deployment_ids",
-        "procedure_versions",
-        "environments",
-        "operated_by_ids",
-        "operated_by_names",
-        "created_by_station_ids",
-        "created_by_user_ids",
-        "serial_numbers",
-        "part_numbers",
-        "revision_numbers",
-        "batch_numbers",
-        "samples",
-        "sort_by",
-        "sort_order",
-        "limit",
-        "cursor",
-    ),
+    sorts=typing.get_args(PhaseSort),
+    # Where the official SDK (its PhaseListRequest model) sends the keys that are not filters.
+    sent_after={"samples": ("sort_by", "sort_order", "limit", "cursor")},
     columns=(
         Column("STARTED (UTC)", 23, lambda phase: when(phase.started_at)),
         Column("OUTCOME", 7, lambda phase: phase.outcome),

@@ -16,12 +16,13 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint
 from .._filters import Filters, Instant, filter_field
 from .._models import Procedure
+from .._options import ListOptions
 from ._common import search
 
-__all__ = ["PROCEDURES", "ProcedureFilters"]
+__all__ = ["PROCEDURES", "ProcedureFilters", "ProcedureList"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class ProcedureFilters(Filters):
     """The filters of ``GET /v2/procedures``."""
 
@@ -32,6 +33,16 @@ class ProcedureFilters(Filters):
     created_before: datetime | None = filter_field(Instant(), help="created at or before")
 
 
+@attrs.frozen(kw_only=True)
+class ProcedureList(ProcedureFilters, ListOptions[Procedure]):
+    """Stream the procedures that match every given filter, in the server's order.
+
+    ``search_query`` matches a procedure name; ``created_after`` / ``created_before`` must
+    be timezone-aware. The API takes no sort for procedures; the listing is kept
+    consistent by verifying every page against the last procedure handed out.
+    """
+
+
 PROCEDURES: Endpoint[Procedure, ProcedureFilters] = Endpoint(
     name="procedures",
     path="/v2/procedures",
@@ -39,8 +50,8 @@ PROCEDURES: Endpoint[Procedure, ProcedureFilters] = Endpoint(
     filters=ProcedureFilters,
     # No sort parameter: the one order is the server's, and nothing about it is sent.
     sorts=("default",),
-    # The official SDK's order (its ProcedureListRequest model).
-    wire_order=("limit", "cursor", "search_query", "created_after", "created_before"),
+    # Where the official SDK (its ProcedureListRequest model) sends the keys that are not filters.
+    sent_after={None: ("limit", "cursor")},
     columns=(
         Column("NAME", 24, lambda procedure: procedure.name),
         Column("CREATED (UTC)", 23, lambda procedure: table_time(procedure.created_at)),

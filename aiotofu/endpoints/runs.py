@@ -7,9 +7,10 @@ uploaded later can pass, and a watch follows ``created_at`` for the same reason.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -17,12 +18,13 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Metadata, filter_field
 from .._models import Environment, Outcome, Run, SampleFilter
+from .._options import SortedListOptions, WatchOptions
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
 
-__all__ = ["RUNS", "RunFilters"]
+__all__ = ["RUNS", "RunFilters", "RunList", "RunSort", "RunWatch"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class RunFilters(Filters):
     """The filters of ``GET /v2/runs``."""
 
@@ -82,57 +84,57 @@ class RunFilters(Filters):
     )
 
 
+RunSort = Literal[
+    "started_at",
+    "created_at",
+    "duration",
+    "outcome",
+    "serial_number",
+    "part_number",
+    "revision_number",
+]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class RunList(RunFilters, SortedListOptions[Run]):
+    """Stream the runs that match every given filter, newest start first by default.
+
+    Filters are the API's (``GET /v2/runs``): lists take a string or a list of strings;
+    ``outcomes``, ``environments`` and ``samples`` are checked against the API's values;
+    datetimes must be timezone-aware; ``duration_min`` / ``duration_max`` take a
+    ``timedelta`` or an ISO 8601 duration (sent in ISO 8601); ``metadata`` filters on
+    custom metadata (at most 5 keys); ``include_metadata`` and ``include_sequences`` add
+    each run's metadata and top-level sequence calls. The listing options are those of
+    ``client.batches.list()``. Runs are uploaded after they end, so the listing is pinned
+    on ``created_before`` (upload time): runs uploaded while it streams are not yielded.
+    """
+
+    sort_by: RunSort = "started_at"
+
+
+@attrs.frozen(kw_only=True)
+class RunWatch(RunFilters, WatchOptions[Run]):
+    """Yield runs as they are uploaded, oldest first, each exactly once, until you stop.
+
+    As ``client.batches.watch()``, by the runs' ``created_at`` (when the API recorded the
+    run, not when it started: a run uploaded late with an old start is still seen), with
+    the filters of ``list()`` except the upload window.
+    """
+
+    # The window is the watch's own (since): declared again as None, left out.
+    created_after: None = None
+    created_before: None = None
+
+
 RUNS: Endpoint[Run, RunFilters] = Endpoint(
     name="runs",
     path="/v2/runs",
     model=Run,
     filters=RunFilters,
-    sorts=(
-        "started_at",
-        "created_at",
-        "duration",
-        "outcome",
-        "serial_number",
-        "part_number",
-        "revision_number",
-    ),
-    # The official SDK's order (its RunListRequest model).
-    wire_order=(
-        "search_query",
-        "ids",
-        "outcomes",
-        "procedure_ids",
-        "procedure_versions",
-        "deployment_ids",
-        "execution_ids",
-        "slot_keys",
-        "slot_names",
-        "environments",
-        "serial_numbers",
-        "samples",
-        "part_numbers",
-        "revision_numbers",
-        "batch_numbers",
-        "duration_min",
-        "duration_max",
-        "started_after",
-        "started_before",
-        "ended_after",
-        "ended_before",
-        "created_after",
-        "created_before",
-        "created_by_user_ids",
-        "created_by_station_ids",
-        "operated_by_ids",
-        "operated_by_names",
-        "limit",
-        "cursor",
-        "sort_by",
-        "sort_order",
-        "metadata",
-        "include_metadata",
-        "include_sequences",
-    ),
+    sorts=typing.get_args(RunSort),
+    # Where the official SDK (its RunListRequest model) sends the keys that are not filters.
+    sent_after={"operated_by_names": ("limit", "cursor", "sort_by", "sort_order")},
     time_field="created_at",
     time_bounds=("created_after", "created_before"),
     columns=(

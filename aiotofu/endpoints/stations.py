@@ -14,11 +14,12 @@ import attrs
 from .._endpoint import Column, Endpoint
 from .._filters import Filters, Flag, Metadata, Strings, Text, filter_field
 from .._models import Station
+from .._options import ListOptions
 
-__all__ = ["STATIONS", "StationFilters"]
+__all__ = ["STATIONS", "StationFilters", "StationList"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class StationFilters(Filters):
     """The filters of ``GET /v2/stations``."""
 
@@ -36,6 +37,17 @@ class StationFilters(Filters):
     )
 
 
+@attrs.frozen(kw_only=True)
+class StationList(StationFilters, ListOptions[Station]):
+    """Stream the stations that match every given filter, in the server's order.
+
+    ``search_query`` matches a station name; ``procedure_ids`` takes a string or a list;
+    ``metadata`` and ``include_metadata`` as for ``client.parts.list()``. The API has no
+    sort parameter and no time filter: the listing is kept consistent by verifying every
+    page against the last station handed out.
+    """
+
+
 STATIONS: Endpoint[Station, StationFilters] = Endpoint(
     name="stations",
     path="/v2/stations",
@@ -43,15 +55,8 @@ STATIONS: Endpoint[Station, StationFilters] = Endpoint(
     filters=StationFilters,
     # No sort parameter: the one order is the server's, and nothing about it is sent.
     sorts=("default",),
-    # The official SDK's order (its StationListRequest model).
-    wire_order=(
-        "limit",
-        "cursor",
-        "search_query",
-        "procedure_ids",
-        "metadata",
-        "include_metadata",
-    ),
+    # Where the official SDK (its StationListRequest model) sends the keys that are not filters.
+    sent_after={None: ("limit", "cursor")},
     columns=(
         Column("NAME", 28, lambda station: station.name),
         Column("TEAM", 16, lambda station: station.team.name if station.team else "-"),

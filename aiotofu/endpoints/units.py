@@ -6,9 +6,10 @@ watched by it.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -16,12 +17,13 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Flag, Instant, Integer, Metadata, filter_field
 from .._models import Outcome, SampleFilter, Unit
+from .._options import SortedListOptions, WatchOptions
 from ._common import OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
 
-__all__ = ["UNITS", "UnitFilters"]
+__all__ = ["UNITS", "UnitFilters", "UnitList", "UnitSort", "UnitWatch"]
 
 
-@attrs.frozen(cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class UnitFilters(Filters):
     """The filters of ``GET /v2/units``."""
 
@@ -83,40 +85,53 @@ def _last_run(unit: Unit) -> str:
     return f"{run.outcome} {table_time(run.started_at)}" if run else "-"
 
 
+UnitSort = Literal[
+    "created_at",
+    "serial_number",
+    "last_run_at",
+    "part_number",
+    "last_run_procedure",
+]
+"""The values of ``sort_by``, the default first."""
+
+
+@attrs.frozen(kw_only=True)
+class UnitList(UnitFilters, SortedListOptions[Unit]):
+    """Stream the units that match every given filter, following the cursor for you.
+
+    Filters are the API's (``GET /v2/units``), under its names and defaults: lists take a
+    string or a list of strings, enums (``outcomes``, ``samples``) are checked against the
+    API's values, datetimes must be timezone-aware, ``metadata`` filters on custom metadata
+    (at most 5 keys, as for ``client.parts.list()``). The run filters (``procedure_ids``,
+    ``outcomes``, ``started_*``, ``run_count_*``) match a unit by its runs, or by its latest
+    run only with ``latest_only``. The listing options are those of
+    ``client.batches.list()``; every argument is checked here, before any request.
+    """
+
+    sort_by: UnitSort = "created_at"
+
+
+@attrs.frozen(kw_only=True)
+class UnitWatch(UnitFilters, WatchOptions[Unit]):
+    """Yield units as they are created, oldest first, each exactly once, until you stop.
+
+    As ``client.batches.watch()``, by the units' ``created_at``, with the filters of
+    ``list()`` except the creation window.
+    """
+
+    # The window is the watch's own (since): declared again as None, left out.
+    created_after: None = None
+    created_before: None = None
+
+
 UNITS: Endpoint[Unit, UnitFilters] = Endpoint(
     name="units",
     path="/v2/units",
     model=Unit,
     filters=UnitFilters,
-    sorts=("created_at", "serial_number", "last_run_at", "part_number", "last_run_procedure"),
-    # The official SDK's order (its UnitListRequest model).
-    wire_order=(
-        "search_query",
-        "ids",
-        "serial_numbers",
-        "part_numbers",
-        "revision_numbers",
-        "batch_numbers",
-        "procedure_ids",
-        "outcomes",
-        "started_after",
-        "started_before",
-        "latest_only",
-        "run_count_min",
-        "run_count_max",
-        "created_after",
-        "created_before",
-        "created_by_user_ids",
-        "created_by_station_ids",
-        "exclude_units_with_parent",
-        "samples",
-        "limit",
-        "cursor",
-        "sort_by",
-        "sort_order",
-        "metadata",
-        "include_metadata",
-    ),
+    sorts=typing.get_args(UnitSort),
+    # Where the official SDK (its UnitListRequest model) sends the keys that are not filters.
+    sent_after={"samples": ("limit", "cursor", "sort_by", "sort_order")},
     time_field="created_at",
     time_bounds=("created_after", "created_before"),
     columns=(

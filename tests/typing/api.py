@@ -203,3 +203,23 @@ def typos_are_type_errors(client: aiotofu.Client) -> None:
     client.runs.list(sort_by="name")  # type: ignore[arg-type]
     client.phases.list()  # type: ignore[call-arg]
     client.procedures.list(sort_by="name")  # type: ignore[call-arg]
+
+
+def precise_keywords(client: aiotofu.Client, sync: aiotofu.SyncClient) -> None:
+    """The derived facades keep the keyword precision of hand-written signatures."""
+    client.phases.list(outcomes=["SKIP"])  # type: ignore[call-arg]
+    client.runs.list(outcomes=["FIAL"])  # type: ignore[list-item]
+    client.runs.list(sort_by="colour")  # type: ignore[arg-type]
+    client.runs.list(page_sise=3)  # type: ignore[call-arg]
+    client.runs.list(page_size="3")  # type: ignore[arg-type]
+    client.stations.list(sort_order="asc")  # type: ignore[call-arg]
+    client.runs.watch(created_after=datetime.now(timezone.utc))  # type: ignore[arg-type]
+    client.logs.watch(timestamp_before=datetime.now(timezone.utc))  # type: ignore[arg-type]
+    client.units.list("PCB-V1.2")  # type: ignore[call-arg]
+    sync.measurements.list()  # type: ignore[call-arg]
+    sync.runs.list(outcomes=["FIAL"])  # type: ignore[list-item]
+    sync.runs.list(page_sise=3)  # type: ignore[call-arg]
+    sync.batches.watch(created_before=datetime.now(timezone.utc))  # type: ignore[arg-type]
+    bare: aiotofu.Watcher = client.batches.watch()
+    assert_batch: aiotofu.Batch | None = None
+    del bare, assert_batch

@@ -113,8 +113,7 @@ def test_each_kind_names_the_filter_and_what_is_allowed(
 # -- batches: the precise signature is the filters class's --------------------------------
 
 LISTING_OPTIONS = ["sort_by", "sort_order", "page_size", "max_items", "cursor", "prefetch"]
-WATCH_OPTIONS = ["poll_interval", "since"]
-WATCH_TAIL = ["page_size", "resume_token", "lookback"]
+WATCH_OPTIONS = ["poll_interval", "since", "page_size", "resume_token", "lookback"]
 RESOURCES = [
     resource
     for resource in vars(aiotofu._resources).values()
@@ -166,7 +165,7 @@ def test_watch_takes_the_filters_but_the_time_window(resource: type[Any]) -> Non
     parameters = inspect.signature(resource.watch).parameters
     names = [name for name in parameters if name != "self"]
     filters = [name for name, _ in endpoint.filters.declared() if name not in endpoint.time_bounds]
-    assert names == [*WATCH_OPTIONS, *filters, *WATCH_TAIL]
+    assert names == [*filters, *WATCH_OPTIONS]
     hints = typing.get_type_hints(resource.watch)
     declared = typing.get_type_hints(endpoint.filters)
     for name in filters:
@@ -219,18 +218,7 @@ WIDGETS: Endpoint[Widget, WidgetFilters] = Endpoint(
     model=Widget,
     filters=WidgetFilters,
     sorts=("created_at", "name"),
-    wire_order=(
-        "names",
-        "colours",
-        "created_after",
-        "created_before",
-        "min_size",
-        "boxed",
-        "limit",
-        "cursor",
-        "sort_by",
-        "sort_order",
-    ),
+    sent_after={"boxed": ("limit", "cursor", "sort_by", "sort_order")},
     time_field="created_at",
     time_bounds=("created_after", "created_before"),
 )
