@@ -473,3 +473,11 @@ class Filters:
         if unknown:
             raise InvalidParameterError(token, f"not a valid resume token ({sorted(unknown)[0]})")
         return cls(**{name: declared[name].kind.from_json(name, v) for name, v in data.items()})
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An ``int`` (not a ``bool``) in ``low..high``, or InvalidParameterError naming ``name``:
+    the ``Integer`` rule, for the listing options, so that an option and an integer filter are
+    refused in the same words."""
+    checked: int = Integer(low=low, high=high).check(name, value)
+    return checked

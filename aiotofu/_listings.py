@@ -29,11 +29,11 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ._endpoint import DEFAULT, Endpoint, Query, SortKey
-from ._filters import Filters, Instant
+from ._filters import Filters, Instant, check_int
 from ._models import Page
+from ._options import MAX_CURSOR, MAX_PAGE_SIZE
 from ._pagestate import Anchor, Fetch, Position
 from ._paginate import Listing, Paginator
-from ._params import MAX_CURSOR, MAX_PAGE_SIZE, check_int
 from ._requester import Requester
 from ._retry import is_seconds
 from ._sansio import decode_page

@@ -27,11 +27,12 @@ from typing import Any
 import attrs
 
 from ._endpoint import Query
+from ._filters import check_int
 from ._listings import Listings
 from ._models import Log, Run
+from ._options import MAX_PAGE_SIZE
 from ._pagestate import Position
 from ._paginate import Paginator
-from ._params import MAX_PAGE_SIZE, check_int
 from ._tokens import LogWatchToken, decode_payload, decode_token, encode_payload, encode_token
 from ._watch import Watcher, WatchState
 from .endpoints import RUNS, LogFilters, RunFilters

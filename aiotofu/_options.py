@@ -18,10 +18,23 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-__all__ = ["HELP", "ListOptions", "SortedListOptions", "WatchOptions", "help_of", "option"]
+__all__ = [
+    "HELP",
+    "MAX_CURSOR",
+    "MAX_PAGE_SIZE",
+    "ListOptions",
+    "SortedListOptions",
+    "WatchOptions",
+    "help_of",
+    "option",
+]
 
 T = TypeVar("T")
 HELP = "aiotofu.help"
+
+# The API's bounds on `limit` and `cursor`.
+MAX_PAGE_SIZE = 100
+MAX_CURSOR = 2**53 - 1
 
 
 def option(help: str) -> dict[str, Any]:

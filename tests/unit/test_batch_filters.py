@@ -11,7 +11,7 @@ import pytest
 from aiotofu import InvalidParameterError
 from aiotofu._convert import format_datetime
 from aiotofu._endpoint import Query
-from aiotofu._params import check_int
+from aiotofu._filters import check_int
 from aiotofu.endpoints import BATCHES, BatchFilters
 
 UTC = timezone.utc

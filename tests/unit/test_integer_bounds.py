@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 import aiotofu
-from aiotofu._filters import Integer
-from aiotofu._params import check_int
+from aiotofu._filters import Integer, check_int
 from aiotofu.cli import main
 from aiotofu.testing import MockTransport, Request, Response
 
