@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -307,21 +309,28 @@ def add_batch_with_id(emu: Emulator, number: str, batch_id: str) -> None:
     emu._server.state.store.create_batch(number, created_at=micros, batch_id=batch_id)
 
 
+@contextlib.asynccontextmanager
+async def watching_a_storm(size: int) -> AsyncIterator[tuple[Emulator, aiotofu.Watcher, list[str]]]:
+    """A watch that has yielded a storm of ``size`` batches in one instant: the emulator, the
+    watch and the storm's ids in the API's tie order (by id)."""
+    async with (
+        Emulator(batches=5) as emu,
+        emu.client() as client,
+        client.batches.watch(poll_interval=1.0) as watcher,
+    ):
+        for k in range(size):
+            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
+        got = await take(watcher, size)
+        yield emu, watcher, sorted(b.id for b in got)
+
+
 @pytest.mark.parametrize(("storm", "among"), [(300, 150), (1100, 600)])
 async def test_one_more_batch_in_a_storms_instant_is_yielded_and_nothing_again(
     clock: VirtualClock, storm: int, among: int
 ) -> None:
     """It lands among the ids the watch remembers of that instant: it is found, however far
     from the end of the instant, and no batch of the storm is yielded again."""
-    async with (
-        Emulator(batches=5) as emu,
-        emu.client() as client,
-        client.batches.watch(poll_interval=1.0) as watcher,
-    ):
-        for k in range(storm):
-            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
-        got = await take(watcher, storm)
-        ids = sorted(b.id for b in got)
+    async with watching_a_storm(storm) as (emu, watcher, ids):
         add_batch_with_id(emu, "ONE-MORE", ids[among] + "-x")
         emu.add_batch("AFTER", created_at=SAME_INSTANT + timedelta(milliseconds=1))
         rest = await take(watcher, 2)
@@ -334,16 +343,8 @@ async def test_one_more_batch_among_what_a_watch_forgot_of_an_instant_is_an_erro
     """Past what a watch remembers of one instant, a batch that lands among the forgotten ids
     cannot be told from them: ConsistencyError, not a repeat of one and the loss of the other
     (what the unverified skip count did)."""
-    storm = 1100
-    async with (
-        Emulator(batches=5) as emu,
-        emu.client() as client,
-        client.batches.watch(poll_interval=1.0) as watcher,
-    ):
-        for k in range(storm):
-            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
-        got = await take(watcher, storm)
-        add_batch_with_id(emu, "ONE-MORE", sorted(b.id for b in got)[10] + "-x")
+    async with watching_a_storm(1100) as (emu, watcher, ids):
+        add_batch_with_id(emu, "ONE-MORE", ids[10] + "-x")
         with pytest.raises(aiotofu.ConsistencyError):
             await take(watcher, 1)
 
@@ -354,17 +355,8 @@ async def test_one_more_batch_before_the_first_remembered_id_leaves_the_watch_wo
     """Found in review: past what a watch remembers of an instant, one more batch landing just
     before the first id remembered was yielded, and then every later poll (and every resume)
     failed with ConsistencyError: the count moved past a batch the watch still remembered."""
-    storm = 1100
-    async with (
-        Emulator(batches=5) as emu,
-        emu.client() as client,
-        client.batches.watch(poll_interval=1.0) as watcher,
-    ):
-        for k in range(storm):
-            emu.add_batch(f"STORM-{k:05d}", created_at=SAME_INSTANT)
-        got = await take(watcher, storm)
-        ids = sorted(b.id for b in got)
-        add_batch_with_id(emu, "ONE-MORE", ids[storm - 1000] + "-x")
+    async with watching_a_storm(1100) as (emu, watcher, ids):
+        add_batch_with_id(emu, "ONE-MORE", ids[1100 - 1000] + "-x")
         [one_more] = await take(watcher, 1)
         emu.add_batch("AFTER", created_at=SAME_INSTANT + timedelta(milliseconds=1))
         [after] = await take(watcher, 1)
