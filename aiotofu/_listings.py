@@ -1,6 +1,6 @@
 """The listing engine: ``list()`` and ``resume()`` of any endpoint described by an ``Endpoint``.
 
-From the endpoint's value alone it builds the Listing a Paginator drives: how a page is fetched
+From the endpoint's value alone it builds the PageSource a Paginator drives: how a page is fetched
 (the query string from the Query, the request through the Requester, the answer decoded into the
 endpoint's model), each record's id and sort key, where the consistency pin comes from, and the
 resume token of a position. How a listing is kept consistent depends on its order:
@@ -33,7 +33,7 @@ from ._filters import Filters, Instant, check_int
 from ._models import Page
 from ._options import MAX_CURSOR, MAX_PAGE_SIZE
 from ._pagestate import Anchor, Fetch, Position
-from ._paginate import Listing, Paginator
+from ._paginate import PageSource, Paginator
 from ._requester import Requester
 from ._retry import is_seconds
 from ._sansio import decode_page
@@ -41,7 +41,7 @@ from ._tokens import AnchorPayload, ListingToken, WatchToken, decode_payload, en
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError, StateError
 
-__all__ = ["MAX_PREFETCH", "Listings"]
+__all__ = ["MAX_PREFETCH", "EndpointEngine"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
@@ -51,7 +51,7 @@ MAX_PREFETCH = 64
 TOKEN_TIES = 40
 
 
-class Listings(Generic[T, F]):
+class EndpointEngine(Generic[T, F]):
     """``list()`` and ``resume()`` of one endpoint, on one client's requester."""
 
     def __init__(self, endpoint: Endpoint[T, F], requester: Requester) -> None:
@@ -124,7 +124,7 @@ class Listings(Generic[T, F]):
             elif query.sort_order == "desc":
                 pin_of_page = functools.partial(_newest_in_page, time_field)
         key = self.endpoint.sort_key(query.sort_by)
-        listing: Listing[T] = Listing(
+        listing: PageSource[T] = PageSource(
             fetch=functools.partial(self.fetch_page, query, key),
             id_of=operator.attrgetter("id"),
             key_of=None if key is None else key.value,

@@ -6,7 +6,7 @@ received it: a run uploaded after one that started later, or any run of a statio
 ahead, sorts behind (or far ahead of) what a watch by ``created_at`` has reached, and such a
 watch never yields it. What the server records on arrival is the run's ``created_at``, its
 upload time, and a run is uploaded with all its lines at once. So a log watch is a watch of
-runs by upload time (``Listings.watch`` on the runs endpoint: exactly once, ties, look-back,
+runs by upload time (``EndpointEngine.watch`` on the runs endpoint: exactly once, ties, look-back,
 resume), narrowed by the log filters that are run filters, and, for each run it yields, a
 listing of that run's lines (``run_ids=[run.id]`` with every filter of the watch, oldest
 first), complete when the run is seen.
@@ -28,7 +28,7 @@ import attrs
 
 from ._endpoint import Query
 from ._filters import check_int
-from ._listings import Listings
+from ._listings import EndpointEngine
 from ._models import Log, Run
 from ._options import MAX_PAGE_SIZE
 from ._pagestate import Position
@@ -82,7 +82,7 @@ class LogWatcher(Watcher[Log]):
     def __init__(
         self,
         *,
-        logs: Listings[Log, LogFilters],
+        logs: EndpointEngine[Log, LogFilters],
         filters: LogFilters,
         page_size: int,
         runs: Watcher[Run],
@@ -207,7 +207,9 @@ class LogWatcher(Watcher[Log]):
         return f"<aiotofu.Watcher of logs of runs uploaded since {self._runs.since}{where}>"
 
 
-def lines_query(logs: Listings[Log, LogFilters], filters: LogFilters, run_id: str) -> Query[Any]:
+def lines_query(
+    logs: EndpointEngine[Log, LogFilters], filters: LogFilters, run_id: str
+) -> Query[Any]:
     """The listing of one run's lines that match ``filters``: oldest first."""
     one_run = attrs.evolve(filters, run_ids=(run_id,))
     return logs.endpoint.query(one_run, sort_by="created_at", sort_order="asc")
@@ -220,7 +222,7 @@ def run_filters(filters: LogFilters) -> RunFilters:
 
 
 def watch_logs(
-    logs: Listings[Log, LogFilters],
+    logs: EndpointEngine[Log, LogFilters],
     filters: LogFilters,
     *,
     poll_interval: float,
@@ -231,7 +233,7 @@ def watch_logs(
 ) -> LogWatcher:
     """A watch of the lines of new runs that match ``filters``, or one resumed from its token
     (which carries the filters). Every argument is checked here, before any request."""
-    runs: Listings[Run, RunFilters] = Listings(RUNS, logs.requester)
+    runs: EndpointEngine[Run, RunFilters] = EndpointEngine(RUNS, logs.requester)
     if resume_token is not None:
         named = ["since"] * (since is not None) + list(filters.to_json())
         if named:
@@ -252,8 +254,8 @@ def watch_logs(
 
 
 def _resume(
-    logs: Listings[Log, LogFilters],
-    runs: Listings[Run, RunFilters],
+    logs: EndpointEngine[Log, LogFilters],
+    runs: EndpointEngine[Run, RunFilters],
     token: str,
     poll_interval: float,
 ) -> LogWatcher:

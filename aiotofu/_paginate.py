@@ -26,7 +26,7 @@ from ._models import Page
 from ._pagestate import Chunk, Fetch, PageState, Position
 from .errors import StateError, TofuPilotError
 
-__all__ = ["Listing", "PageFetcher", "Paginator"]
+__all__ = ["PageFetcher", "PageSource", "Paginator"]
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ class PageFetcher(Protocol[T]):
 
 
 @attrs.frozen
-class Listing(Generic[T]):
+class PageSource(Generic[T]):
     """Everything a Paginator needs to know of one listing, in one value.
 
     ``fetch`` answers a page request (building the HTTP request from the listing's filters
@@ -79,7 +79,7 @@ class Paginator(Generic[T]):
 
     def __init__(
         self,
-        listing: Listing[T],
+        listing: PageSource[T],
         *,
         page_size: int,
         max_items: int | None,

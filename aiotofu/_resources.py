@@ -18,7 +18,7 @@ import attrs
 from ._endpoint import Endpoint
 from ._facades import listing, watching
 from ._filters import Filters
-from ._listings import Listings
+from ._listings import EndpointEngine
 from ._log_watch import watch_logs
 from ._models import (
     Batch,
@@ -102,7 +102,7 @@ class _Resource(Generic[T, F]):
                 parameters.check(cls.endpoint, watch=name == "watch")
 
     def __init__(self, requester: Requester) -> None:
-        self._listings: Listings[T, F] = Listings(self.endpoint, requester)
+        self._listings: EndpointEngine[T, F] = EndpointEngine(self.endpoint, requester)
 
     def __repr__(self) -> str:
         return f"<aiotofu {self.endpoint.name} of {self._listings.requester.base_url}>"

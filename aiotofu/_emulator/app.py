@@ -22,7 +22,16 @@ from aiohttp import web
 from ..endpoints.batches import BATCHES
 from .endpoints import LISTINGS, PARTS, STATIONS
 from .faults import Faults
-from .listing import MAX_CURSOR, MAX_LIMIT, Listing, choice, date_time, integer, issue, serve
+from .listing import (
+    MAX_CURSOR,
+    MAX_LIMIT,
+    EmulatedEndpoint,
+    choice,
+    date_time,
+    integer,
+    issue,
+    serve,
+)
 from .store import BatchFilter, Store, SyntheticStore, parts_catalogue
 from .world import World
 
@@ -386,7 +395,7 @@ async def list_records(request: web.Request) -> web.Response:
 
 
 def _listed(
-    listing: Listing, request: web.Request, records: Any, tie_salt: bytes | None
+    listing: EmulatedEndpoint, request: web.Request, records: Any, tie_salt: bytes | None
 ) -> web.Response:
     status, body = serve(listing, request.query, records, tie_salt=tie_salt)
     if status != 200:

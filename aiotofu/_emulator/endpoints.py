@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .listing import Listing, Param, metadata_matches
+from .listing import EmulatedEndpoint, Param, metadata_matches
 
 __all__ = ["LISTINGS", "PARTS", "STATIONS"]
 
@@ -140,7 +140,7 @@ def _units_by_runs(unit: Record, where: dict[str, Any]) -> bool:
     return any(all(test(run, value) for test, value in conditions) for run in runs)
 
 
-UNITS = Listing(
+UNITS = EmulatedEndpoint(
     params={
         "search_query": SEARCH,
         "ids": STRINGS,
@@ -199,7 +199,7 @@ UNITS = Listing(
     includes={"include_metadata": ("metadata", "_metadata")},
 )
 
-RUNS = Listing(
+RUNS = EmulatedEndpoint(
     params={
         "search_query": SEARCH,
         "ids": STRINGS,
@@ -270,7 +270,7 @@ RUNS = Listing(
 )
 
 # No sort parameter: newest first.
-PROCEDURES = Listing(
+PROCEDURES = EmulatedEndpoint(
     params={"search_query": SEARCH, "created_after": DATETIME, "created_before": DATETIME},
     match={
         "search_query": _search(_key("name")),
@@ -280,7 +280,7 @@ PROCEDURES = Listing(
     order=(_key("_created"), True),
 )
 
-DEPLOYMENTS = Listing(
+DEPLOYMENTS = EmulatedEndpoint(
     params={
         "procedure_ids": STRINGS,
         "environments": _enum(ENVIRONMENTS),
@@ -321,7 +321,7 @@ _LOG_RUN_FILTERS = (
     "created_by_user_ids",
 )
 
-LOGS = Listing(
+LOGS = EmulatedEndpoint(
     params={
         "procedure_ids": STRINGS,
         "search_query": SEARCH,
@@ -381,7 +381,7 @@ def _of_procedure(record: Record, procedure_id: str) -> bool:
     return bool(record["_run"]["procedure"]["id"] == procedure_id)
 
 
-PHASES = Listing(
+PHASES = EmulatedEndpoint(
     params={
         "procedure_id": Param("text", required=True),
         "names": STRINGS,
@@ -428,7 +428,7 @@ def _value_of(kind: str) -> Getter:
     return lambda measurement: measurement[kind]
 
 
-MEASUREMENTS = Listing(
+MEASUREMENTS = EmulatedEndpoint(
     params={
         "procedure_id": Param("text", required=True),
         "phase_name": Param("text"),
@@ -491,7 +491,7 @@ def _procedures_of(record: Record) -> list[str]:
     return [procedure["id"] for procedure in record["procedures"]]
 
 
-PARTS = Listing(
+PARTS = EmulatedEndpoint(
     params={
         "search_query": SEARCH,
         "procedure_ids": STRINGS,
@@ -508,7 +508,7 @@ PARTS = Listing(
 )
 
 # No sort parameter: in name order.
-STATIONS = Listing(
+STATIONS = EmulatedEndpoint(
     params={
         "search_query": SEARCH,
         "procedure_ids": STRINGS,
@@ -525,7 +525,7 @@ STATIONS = Listing(
 )
 
 # path -> (listing, the name of its records in ``world.Records``)
-LISTINGS: dict[str, tuple[Listing, str]] = {
+LISTINGS: dict[str, tuple[EmulatedEndpoint, str]] = {
     "/api/v2/units": (UNITS, "units"),
     "/api/v2/runs": (RUNS, "runs"),
     "/api/v2/procedures": (PROCEDURES, "procedures"),

@@ -4,10 +4,10 @@ sort with a unique tie-breaker (so offsets are stable) or, for an emulator whose
 unstable, with a permutation of every group of equal keys drawn for the request (as SQL without a
 unique tie-breaker may order them), and cut one page at an offset cursor.
 
-An endpoint is a ``Listing``: its parameters (``Param``, written from TofuPilot's reference and
-the official SDK's models, not from aiotofu's own filters, so that the emulator stays an
-independent check of what the client sends), a predicate per filter, its sort keys, and what
-``include_*`` flags add to a record.
+An endpoint is an ``EmulatedEndpoint``: its parameters (``Param``, written from TofuPilot's
+reference and the official SDK's models, not from aiotofu's own filters, so that the emulator
+stays an independent check of what the client sends), a predicate per filter, its sort keys, and
+what ``include_*`` flags add to a record.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = [
     "DATE_TIME",
     "MAX_CURSOR",
     "MAX_LIMIT",
-    "Listing",
+    "EmulatedEndpoint",
     "Param",
     "choice",
     "date_time",
@@ -75,7 +75,7 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Listing:
+class EmulatedEndpoint:
     """One list endpoint of the emulator.
 
     ``match`` holds a predicate per filter (``record, parsed value -> bool``); ``combined``
@@ -105,7 +105,11 @@ def issue(name: str, code: str, message: str) -> dict[str, Any]:
 
 
 def serve(
-    listing: Listing, query: Any, records: Iterable[Record], *, tie_salt: bytes | None = None
+    listing: EmulatedEndpoint,
+    query: Any,
+    records: Iterable[Record],
+    *,
+    tie_salt: bytes | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """The status and body of one request (``query``: a MultiDict of the query string).
 

@@ -31,7 +31,7 @@ from aiotofu._filters import (
     Text,
     filter_field,
 )
-from aiotofu._listings import Listings
+from aiotofu._listings import EndpointEngine
 from aiotofu._models import AwareDatetime
 from aiotofu._requester import Requester
 from aiotofu.endpoints import BATCHES, ENDPOINTS, BatchFilters
@@ -258,7 +258,7 @@ def serve(request: Request) -> Response:
     )
 
 
-def widgets(transport: MockTransport) -> Listings[Widget, WidgetFilters]:
+def widgets(transport: MockTransport) -> EndpointEngine[Widget, WidgetFilters]:
     requester = Requester(
         transport,
         base_url="https://example.invalid/api",
@@ -268,7 +268,7 @@ def widgets(transport: MockTransport) -> Listings[Widget, WidgetFilters]:
         max_concurrency=4,
         clock=get_clock(),
     )
-    return Listings(WIDGETS, requester)
+    return EndpointEngine(WIDGETS, requester)
 
 
 async def test_a_toy_endpoint_lists_validates_pins_and_resumes() -> None:
@@ -329,7 +329,7 @@ async def test_a_toy_endpoint_with_a_time_field_can_be_watched(clock: Any) -> No
 
 def test_an_endpoint_without_a_time_field_cannot_be_watched() -> None:
     timeless = attrs.evolve(WIDGETS, time_field=None, time_bounds=None)
-    listings = Listings(timeless, widgets(MockTransport(serve)).requester)
+    listings = EndpointEngine(timeless, widgets(MockTransport(serve)).requester)
     with pytest.raises(aiotofu.StateError, match="no creation time to watch by"):
         listings.watch(WidgetFilters())
 

@@ -29,7 +29,7 @@ from aiotofu._pagestate import (
     PageState,
     Position,
 )
-from aiotofu._paginate import Listing, Paginator
+from aiotofu._paginate import PageSource, Paginator
 
 
 @attrs.frozen
@@ -319,7 +319,7 @@ async def list_everything(
     ConsistencyError it ended with, if it gave up."""
 
     def listing(start: Position | None) -> Paginator[Rec]:
-        listing = Listing(
+        listing = PageSource(
             server.fetch,
             ID,
             key_of=None if keyed == "none" else KEY,

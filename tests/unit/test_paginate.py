@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from aiotofu import Page, StateError
 from aiotofu._pagestate import Fetch, Position
-from aiotofu._paginate import Listing, Paginator
+from aiotofu._paginate import PageSource, Paginator
 
 
 @attrs.frozen
@@ -77,7 +77,7 @@ class FakeSource:
             name: kwargs.pop(name) for name in ("probe", "pin_of_page", "token") if name in kwargs
         }
         options.update(kwargs)
-        return Paginator(Listing(self.fetch, KEY, **listing), **options)
+        return Paginator(PageSource(self.fetch, KEY, **listing), **options)
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
@@ -248,7 +248,7 @@ async def test_a_cursor_off_the_prediction_falls_back_to_sequential() -> None:
         requested.append(fetch.cursor)
         return pages.get(fetch.cursor, Page(recs("WRONG"), fetch.cursor, False, None))
 
-    paginator = Paginator(Listing(fetch, KEY), page_size=2, max_items=None, prefetch=4)
+    paginator = Paginator(PageSource(fetch, KEY), page_size=2, max_items=None, prefetch=4)
     assert [r.id for r in await paginator.collect()] == ["a", "b", "c", "d", "e"]
     assert requested[0] == 0
     assert requested[-2:] == [7, 9]
@@ -330,7 +330,11 @@ async def test_any_page_sequence_yields_the_concatenation_and_chains_cursors(
         return page
 
     paginator = Paginator(
-        Listing(fetch, KEY), start=Position(start), page_size=5, max_items=None, prefetch=prefetch
+        PageSource(fetch, KEY),
+        start=Position(start),
+        page_size=5,
+        max_items=None,
+        prefetch=prefetch,
     )
     got = [r.id for r in await paginator.collect()]
     assert got == [r.id for page in pages.values() for r in page.items]
