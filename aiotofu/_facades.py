@@ -29,6 +29,7 @@ from ._filters import Filters
 from ._options import ListOptions, WatchOptions, help_of
 from ._paginate import Paginator
 from ._watch import Watcher
+from .errors import InvalidParameterError
 
 __all__ = ["Parameters", "listing", "watching"]
 
@@ -46,6 +47,8 @@ class Parameters:
 
     filters: type[Filters]
     filter_names: tuple[str, ...]
+    # Declared again as None (a watch's creation window): a type checker lets None through.
+    left_out: frozenset[str]
     options: dict[str, Any]
     names: frozenset[str]
     signature: inspect.Signature
@@ -89,6 +92,7 @@ class Parameters:
         return cls(
             filters=filters,
             filter_names=tuple(name for name, _ in declared),
+            left_out=frozenset(left_out),
             options={field.name: field.default for field in options},
             names=frozenset(names),
             signature=signature,
@@ -101,7 +105,14 @@ class Parameters:
     ) -> tuple[Filters, dict[str, Any]]:
         """The filters (checked) and the options (with their defaults) of one call. What
         Python refuses for these parameters (a positional argument, an unknown or a missing
-        keyword) raises its TypeError, naming ``function``."""
+        keyword) raises its TypeError, naming ``function``. A filter left out (a watch's own
+        window) is taken as None, which the declaring class types it as, and refused otherwise."""
+        for name in self.left_out & kwargs.keys():
+            if kwargs[name] is not None:
+                raise InvalidParameterError(
+                    name, f"{function}() sets its own window: give since= (or lookback=) instead"
+                )
+            kwargs = {key: value for key, value in kwargs.items() if key != name}
         if args or not kwargs.keys() <= self.names:
             self._bind(function, args, kwargs)
         try:
@@ -176,7 +187,7 @@ def listing(
     parameters = Parameters.of(cls, Paginator[_record_of(cls, ListOptions)])  # type: ignore[misc]
 
     def list(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> Paginator[T]:
-        filters, options = parameters.arguments("list", args, kwargs)
+        filters, options = parameters.arguments(list.__qualname__, args, kwargs)
         result: Paginator[T] = self._list(filters, **options)
         return result
 
@@ -193,7 +204,7 @@ def watching(
     parameters = Parameters.of(cls, Watcher[_record_of(cls, WatchOptions)])  # type: ignore[misc]
 
     def watch(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> Watcher[T]:
-        filters, options = parameters.arguments("watch", args, kwargs)
+        filters, options = parameters.arguments(watch.__qualname__, args, kwargs)
         result: Watcher[T] = self._watch(filters, **options)
         return result
 

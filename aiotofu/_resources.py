@@ -96,10 +96,14 @@ class _Resource(Generic[T, F]):
 
     def __init_subclass__(cls) -> None:
         # A facade declared for another endpoint would check the wrong filters: refused here.
+        # And it is this class's method (its name in help(), in errors, to pickle).
         for name in ("list", "watch"):
-            parameters = getattr(getattr(cls, name, None), "parameters", None)
+            method: Any = cls.__dict__.get(name)
+            parameters = getattr(method, "parameters", None)
             if parameters is not None:
                 parameters.check(cls.endpoint, watch=name == "watch")
+                method.__qualname__ = f"{cls.__qualname__}.{name}"
+                method.__module__ = cls.__module__
 
     def __init__(self, requester: Requester) -> None:
         self._listings: EndpointEngine[T, F] = EndpointEngine(self.endpoint, requester)
