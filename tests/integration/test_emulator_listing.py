@@ -22,17 +22,10 @@ from aiotofu import cli
 from aiotofu._emulator import EmulatorServer
 from aiotofu._emulator.endpoints import LISTINGS, PARTS
 from aiotofu._emulator.store import parts_catalogue, procedure_id
+from aiotofu._emulator.world import PROCEDURE_NAMES
 from aiotofu.testing import Emulator
 
 UTC = timezone.utc
-PROCEDURE_NAMES = (
-    "Functional test",
-    "ICT",
-    "Burn-in",
-    "Final QA",
-    "Calibration",
-    "Firmware flashing",
-)
 FUNCTIONAL = procedure_id("Functional test")
 Get = Callable[[str, dict[str, str]], Awaitable[dict[str, Any]]]
 

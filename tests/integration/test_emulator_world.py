@@ -19,6 +19,7 @@ import pytest
 
 import aiotofu
 from aiotofu._emulator.store import procedure_id, stable_id
+from aiotofu._emulator.world import PROCEDURE_NAMES
 from aiotofu.testing import Emulator
 
 UTC = timezone.utc
@@ -37,14 +38,6 @@ PLAIN = {
     "logs": {},
 }
 SCOPED = ("phases", "measurements")
-PROCEDURE_NAMES = (
-    "Functional test",
-    "ICT",
-    "Burn-in",
-    "Final QA",
-    "Calibration",
-    "Firmware flashing",
-)
 
 
 async def snapshot(emu: Emulator) -> Snapshot:

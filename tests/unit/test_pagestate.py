@@ -383,11 +383,13 @@ def assert_exactly_once(server: ModelServer, got: list[Rec]) -> None:
 
 
 KEYED = st.sampled_from(["none", "key", "restart"])
-
-
-@settings(
+# Every property of this module: 200 examples in the suite (5 000 once before a change lands).
+PROPERTY = settings(
     deadline=None, max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+@PROPERTY
 @given(
     count=st.integers(0, 60),
     page_size=st.integers(1, 12),
@@ -425,9 +427,7 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
     assert_exactly_once(server, got)
 
 
-@settings(
-    deadline=None, max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@PROPERTY
 @given(
     count=st.integers(0, 60),
     page_size=st.integers(1, 12),
@@ -482,9 +482,7 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
         assert len(yielded) == len(set(yielded)), "a record was yielded twice"
 
 
-@settings(
-    deadline=None, max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@PROPERTY
 @given(
     count=st.integers(0, 60),
     page_size=st.integers(1, 12),
