@@ -1,18 +1,9 @@
-"""The listing engine: ``list()`` and ``resume()`` of any endpoint described by an ``Endpoint``.
+"""The listing engine: ``list()``, ``resume()`` and ``watch()`` of any endpoint described by an
+``Endpoint``, on one client's requester.
 
-From the endpoint's value alone it builds the PageSource a Paginator drives: how a page is fetched
-(the query string from the Query, the request through the Requester, the answer decoded into the
-endpoint's model), each record's id and sort key, where the consistency pin comes from, and the
-resume token of a position. How a listing is kept consistent depends on its order:
-
-- by the endpoint's time field, newest first: that field of the newest record is the pin (an
-  upper bound on every request), read from the first page when the listing starts at 0, else
-  asked for first;
-- by the time field, oldest first: new records land after everything and shift nothing, so no
-  pin;
-- in any other order (a number, a name, another time): new records land anywhere, so the
-  newest time is asked for first;
-- an endpoint with no time filter has no pin at all: verified continuity alone.
+It checks what the caller gave (the options, a token), builds the endpoint's ``Query`` and hands
+a Paginator the pages of that query (``_pages.EndpointPages``), which the Paginator walks one way:
+the page state says which page comes next, the pages fetch it, the state takes the answer.
 
 A lost position restarts from the last record's sort key wherever the API filters that key
 inclusively (the endpoint's ``SortKey.bounds``: the time field, runs' ``started_at``), as a
@@ -22,22 +13,20 @@ lower bound oldest first and an upper bound newest first; in other orders it is 
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from ._endpoint import DEFAULT, Endpoint, Query, SortKey
+from ._endpoint import DEFAULT, Endpoint, Query
 from ._filters import Filters, Instant, check_int
-from ._models import Page
 from ._options import MAX_CURSOR, MAX_PAGE_SIZE
-from ._pagestate import Anchor, Fetch, Position
-from ._paginate import PageSource, Paginator
+from ._pages import EndpointPages, anchor_from_payload
+from ._pagestate import Fetch, Position
+from ._paginate import Paginator
 from ._requester import Requester
 from ._retry import is_seconds
-from ._sansio import decode_page
-from ._tokens import AnchorPayload, ListingToken, WatchToken, decode_payload, encode_payload
+from ._tokens import ListingToken, WatchToken, decode_payload, encode_payload
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError, StateError
 
@@ -47,8 +36,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
 
 MAX_PREFETCH = 64
-# The most ids of a tie group a resume token holds: 40 UUIDs keep it under 4 KB.
-TOKEN_TIES = 40
 
 
 class EndpointEngine(Generic[T, F]):
@@ -93,7 +80,7 @@ class EndpointEngine(Generic[T, F]):
             start = Position(
                 check_int("cursor", payload.cursor, 0, MAX_CURSOR),
                 payload.pin,
-                _anchor(payload.anchor),
+                anchor_from_payload(payload.anchor),
                 payload.start,
             )
         except InvalidParameterError as exc:
@@ -116,52 +103,20 @@ class EndpointEngine(Generic[T, F]):
         start: Position,
     ) -> Paginator[T]:
         """A Paginator over ``query`` from ``start`` (arguments already checked)."""
-        time_field = self.endpoint.time_field
-        probe = pin_of_page = None
-        if start.pin is None and time_field is not None and self.endpoint.time_bounds:
-            if not query.by_time or (query.sort_order == "desc" and start.cursor > 0):
-                probe = functools.partial(self.newest_time, query)
-            elif query.sort_order == "desc":
-                pin_of_page = functools.partial(_newest_in_page, time_field)
-        key = self.endpoint.sort_key(query.sort_by)
-        listing: PageSource[T] = PageSource(
-            fetch=functools.partial(self.fetch_page, query, key),
-            id_of=operator.attrgetter("id"),
-            key_of=None if key is None else key.value,
-            restart=key is not None and key.bounds is not None,
-            mutable=key is not None and key.mutable,
-            probe=probe,
-            pin_of_page=pin_of_page,
-            token=functools.partial(self._token, query, page_size),
-        )
+        pages = EndpointPages(self.endpoint, query, self.requester, page_size)
         return Paginator(
-            listing, page_size=page_size, max_items=max_items, prefetch=prefetch, start=start
-        )
-
-    async def fetch_page(self, query: Query[F], key: SortKey | None, fetch: Fetch) -> Page[T]:
-        """The page ``fetch`` asks for. The pin is an upper bound on the time field (newest
-        first, and in orders by anything else); a restart bounds the sort key from the side
-        the listing goes to (a lower bound oldest first), which overrides the pin when both are
-        the same filter (the restart's is the tighter)."""
-        bounds: dict[str, datetime] = {}
-        time_bounds = self.endpoint.time_bounds
-        if fetch.pin is not None and time_bounds is not None:
-            bounds[time_bounds[1]] = fetch.pin
-        if fetch.start is not None and key is not None and key.bounds is not None:
-            bounds[key.bounds[0] if query.sort_order == "asc" else key.bounds[1]] = fetch.start
-        params = query.to_query(cursor=fetch.cursor, limit=fetch.limit, bounds=bounds)
-        return await self.requester.send(
-            self.requester.request(self.endpoint.path, params),
-            functools.partial(decode_page, cls=self.endpoint.model, cursor=fetch.cursor),
+            pages.source(start),
+            page_size=page_size,
+            max_items=max_items,
+            prefetch=prefetch,
+            start=start,
         )
 
     async def newest_time(self, query: Query[F]) -> Any:
         """The time of the newest record that matches ``query`` now (None: there is none)."""
-        time_field = self.endpoint.time_field
-        assert time_field is not None
-        newest = self.endpoint.query(query.filters, sort_by=time_field, sort_order="desc")
-        page = await self.fetch_page(newest, None, Fetch(0, 1))
-        return _newest_in_page(time_field, page)
+        pages = EndpointPages(self.endpoint, query, self.requester, MAX_PAGE_SIZE)
+        page = await pages.fetch(Fetch(0, 1, kind="probe"))
+        return max(map(operator.attrgetter(self._time_field()), page.items), default=None)
 
     # -- watching: new records, oldest first, by the endpoint's time field -----------------
 
@@ -277,64 +232,6 @@ class EndpointEngine(Generic[T, F]):
                 recent=list(state.recent),
             )
         )
-
-    def _token(self, query: Query[F], page_size: int, position: Position) -> str:
-        anchor = position.anchor
-        return encode_payload(
-            ListingToken(
-                resource=self.endpoint.name,
-                query=query.to_json(),
-                page_size=page_size,
-                cursor=position.cursor,
-                pin=position.pin,
-                start=position.start,
-                anchor=None if anchor is None else _anchor_payload(anchor),
-            )
-        )
-
-
-def _newest_in_page(time_field: str, page: Page[Any]) -> Any:
-    return max((getattr(record, time_field) for record in page.items), default=None)
-
-
-def _anchor_payload(anchor: Anchor) -> AnchorPayload:
-    """What a token holds of an anchor: a time key as such, any other key as JSON, and the ids
-    of its ties while they are few. Past that, their count, where it says which they are: the
-    records of the anchor's key from where they begin up to the anchor (the token stays a few
-    KB); where it does not (a server that reordered ties), the ids, so as not to repeat any."""
-    key = anchor.key
-    timed = isinstance(key, datetime)
-    in_place = anchor.first >= 0 and anchor.offset - anchor.first + 1 == anchor.rank
-    ties = anchor.ties if len(anchor.ties) <= TOKEN_TIES or not in_place else ()
-    return AnchorPayload(
-        id=str(anchor.id),
-        offset=anchor.offset,
-        key=key if timed else None,
-        ties=sorted(str(tie) for tie in ties),
-        rank=anchor.rank,
-        value=None if timed else json.dumps(key),
-        first=anchor.first,
-    )
-
-
-def _anchor(payload: AnchorPayload | None) -> Anchor | None:
-    """The anchor a token carries, its offset, rank and key checked."""
-    if payload is None:
-        return None
-    offset = check_int("offset", payload.offset, 0, MAX_CURSOR)
-    ties = frozenset(payload.ties)
-    rank = check_int("rank", payload.rank, len(ties), MAX_CURSOR)
-    first = check_int("first", payload.first, -1, offset)
-    if payload.value is None:
-        key = payload.key
-    else:
-        try:
-            key = json.loads(payload.value)
-        except ValueError:
-            raise InvalidParameterError("key", "not JSON") from None
-        if not isinstance(key, (str, int, float, bool, type(None))):
-            raise InvalidParameterError("key", f"not a sort key: {key!r}")
-    return Anchor(payload.id, offset, key, ties, rank, first)
 
 
 def _seconds(name: str, value: Any) -> float:

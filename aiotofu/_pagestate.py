@@ -52,9 +52,22 @@ import attrs
 from ._models import Page
 from .errors import ConsistencyError, PaginationError
 
-__all__ = ["MAX_RECOVERIES", "MAX_TIES", "Anchor", "Chunk", "Fetch", "PageState", "Position"]
+__all__ = [
+    "MAX_RECOVERIES",
+    "MAX_TIES",
+    "Anchor",
+    "Chunk",
+    "Fetch",
+    "PageState",
+    "PinFrom",
+    "Position",
+]
 
 T = TypeVar("T")
+
+# Where a listing's consistency pin comes from: a probe for the newest record before the first
+# page, the first page itself, or nowhere (no pin, or one given).
+PinFrom = Literal["probe", "page", None]
 
 API_MAX_LIMIT = 100  # the API's bound on `limit`
 # A long run of empty pages that all say has_more is a server walking its cursor towards 2^53.
@@ -118,14 +131,15 @@ class Fetch:
     """One page request the state machine asks for: ``limit`` records from ``cursor``.
 
     ``kind`` is ``"page"`` for the next page, ``"search"`` for a window searched for a lost
-    anchor, ``"restart"`` for the first page after restarting from the anchor's sort key.
-    ``pin`` and ``start`` are the position's bounds (see Position).
+    anchor, ``"restart"`` for the first page after restarting from the anchor's sort key, and
+    ``"probe"`` for the newest record by the listing's time, whose time is the pin (see
+    ``PageState.pin_from``). ``pin`` and ``start`` are the position's bounds (see Position).
     """
 
     cursor: int
     limit: int
     pin: Any = None
-    kind: Literal["page", "search", "restart"] = "page"
+    kind: Literal["page", "search", "restart", "probe"] = "page"
     start: Any = None
 
 
@@ -170,7 +184,9 @@ class PageState(Generic[T]):
     ``id_of`` gives a record's unique id; ``key_of`` its sort key (None: the order is unknown).
     ``restart``: the key can bound a request, so a lost position restarts from it (else it is
     searched for). ``mutable``: the key may change while the listing runs. ``remaining``
-    counts what ``max_items`` still allows (None: no limit).
+    counts what ``max_items`` still allows (None: no limit). ``pin_from`` says where the pin
+    comes from while it is not known: the newest ``time_of`` of a probe asked for first, or of
+    the first page.
     """
 
     cursor: int
@@ -183,6 +199,8 @@ class PageState(Generic[T]):
     restart: bool = False
     mutable: bool = False
     start: Any = None
+    pin_from: PinFrom = None
+    time_of: Callable[[T], Any] | None = attrs.field(default=None, repr=False)
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -225,6 +243,8 @@ class PageState(Generic[T]):
         (offered only while the server's cursors follow them, and within ``max_items``)."""
         if self.done:
             return []
+        if self.pin_from == "probe":
+            return [Fetch(0, 1, kind="probe")]
         if self.search:
             return [Fetch(self.search[0], API_MAX_LIMIT, self.pin, "search", self.start)]
         if self.restarting:
@@ -254,18 +274,24 @@ class PageState(Generic[T]):
 
     # -- what a page yields --------------------------------------------------------------
 
-    def accept(self, fetch: Fetch, page: Page[T], *, pin: Any = None) -> Chunk[T]:
+    def accept(self, fetch: Fetch, page: Page[T]) -> Chunk[T]:
         """Take the answer to ``fetch`` (which must be ``next_fetches(1)[0]``): the records it
-        yields, and the state moved past it. ``pin``, if given, is the consistency bound from
-        now on (the listing derives it from the first page). Raises ConsistencyError if the
-        place is lost and cannot be found again."""
+        yields, and the state moved past it. Raises ConsistencyError if the place is lost and
+        cannot be found again."""
         expected = self.next_fetches(1)
         if not expected or fetch != expected[0]:
             raise PaginationError(f"internal error: got an answer to {fetch}, expected {expected}")
         before = self.position
-        if pin is not None:
-            self.pin = pin
         items = page.items
+        if self.pin_from is not None:
+            # The newest time, once there is a record to read it from: the bound of every
+            # request from now on. A probe is asked once; nothing to read means no pin.
+            assert self.time_of is not None
+            pin = max(map(self.time_of, items), default=None)
+            if pin is not None or fetch.kind == "probe":
+                self.pin, self.pin_from = pin, None
+            if fetch.kind == "probe":
+                return self._nothing(fetch, page, before)
         if fetch.kind == "restart":
             self.restarting = False
         if fetch.kind == "restart" and (items or not page.has_more):

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
 
 from ._models import Page
-from ._pagestate import Chunk, Fetch, PageState, Position
+from ._pagestate import Chunk, Fetch, PageState, PinFrom, Position
 from .errors import StateError, TofuPilotError
 
 __all__ = ["PageFetcher", "PageSource", "Paginator"]
@@ -42,13 +42,13 @@ class PageFetcher(Protocol[T]):
 class PageSource(Generic[T]):
     """Everything a Paginator needs to know of one listing, in one value.
 
-    ``fetch`` answers a page request (building the HTTP request from the listing's filters
-    and decoding the answer); ``id_of`` gives a record's unique id and ``key_of`` its sort key
-    (None: the order's key is unknown); ``restart`` says the key can bound a request, so that
-    a lost position restarts from it; ``mutable`` that it changes while the listing runs (see
-    ``PageState``). The consistency pin comes from
-    ``probe`` (asked before the first page) or ``pin_of_page`` (read from the first page), or
-    from neither. ``token`` turns a Position into a resume token.
+    ``fetch`` answers a page request (``_pages.EndpointPages.fetch``: the query string from
+    the listing's filters, the request, the answer decoded); ``id_of`` gives a record's unique
+    id and ``key_of`` its sort key (None: the order's key is unknown); ``restart`` says the key
+    can bound a request, so that a lost position restarts from it; ``mutable`` that it changes
+    while the listing runs (see ``PageState``). ``pin_from`` says where the consistency pin
+    comes from (a probe, the first page, or nowhere), ``time_of`` the time of a record it is
+    read from. ``token`` turns a Position into a resume token.
     """
 
     fetch: PageFetcher[T]
@@ -56,8 +56,8 @@ class PageSource(Generic[T]):
     key_of: Callable[[T], Any] | None = None
     restart: bool = False
     mutable: bool = False
-    probe: Callable[[], Awaitable[Any]] | None = None
-    pin_of_page: Callable[[Page[T]], Any] | None = None
+    pin_from: PinFrom = None
+    time_of: Callable[[T], Any] | None = None
     token: Callable[[Position], str] | None = None
 
 
@@ -100,13 +100,12 @@ class Paginator(Generic[T]):
             mutable=listing.mutable,
             start=start.start,
             recent=start.known,
+            # Consistency under writes: once known, every request carries the pin, so that
+            # records created after the listing started cannot shift the offsets under it.
+            pin_from=listing.pin_from,
+            time_of=listing.time_of,
         )
         self._prefetch = prefetch
-        # Consistency under writes: once known, every request carries the pin, so that records
-        # created after the listing started cannot shift the offsets under it. It comes from a
-        # probe before the first request, or from the first page itself.
-        self._probe = listing.probe
-        self._pin_from_page = listing.pin_of_page
         self._token = listing.token
         self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
         # The current chunk (an accepted page's records) and how many were handed out. Records
@@ -264,12 +263,6 @@ class Paginator(Generic[T]):
         """The next accepted page with records to yield; None at the end."""
         state = self._state
         while not state.done and not self._closed:
-            if self._probe is not None:
-                # The pin cannot come from the first page (sorted by number, or a start
-                # cursor past the newest record): ask for it first.
-                state.pin = await self._probe()
-                self._probe = None
-                continue
             if self._prefetch and self._has_more_seen:
                 # The consumer waits for the next page: it and `prefetch` more may be in flight,
                 # and nothing is buffered, so the bound of (prefetch + 1) pages holds.
@@ -278,13 +271,8 @@ class Paginator(Generic[T]):
             page = await self._take(fetch)
             if page is None:  # closed by another task while this page was on its way
                 return None
-            pin = None
-            if self._pin_from_page is not None:
-                pin = self._pin_from_page(page)
-                if pin is not None:
-                    self._pin_from_page = None
             try:
-                chunk = state.accept(fetch, page, pin=pin)
+                chunk = state.accept(fetch, page)
             except BaseException:
                 await self._cancel_pending()
                 raise
@@ -292,7 +280,7 @@ class Paginator(Generic[T]):
             if self._pending and (not following or self._pending[0][0] != following[0]):
                 # Past the end, or the predictions were wrong: what is in flight is of no use.
                 await self._cancel_pending()
-            if following and self._prefetch:
+            if following and self._prefetch and fetch.kind != "probe":
                 # Speculation starts only once a page has said has_more. While the consumer
                 # works through this page, `prefetch` pages may be fetched behind it.
                 self._has_more_seen = True

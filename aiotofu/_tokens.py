@@ -39,7 +39,7 @@ P = TypeVar("P")
 class AnchorPayload:
     """The last record handed out: its id, offset, sort key (``key`` a time, else ``value``, the
     key as JSON), how many records taken share it (``rank``), where they begin (``first``) and
-    their ids while they are few (``_listings.TOKEN_TIES``), so that a token stays a few KB
+    their ids while they are few (``_pages.TOKEN_TIES``), so that a token stays a few KB
     whatever the ties."""
 
     id: str

@@ -74,7 +74,7 @@ class FakeSource:
     def paginator(self, **kwargs: Any) -> Paginator[Rec]:
         options: dict[str, Any] = {"page_size": 10, "max_items": None, "prefetch": 2}
         listing = {
-            name: kwargs.pop(name) for name in ("probe", "pin_of_page", "token") if name in kwargs
+            name: kwargs.pop(name) for name in ("pin_from", "time_of", "token") if name in kwargs
         }
         options.update(kwargs)
         return Paginator(PageSource(self.fetch, KEY, **listing), **options)
@@ -267,7 +267,7 @@ async def test_pages_yields_whole_pages_and_the_rest_of_a_started_one() -> None:
 async def test_pin_from_the_first_page_is_sent_with_every_later_request() -> None:
     source = FakeSource(30)
     pin = datetime(2024, 1, 1).astimezone()
-    paginator = source.paginator(page_size=10, prefetch=1, pin_of_page=lambda page: pin)
+    paginator = source.paginator(page_size=10, prefetch=1, pin_from="page", time_of=lambda r: pin)
     await paginator.collect()
     assert [p for _, _, p in sorted(source.requests, key=lambda r: r[0])] == [None, pin, pin]
 
@@ -275,15 +275,17 @@ async def test_pin_from_the_first_page_is_sent_with_every_later_request() -> Non
 async def test_a_probe_pins_even_the_first_request() -> None:
     source = FakeSource(30)
     pin = datetime(2024, 1, 1).astimezone()
-    probes = []
+    await source.paginator(page_size=10, pin_from="probe", time_of=lambda r: pin).collect()
+    probe, *pages = source.requests
+    assert probe == (0, 1, None)  # one record, unpinned: the newest
+    assert pages
+    assert {p for _, _, p in pages} == {pin}
 
-    async def probe() -> datetime:
-        probes.append(1)
-        return pin
 
-    await source.paginator(page_size=10, probe=probe).collect()
-    assert probes == [1]
-    assert {p for _, _, p in source.requests} == {pin}
+async def test_a_probe_that_finds_nothing_leaves_the_listing_unpinned() -> None:
+    source = FakeSource(0)
+    assert await source.paginator(pin_from="probe", time_of=lambda r: 1).collect() == []
+    assert source.requests == [(0, 1, None), (0, 10, None)]
 
 
 async def test_closed_paginator_yields_nothing_more() -> None:
