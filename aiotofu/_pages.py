@@ -22,7 +22,8 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 import attrs
@@ -38,13 +39,21 @@ from ._sansio import decode_page
 from ._tokens import AnchorPayload, ListingToken, encode_payload
 from .errors import InvalidParameterError
 
-__all__ = ["TOKEN_TIES", "EndpointPages", "anchor_from_payload", "anchor_payload"]
+__all__ = ["SPAN", "TICK", "TOKEN_TIES", "EndpointPages", "anchor_from_payload", "anchor_payload"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
 
 # The most ids of a tie group a resume token holds: 40 UUIDs keep it under 4 KB.
 TOKEN_TIES = 40
+# Records per window before a listing re-anchors on its time key (see PageState.span): the
+# offsets it sends stay below this plus the pages in flight, however deep it goes. Chosen by
+# `python -m benchmarks --only depth` (README, "Depth-independent listings").
+SPAN = 2000
+# The precision of the API's timestamps: a JavaScript server answers milliseconds, and may
+# store microseconds (PostgreSQL). An upper bound at a time read from a record is sent one
+# millisecond later, so that it holds every record that reads as that time.
+TICK = timedelta(milliseconds=1)
 
 
 @attrs.frozen
@@ -68,6 +77,7 @@ class EndpointPages(Generic[T, F]):
             elif query.sort_order == "desc":
                 pin_from = "page"
         key = endpoint.sort_key(query.sort_by)
+        restart = key is not None and key.bounds is not None and not key.mutable
         return PageSource(
             fetch=self.fetch,
             id_of=operator.attrgetter("id"),
@@ -77,13 +87,15 @@ class EndpointPages(Generic[T, F]):
             pin_from=pin_from,
             time_of=None if pin_from is None else operator.attrgetter(str(time_field)),
             token=self.token,
+            span=SPAN if restart else None,
         )
 
     def params(self, fetch: Fetch) -> list[tuple[str, str]]:
         """The query string of ``fetch``. The pin is an upper bound on the time field (newest
-        first, and in orders by anything else); a restart bounds the sort key from the side
-        the listing goes to (a lower bound oldest first), which overrides the pin when both are
-        the same filter (the restart's is the tighter). A probe asks for the newest record."""
+        first, and in orders by anything else); a window's start (a restart, a re-anchoring)
+        bounds the sort key from the side the listing goes to (a lower bound oldest first).
+        Each narrows the caller's own filter of that name, never widens it, and an upper bound
+        is sent a TICK late. A probe asks for the newest record."""
         endpoint, query = self.endpoint, self.query
         if fetch.kind == "probe":
             assert endpoint.time_field is not None
@@ -92,11 +104,25 @@ class EndpointPages(Generic[T, F]):
         bounds: dict[str, datetime] = {}
         time_bounds = endpoint.time_bounds
         if fetch.pin is not None and time_bounds is not None:
-            bounds[time_bounds[1]] = fetch.pin
+            self._narrow(bounds, time_bounds[1], fetch.pin + TICK, min)
         key = endpoint.sort_key(query.sort_by)
         if fetch.start is not None and key is not None and key.bounds is not None:
-            bounds[key.bounds[0] if query.sort_order == "asc" else key.bounds[1]] = fetch.start
+            if query.sort_order == "asc":
+                self._narrow(bounds, key.bounds[0], fetch.start, max)
+            else:
+                self._narrow(bounds, key.bounds[1], fetch.start + TICK, min)
         return query.to_query(cursor=fetch.cursor, limit=fetch.limit, bounds=bounds)
+
+    def _narrow(
+        self,
+        bounds: dict[str, datetime],
+        name: str,
+        value: datetime,
+        tighter: Callable[[datetime, datetime], datetime],
+    ) -> None:
+        """Bound the filter ``name`` by ``value``, or by what already bounds it if tighter."""
+        given = bounds.get(name, getattr(self.query.filters, name))
+        bounds[name] = value if given is None else tighter(given, value)
 
     async def fetch(self, fetch: Fetch) -> Page[T]:
         """The page ``fetch`` asks for, decoded into the endpoint's model."""

@@ -61,6 +61,7 @@ __all__ = [
     "PageState",
     "PinFrom",
     "Position",
+    "Switch",
 ]
 
 T = TypeVar("T")
@@ -105,6 +106,17 @@ class Anchor:
     def complete(self) -> bool:
         """Whether ``ties`` names every record taken with the anchor's key."""
         return len(self.ties) == self.rank and self.rank > 0
+
+
+@attrs.frozen
+class Switch:
+    """A window planned ahead (see ``PageState.span``): from the current window's offset ``at``
+    on, pages are asked for in the window that starts at the sort key ``key``, whose offset 0
+    is this window's ``delta`` (where the records with that key begin)."""
+
+    at: int
+    key: Any
+    delta: int
 
 
 @attrs.frozen
@@ -201,6 +213,13 @@ class PageState(Generic[T]):
     start: Any = None
     pin_from: PinFrom = None
     time_of: Callable[[T], Any] | None = attrs.field(default=None, repr=False)
+    # Re-anchoring: once the window's offsets reach ``span`` records, the next window starts at
+    # the anchor's key (None: never; the order's key cannot bound a request). ``switch`` is the
+    # window planned, ``horizon`` the offset just past the furthest page offered so far (where
+    # the planned window can begin without wasting a page in flight).
+    span: int | None = None
+    switch: Switch | None = None
+    horizon: int = 0
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -255,17 +274,23 @@ class PageState(Generic[T]):
             return [Fetch(0, limit, self.pin, "restart", self.start)]
         count = pages if self.speculate and self.offsets else min(pages, 1)
         fetches = []
-        cursor, remaining = self.cursor, self.remaining
+        cursor, remaining, switch = self.cursor, self.remaining, self.switch
         for k in range(count):
             if remaining is not None and remaining <= 0:
                 break
             # A predicted page follows a full page whose last record it can check.
             overlap = int(self.offsets and (self.verify or k > 0))
             new = self._new_per_page(overlap, remaining)
-            fetches.append(Fetch(cursor - overlap, new + overlap, self.pin, "page", self.start))
+            if switch is not None and cursor >= switch.at:
+                # In the window planned: the same records, at offsets from its start.
+                at, start = cursor - switch.delta - overlap, switch.key
+            else:
+                at, start = cursor - overlap, self.start
+            fetches.append(Fetch(at, new + overlap, self.pin, "page", start))
             cursor += new
             if remaining is not None:
                 remaining -= new
+        self.horizon = max(self.horizon, cursor)
         return fetches
 
     def _new_per_page(self, overlap: int, remaining: int | None) -> int:
@@ -456,7 +481,46 @@ class PageState(Generic[T]):
             self.cursor, self.verify = fetch.cursor + through + 1, self.offsets
         else:
             self._advance(fetch, page)
+        if not self.done:
+            self._reanchor()
         return chunk
+
+    def _reanchor(self) -> None:
+        """Once the pages offered reach ``span`` records into the window, plan the next one at
+        the anchor's key, from where those pages end; enter it once the listing gets there.
+
+        On a server that walks its offsets (SQL's OFFSET), a page costs what it skips: bounded
+        offsets keep a deep listing's cost linear in its length. The first page of the new
+        window overlaps the anchor like any other, so continuity stays verified across it.
+        """
+        anchor = self.anchor
+        if (
+            self.switch is None
+            and self.restart
+            and self.span is not None
+            # Counting the pages in flight: the window planned begins where they end.
+            and max(self.cursor, self.horizon) >= self.span
+            and self.offsets
+            and anchor is not None
+            and anchor.key is not None
+            # Where the anchor's key begins is known, and a new window there makes progress
+            # (a tie group larger than the span is walked by offsets inside it).
+            and anchor.first > 0
+        ):
+            self.switch = Switch(max(self.cursor, self.horizon), anchor.key, anchor.first)
+        switch = self.switch
+        if switch is None or self.cursor < switch.at:
+            return
+        self.switch = None
+        assert anchor is not None
+        if anchor.offset < switch.delta:
+            return  # the listing shifted since the plan: plan again from where it stands
+        # Every page from here is asked for in the new window: this window's offsets less delta.
+        self.start = switch.key
+        self.cursor -= switch.delta
+        self.horizon = max(0, self.horizon - switch.delta)
+        first = anchor.first - switch.delta if anchor.first >= switch.delta else -1
+        self.anchor = attrs.evolve(anchor, offset=anchor.offset - switch.delta, first=first)
 
     def _advance(self, fetch: Fetch, page: Page[T]) -> None:
         """Move past a page that said has_more."""
@@ -492,6 +556,7 @@ class PageState(Generic[T]):
         if self.recoveries > MAX_RECOVERIES:
             raise ConsistencyError(self._unsteady_message())
         self.verify = False
+        self.switch, self.horizon = None, 0  # planned from offsets that no longer hold
         # A group too large to drop by id restarts once; lost again at the same key, it is
         # searched for.
         retried = self.start == anchor.key and not anchor.complete

@@ -48,7 +48,8 @@ class PageSource(Generic[T]):
     can bound a request, so that a lost position restarts from it; ``mutable`` that it changes
     while the listing runs (see ``PageState``). ``pin_from`` says where the consistency pin
     comes from (a probe, the first page, or nowhere), ``time_of`` the time of a record it is
-    read from. ``token`` turns a Position into a resume token.
+    read from. ``token`` turns a Position into a resume token. ``span``: how many records a
+    window holds before the listing re-anchors on its key (see ``PageState``; None: never).
     """
 
     fetch: PageFetcher[T]
@@ -59,6 +60,7 @@ class PageSource(Generic[T]):
     pin_from: PinFrom = None
     time_of: Callable[[T], Any] | None = None
     token: Callable[[Position], str] | None = None
+    span: int | None = None
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -104,6 +106,7 @@ class Paginator(Generic[T]):
             # records created after the listing started cannot shift the offsets under it.
             pin_from=listing.pin_from,
             time_of=listing.time_of,
+            span=listing.span,
         )
         self._prefetch = prefetch
         self._token = listing.token

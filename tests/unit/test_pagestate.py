@@ -313,6 +313,7 @@ async def list_everything(
     cut: int,
     mutable: bool = False,
     token: bool = True,
+    span: int | None = None,
 ) -> tuple[list[Rec], ConsistencyError | None]:
     """Every record a listing of ``server`` yields, stopped and resumed from its position
     after ``cut`` records, and iterated again after every failed page; and the
@@ -329,6 +330,7 @@ async def list_everything(
             # the key moves: units by last_run_at are pinned on created_at, which moves not).
             pin_from="page" if start is None and server.descending and not mutable else None,
             time_of=KEY,
+            span=span,
         )
         return Paginator(
             listing, page_size=page_size, max_items=None, prefetch=prefetch, start=start
@@ -382,6 +384,8 @@ def assert_exactly_once(server: ModelServer, got: list[Rec]) -> None:
 
 
 KEYED = st.sampled_from(["none", "key", "restart"])
+# Re-anchoring every few records (None: offset paging), so that the windows change often.
+SPANS = st.sampled_from([None, 1, 3, 10, 25])
 # Every property of this module: 200 examples in the suite (5 000 once before a change lands).
 PROPERTY = settings(
     deadline=None, max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -399,6 +403,7 @@ PROPERTY = settings(
     group=st.sampled_from([1, 2, 5, 60]),
     cut=st.integers(0, 80),
     seed=st.integers(0, 2**16),
+    span=SPANS,
 )
 async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_once(
     count: int,
@@ -410,12 +415,14 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
     group: int,
     cut: int,
     seed: int,
+    span: int | None,
 ) -> None:
-    """A server with a stable tie order: exact, whatever the writes; only an order that
-    cannot restart from its key may give up, once what it last handed out was deleted."""
+    """A server with a stable tie order: exact, whatever the writes, re-anchored or not; only
+    an order that cannot restart from its key may give up, once what it last handed out was
+    deleted."""
     server = ModelServer(count, script, seed, descending, group=group)
     got, error = await list_everything(
-        server, page_size=page_size, prefetch=prefetch, keyed=keyed, cut=cut
+        server, page_size=page_size, prefetch=prefetch, keyed=keyed, cut=cut, span=span
     )
     if error is not None:
         # Only an order with no key to restart from may give up, and only once records it
@@ -436,6 +443,7 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
     group=st.sampled_from([1, 2, 3, 5, 20, 60]),
     cut=st.integers(0, 80),
     seed=st.integers(0, 2**16),
+    span=SPANS,
 )
 async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_or_an_error(
     count: int,
@@ -446,6 +454,7 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
     group: int,
     cut: int,
     seed: int,
+    span: int | None,
 ) -> None:
     """Ties in another order on every request (no writes): every record exactly once, or a
     ConsistencyError, within a bounded number of requests; never a silent loss or repeat."""
@@ -469,6 +478,7 @@ async def test_a_server_that_orders_ties_differently_on_every_request_is_exact_o
         keyed=keyed,
         cut=cut,
         token=group <= TOKEN_TIES,
+        span=span,
     )
     # No endless walk: each page (and the resume) costs at most its request and a bounded
     # number of recoveries, each a restart or the windows of one search.
@@ -524,3 +534,47 @@ async def test_an_order_whose_keys_move_never_repeats_and_loses_nothing_silently
     assert_exactly_once(server, got)
     yielded = {r.id for r in got}
     assert server.moved <= yielded, "a moved record was passed over"
+
+
+@PROPERTY
+@given(
+    count=st.integers(0, 150),
+    page_size=st.integers(1, 12),
+    prefetch=st.integers(0, 3),
+    descending=st.booleans(),
+    group=st.sampled_from([1, 2, 5, 40]),
+    span=st.integers(1, 30),
+    cut=st.integers(0, 160),
+    seed=st.integers(0, 2**16),
+)
+async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
+    count: int,
+    page_size: int,
+    prefetch: int,
+    descending: bool,
+    group: int,
+    span: int,
+    cut: int,
+    seed: int,
+) -> None:
+    """However deep it goes, no offset sent passes the span, twice the pages in flight and a
+    tie group (a group is walked by offsets inside it); and it yields what offset paging
+    does."""
+    server = ModelServer(count, [], seed, descending, group=group)
+    cursors: list[int] = []
+    fetch = server.fetch
+
+    async def recorded(request: Fetch) -> Page[Rec]:
+        cursors.append(request.cursor)
+        return await fetch(request)
+
+    server.fetch = recorded  # type: ignore[method-assign]
+    got, error = await list_everything(
+        server, page_size=page_size, prefetch=prefetch, keyed="restart", cut=cut, span=span
+    )
+    assert error is None
+    assert_exactly_once(server, got)
+    # A window begins where the pages in flight when it was planned end (a lead of prefetch
+    # pages), and is planned again once the pages offered reach the span.
+    lead = (prefetch + 1) * (page_size + 1)
+    assert max(cursors, default=0) <= span + 2 * lead + group
