@@ -12,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import math
+import signal
+import subprocess
+import sys
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
 
 import aiotofu
+from aiotofu import cli
 from aiotofu._emulator import EmulatorServer
 from aiotofu._emulator.store import Store, procedure_id, to_micros
 from aiotofu.testing import Emulator
@@ -559,3 +565,105 @@ async def test_the_stats_name_the_options() -> None:
             "timestamp_precision": "ms",
             "tie_order": "stable",
         }
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_the_emulator_flags_reach_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``aiotofu emulator --offset-cost S --timestamp-precision us``: the server it serves is
+    made with them (serve() stood in for, so nothing binds a port)."""
+    served: list[EmulatorServer] = []
+
+    async def serve(server: EmulatorServer) -> None:
+        served.append(server)
+
+    monkeypatch.setattr("aiotofu._emulator.serve", serve)
+    argv = ["emulator", "--batches", "5", "--offset-cost", "5e-7", "--timestamp-precision", "us"]
+    assert cli.main(argv) == 0
+    [server] = served
+    assert (server.state.offset_cost, server.state.timestamp_precision) == (5e-7, "us")
+    assert server.state.store.precision == server.state.world.precision == "us"
+    assert cli.main(["emulator", "--batches", "5"]) == 0
+    assert (served[1].state.offset_cost, served[1].state.timestamp_precision) == (0.0, "ms")
+
+
+def test_the_demo_takes_an_offset_cost(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made: list[EmulatorServer] = []
+
+    class Recorded(EmulatorServer):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            made.append(self)
+
+    monkeypatch.setattr("aiotofu._emulator.EmulatorServer", Recorded)
+    argv = ["demo", "--batches", "200", "--latency", "0", "--fail-rate", "0", "--drop-rate", "0"]
+    assert cli.main([*argv, "--offset-cost", "1e-9"]) == 0
+    assert "every batch exactly once, newest first: yes" in capsys.readouterr().out
+    [server] = made
+    assert server.state.offset_cost == 1e-9
+    assert server.state.stats.rows_scanned > 200
+
+
+@pytest.mark.parametrize("command", ["emulator", "demo"])
+@pytest.mark.parametrize("cost", ["-1", "nan", "inf"])
+def test_a_bad_offset_cost_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str, cost: str
+) -> None:
+    assert cli.main([command, "--offset-cost", cost]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--offset-cost: expected a finite number of seconds >= 0" in err
+
+
+def test_a_bad_timestamp_precision_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["emulator", "--timestamp-precision", "ns"])
+    assert exited.value.code == 2
+    assert "--timestamp-precision: invalid choice: 'ns'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_emulator_command_says_how_it_answers_and_does_it() -> None:
+    """The startup lines name the options; a batch then stored inside its millisecond is
+    left out by ``created_before`` its own shown time, as the flag asks."""
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "aiotofu", "emulator", "--port", "0", "--batches", "30"),
+            *("--offset-cost", "1e-6", "--timestamp-precision", "us", "--api-key", "tp-depth"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        base_url = lines[0].split()[-1]
+        assert lines[3] == (
+            "options: offset cost 1e-06 s per skipped row; times stored in microseconds "
+            "(answered in milliseconds); ties stable\n"
+        )
+
+        def get(params: dict[str, str]) -> Any:
+            url = f"{base_url}/v2/batches?{urlencode(params)}"
+            request = urllib.request.Request(url, headers={"Authorization": "Bearer tp-depth"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.load(answer)
+
+        batches = get({"limit": "30"})["data"]
+        assert len(batches) == 30
+        left_out = [
+            b
+            for b in batches
+            if not get({"ids": b["id"], "created_before": b["created_at"]})["data"]
+        ]
+        assert len(left_out) > 20  # those stored past their shown millisecond: nearly all
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
