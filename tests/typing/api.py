@@ -76,6 +76,10 @@ async def testing() -> None:
             async with emu.client() as client:
                 await client.batches.list().collect()
             del identifier
+        async with Emulator(offset_cost=5e-7, timestamp_precision="us") as deep:
+            walked: int = deep.stats["rows_scanned"]
+            scanned: int = deep.log[0].rows_scanned
+            del walked, scanned
         waits: list[float] = clock.sleeps
         del waits
 
