@@ -1,0 +1,235 @@
+"""Depth-independent listings, on a real socket: a listing ordered by a time key the API filters
+re-anchors on it every ``SPAN`` records, so the offsets it sends (what a SQL server walks) stay
+bounded however deep it goes, with every guarantee of offset paging: exactly once in both
+orders, under writes, ties and unstable tie orders, resumable, within the caller's filters, and
+exact on a server that stores microseconds and answers milliseconds.
+
+``SPAN`` is made small here, so that a few thousand records cross many windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from aiotofu import _pages
+from aiotofu.testing import Emulator, LoggedRequest
+
+SPAN = 150
+PAGE = 50
+PREFETCH = 2
+# A window begins where the pages in flight when it was planned end, and is planned again once
+# the pages offered reach the span (see PageState._reanchor).
+LEAD = (PREFETCH + 1) * (PAGE + 1)
+
+# Every listing ordered by a time key that bounds a request.
+TIMED = [
+    ("batches", "created_at"),
+    ("units", "created_at"),
+    ("runs", "created_at"),
+    ("runs", "started_at"),
+]
+
+# Worlds of a few hundred to a couple of thousand records of each resource.
+WORLDS: dict[str, dict[str, Any]] = {
+    "batches": {"batches": 700, "runs": 0},
+    "units": {"batches": 200, "runs": 0},
+    "runs": {"batches": 30, "runs": 1500},
+}
+
+
+@pytest.fixture(autouse=True)
+def small_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pages, "SPAN", SPAN)
+
+
+def offset_paging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pages, "SPAN", None)
+
+
+def cursors(log: list[LoggedRequest], path: str) -> list[int]:
+    """The cursor of every request to ``path``."""
+    found = []
+    for request in log:
+        split = urlsplit(request.path_qs)
+        if split.path.endswith(path):
+            found.append(int(parse_qs(split.query).get("cursor", ["0"])[0]))
+    return found
+
+
+async def listed(emu: Emulator, resource: str, **options: Any) -> list[Any]:
+    async with emu.client(retry=None) as client:
+        paginator = getattr(client, resource).list(**options)
+        # A watchdog, not a timing goal: an endless walk fails instead of hanging.
+        return await asyncio.wait_for(paginator.collect(), timeout=120)
+
+
+async def truth(emu: Emulator, resource: str, **filters: Any) -> set[str]:
+    """Every id the listing should yield: by creation, oldest first (the one order with no
+    pin, no bound the client adds), by plain offsets, nothing changing meanwhile."""
+    with pytest.MonkeyPatch.context() as patch:
+        offset_paging(patch)
+        records = await listed(
+            emu, resource, sort_by="created_at", sort_order="asc", page_size=100, **filters
+        )
+    return {r.id for r in records}
+
+
+@pytest.mark.parametrize(("resource", "sort_by"), TIMED)
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+@pytest.mark.parametrize("tie_order", ["stable", "unstable"])
+async def test_a_deep_listing_is_exact_and_its_offsets_stay_bounded(
+    resource: str, sort_by: str, sort_order: str, tie_order: Any
+) -> None:
+    async with Emulator(**WORLDS[resource], seed=3, tie_order=tie_order) as emu:
+        expected = await truth(emu, resource)
+        emu.reset_stats()
+        got = await listed(
+            emu, resource, sort_by=sort_by, sort_order=sort_order, page_size=PAGE, prefetch=PREFETCH
+        )
+        sent = cursors(emu.log, f"/v2/{resource}")
+    ids = [r.id for r in got]
+    assert len(ids) == len(set(ids)), "a record was yielded twice"
+    assert set(ids) == expected, "a record was lost"
+    assert len(expected) > 4 * SPAN  # deep enough to cross several windows
+    assert max(sent) <= SPAN + 2 * LEAD + 100  # ties of one instant are few in this world
+
+
+async def test_rows_scanned_grow_linearly_instead_of_with_the_square(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a SQL server walks: the offsets skipped plus the rows answered, summed."""
+    async with Emulator(batches=30, runs=3000, seed=3) as emu:
+        emu.reset_stats()
+        deep = await listed(emu, "runs", page_size=PAGE, prefetch=PREFETCH)
+        anchored = emu.stats["rows_scanned"]
+        offset_paging(monkeypatch)
+        emu.reset_stats()
+        assert await listed(emu, "runs", page_size=PAGE, prefetch=PREFETCH) == deep
+        offsets = emu.stats["rows_scanned"]
+    n = len(deep)
+    # Each page walks at most the window's offsets and its own records.
+    assert anchored <= (n // (PAGE - 1) + 2) * (SPAN + 2 * LEAD + PAGE + 1)
+    # Offset paging walks about n^2 / (2 page): here more than three times as much.
+    assert offsets >= n * n // (2 * PAGE)
+    assert offsets > 3 * anchored
+
+
+async def test_writes_across_windows_lose_and_repeat_nothing() -> None:
+    """Runs uploaded (stamped in the past too) and deleted while the listing crosses windows:
+    every run that lived through the listing exactly once, none twice."""
+    async with Emulator(batches=30, runs=1500, seed=8) as emu:
+        before = await truth(emu, "runs")
+        deleted: set[str] = set()
+        got: list[str] = []
+        async with emu.client(retry=None) as client:
+            paginator = client.runs.list(page_size=PAGE, prefetch=PREFETCH)
+            async for run in paginator:
+                got.append(run.id)
+                if len(got) % 97 == 0:
+                    # Past-stamped: starts anywhere in the listing's range.
+                    started = run.started_at - timedelta(minutes=len(got) % 300)
+                    emu.add_run(started_at=started)
+                    victim = sorted(before - deleted)[len(got) % len(before)]
+                    emu.delete_run(victim)
+                    deleted.add(victim)
+    assert len(got) == len(set(got)), "a run was yielded twice"
+    assert before - deleted <= set(got), "a run that lived through the listing was lost"
+
+
+async def test_a_bulk_import_larger_than_the_span_is_walked_inside_its_instant() -> None:
+    """Hundreds of batches created at one instant: offsets inside the group, each once."""
+    instant = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+    async with Emulator(batches=10, seed=2, tie_order="unstable") as emu:
+        for k in range(400):
+            emu.add_batch(f"BULK-{k:03d}", created_at=instant)
+        for k in range(200):
+            emu.add_batch(f"LATE-{k:03d}", created_at=instant + timedelta(seconds=k))
+        expected = await truth(emu, "batches")
+        for order in ("desc", "asc"):
+            emu.reset_stats()
+            got = await listed(emu, "batches", sort_order=order, page_size=PAGE, prefetch=1)
+            ids = [b.id for b in got]
+            assert len(ids) == len(set(ids)), order
+            assert set(ids) == expected, order
+            # Bounded by the group when one instant is larger than the span.
+            assert max(cursors(emu.log, "/v2/batches")) <= 400 + SPAN + 2 * LEAD
+
+
+async def test_a_token_taken_windows_deep_resumes_exactly() -> None:
+    async with Emulator(batches=30, runs=1500, seed=5) as emu:
+        expected = await listed(emu, "runs", page_size=PAGE, prefetch=PREFETCH)
+        async with emu.client(retry=None) as client:
+            paginator = client.runs.list(page_size=PAGE, prefetch=PREFETCH)
+            first = []
+            async for run in paginator:
+                first.append(run)
+                if len(first) == 4 * SPAN + 17:
+                    break
+            token = paginator.resume_token
+            await paginator.aclose()
+            rest = await client.runs.resume(token).collect()
+    assert [r.id for r in first + rest] == [r.id for r in expected]
+
+
+@pytest.mark.parametrize(("resource", "sort_by"), TIMED)
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_a_server_that_stores_microseconds_loses_nothing(
+    resource: str, sort_by: str, sort_order: str
+) -> None:
+    """A JavaScript server over PostgreSQL: ``.123456`` reads ``.123``, and
+    ``created_before=.123`` leaves it out. A pin or a window's start read from a record and
+    sent as read lost the records of that millisecond stored after it."""
+    async with Emulator(batches=30, runs=1500, seed=6, timestamp_precision="us") as emu:
+        expected = await truth(emu, resource)
+        got = await listed(
+            emu, resource, sort_by=sort_by, sort_order=sort_order, page_size=PAGE, prefetch=PREFETCH
+        )
+    ids = [r.id for r in got]
+    assert len(ids) == len(set(ids)), "a record was yielded twice"
+    assert set(ids) == expected, "a record was lost"
+
+
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_windows_that_begin_inside_a_millisecond_lose_nothing(sort_order: str) -> None:
+    """Seven batches in each millisecond, microseconds apart: most pages and windows end
+    inside one, where ``created_before`` at the millisecond read would leave out the rest."""
+    base = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+    async with Emulator(timestamp_precision="us") as emu:
+        for k in range(700):
+            at = base + timedelta(milliseconds=k // 7, microseconds=37 * (k % 7 + 1))
+            emu.add_batch(f"B-{k:03d}", created_at=at)
+        expected = await truth(emu, "batches")
+        got = await listed(emu, "batches", sort_order=sort_order, page_size=PAGE, prefetch=1)
+    ids = [b.id for b in got]
+    assert len(ids) == len(set(ids)), "a batch was yielded twice"
+    assert set(ids) == expected, "a batch was lost"
+    assert len(expected) == 700
+
+
+async def test_re_anchoring_never_widens_the_callers_own_bounds() -> None:
+    """An upper bound sent a millisecond late must not reach past the caller's: with
+    ``created_before=T``, runs stored within T's millisecond after T stay out."""
+    async with Emulator(batches=30, runs=1500, seed=6, timestamp_precision="us") as emu:
+        everything = await listed(emu, "runs", sort_by="created_at", page_size=100)
+        for bound in ("created_before", "started_before"):
+            field = bound.replace("_before", "_at")
+            at = sorted(getattr(r, field) for r in everything)[len(everything) // 2]
+            expected = await truth(emu, "runs", **{bound: at})
+            for order in ("desc", "asc"):
+                got = await listed(
+                    emu, "runs", sort_by=field, sort_order=order, page_size=PAGE, **{bound: at}
+                )
+                assert {r.id for r in got} == expected, (bound, order)
+
+
+async def test_orders_without_a_time_key_keep_offset_paging() -> None:
+    async with Emulator(batches=30, runs=800, seed=3) as emu:
+        got = await listed(emu, "runs", sort_by="duration", page_size=PAGE, prefetch=PREFETCH)
+        sent = cursors(emu.log, "/v2/runs")
+    assert len({r.id for r in got}) == len(got) == 800
+    assert max(sent) > 700  # the whole listing by offsets: nothing to re-anchor on
