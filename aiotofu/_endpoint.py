@@ -49,19 +49,27 @@ class SortKey:
     compared for equality: records with equal keys are ties, whose order a server may change
     between requests); ``bounds`` the (after, before) filters the API applies to it inclusively,
     so that a listing can restart from a record's key (None: it cannot); ``mutable`` says the
-    key changes while records are listed (a unit's last run moves with every upload)."""
+    key changes while records are listed (a unit's last run moves with every upload);
+    ``nullable`` that it may be null, sorted last in both orders and left out by its bounds."""
 
     value: Callable[[Any], Any] = attrs.field(eq=False)
     bounds: tuple[str, str] | None = None
     mutable: bool = False
+    nullable: bool = False
 
 
-def by(path: str, *, bounds: tuple[str, str] | None = None, mutable: bool = False) -> SortKey:
+def by(
+    path: str,
+    *,
+    bounds: tuple[str, str] | None = None,
+    mutable: bool = False,
+    nullable: bool = False,
+) -> SortKey:
     """The SortKey of a dotted attribute path (``"unit.part.number"``); a None on the way makes
     the key None (a null sorts as one group)."""
     names = path.split(".")
     if len(names) == 1:
-        return SortKey(operator.attrgetter(path), bounds, mutable)
+        return SortKey(operator.attrgetter(path), bounds, mutable, nullable)
 
     def value(record: Any) -> Any:
         for name in names:
@@ -70,7 +78,7 @@ def by(path: str, *, bounds: tuple[str, str] | None = None, mutable: bool = Fals
             record = getattr(record, name)
         return record
 
-    return SortKey(value, bounds, mutable)
+    return SortKey(value, bounds, mutable, nullable)
 
 
 @attrs.frozen

@@ -82,6 +82,7 @@ class EndpointEngine(Generic[T, F]):
                 payload.pin,
                 anchor_from_payload(payload.anchor),
                 payload.start,
+                base=check_int("base", payload.base, 0, MAX_CURSOR),
             )
         except InvalidParameterError as exc:
             raise InvalidParameterError("token", f"not a valid resume token ({exc})") from None

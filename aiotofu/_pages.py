@@ -88,6 +88,7 @@ class EndpointPages(Generic[T, F]):
             time_of=None if pin_from is None else operator.attrgetter(str(time_field)),
             token=self.token,
             span=SPAN if restart else None,
+            nullable=key is not None and key.nullable,
         )
 
     def params(self, fetch: Fetch) -> list[tuple[str, str]]:
@@ -141,6 +142,7 @@ class EndpointPages(Generic[T, F]):
                 cursor=position.cursor,
                 pin=position.pin,
                 start=position.start,
+                base=position.base,
                 anchor=None if anchor is None else anchor_payload(anchor),
             )
         )

@@ -136,6 +136,9 @@ class Position:
     # Ids known to be taken just before the position besides the anchor's ties (a watch's
     # memory of its instant): records found before the anchor that are among them are no shift.
     known: tuple[Hashable, ...] = ()
+    # Where the window that ``start`` bounds begins in the listing without it: where a key that
+    # may be null finds its tail of nulls, which no bound holds (see PageState.nullable).
+    base: int = 0
 
 
 @attrs.frozen
@@ -174,6 +177,7 @@ class Chunk(Generic[T]):
     start: Any = None
     # The index of the page the listing stands at once every record was handed out.
     through: int = -1
+    base: int = 0
 
     def position(self, handed_out: int) -> Position:
         """Where the listing stands once the first ``handed_out`` records were handed out: just
@@ -186,7 +190,7 @@ class Chunk(Generic[T]):
         anchor = self.anchor_at(
             self.page.items, index, self.before.anchor, taken, self.fetch.cursor
         )
-        return Position(anchor.offset + 1, self.pin, anchor, self.start)
+        return Position(anchor.offset + 1, self.pin, anchor, self.start, base=self.base)
 
 
 @attrs.define
@@ -220,6 +224,12 @@ class PageState(Generic[T]):
     span: int | None = None
     switch: Switch | None = None
     horizon: int = 0
+    # A key that may be null (phases by started_at): the nulls come last in both orders, and a
+    # window bounded by the key leaves them out, so when it ends the listing goes on in the
+    # listing without a bound, ``base`` records in (where the window begins there), for them.
+    nullable: bool = False
+    base: int = 0
+    tail: bool = False
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -253,7 +263,7 @@ class PageState(Generic[T]):
     @property
     def position(self) -> Position:
         """Where the listing stands after the last page taken."""
-        return Position(self.cursor, self.pin, self.anchor, self.start)
+        return Position(self.cursor, self.pin, self.anchor, self.start, base=self.base)
 
     # -- what to fetch -------------------------------------------------------------------
 
@@ -474,9 +484,15 @@ class PageState(Generic[T]):
             self._anchor_at,
             self.start,
             through,
+            self.base,
         )
-        if self.remaining == 0 or (not page.has_more and not cut):
+        if self.remaining == 0:
             self.done = True
+        elif not page.has_more and not cut:
+            if self.nullable and self.start is not None:
+                self._enter_tail()
+            else:
+                self.done = True
         elif cut:
             self.cursor, self.verify = fetch.cursor + through + 1, self.offsets
         else:
@@ -494,9 +510,15 @@ class PageState(Generic[T]):
         window overlaps the anchor like any other, so continuity stays verified across it.
         """
         anchor = self.anchor
+        if self.nullable and anchor is not None and anchor.key is None:
+            # Past the last key into the nulls (only a listing without a bound has them): the
+            # tail, where no window holds what is left.
+            self.tail, self.switch = True, None
+            return
         if (
             self.switch is None
             and self.restart
+            and not self.tail  # past the windows: a new one would lead back here
             and self.span is not None
             # Counting the pages in flight: the window planned begins where they end.
             and max(self.cursor, self.horizon) >= self.span
@@ -516,11 +538,24 @@ class PageState(Generic[T]):
         if anchor.offset < switch.delta:
             return  # the listing shifted since the plan: plan again from where it stands
         # Every page from here is asked for in the new window: this window's offsets less delta.
-        self.start = switch.key
+        self.start, self.base = switch.key, self.base + switch.delta
         self.cursor -= switch.delta
         self.horizon = max(0, self.horizon - switch.delta)
         first = anchor.first - switch.delta if anchor.first >= switch.delta else -1
         self.anchor = attrs.evolve(anchor, offset=anchor.offset - switch.delta, first=first)
+
+    def _enter_tail(self) -> None:
+        """The window the key bounds has ended: go on where it ends in the listing without a
+        bound, for the records whose key is null, verified by the anchor like any page."""
+        anchor = self.anchor
+        self.start, self.switch, self.horizon, self.tail = None, None, 0, True
+        base, self.base = self.base, 0
+        if anchor is None:
+            self.cursor, self.verify = base, False
+            return
+        first = anchor.first + base if anchor.first >= 0 else -1
+        self.anchor = attrs.evolve(anchor, offset=anchor.offset + base, first=first)
+        self.cursor, self.verify = self.anchor.offset + 1, self.offsets
 
     def _advance(self, fetch: Fetch, page: Page[T]) -> None:
         """Move past a page that said has_more."""
@@ -560,7 +595,11 @@ class PageState(Generic[T]):
         # A group too large to drop by id restarts once; lost again at the same key, it is
         # searched for.
         retried = self.start == anchor.key and not anchor.complete
-        if self.restart and anchor.key is not None and not retried:
+        # In the tail of nulls, a restart from the key would only lead back here: search.
+        if self.restart and anchor.key is not None and not retried and not self.tail:
+            # The new window begins where the anchor's group does in this one.
+            begins = anchor.first if anchor.first >= 0 else anchor.offset - anchor.rank + 1
+            self.base += max(0, begins)
             self.start = anchor.key
             if anchor.complete:
                 # From the key on, the anchor's group comes first: drop the ties taken by id.
@@ -575,7 +614,9 @@ class PageState(Generic[T]):
         return self._nothing(fetch, page, before)
 
     def _nothing(self, fetch: Fetch, page: Page[T], before: Position) -> Chunk[T]:
-        return Chunk((), (), page, (), fetch, self.pin, before, self._anchor_at, self.start)
+        return Chunk(
+            (), (), page, (), fetch, self.pin, before, self._anchor_at, self.start, -1, self.base
+        )
 
     def _find(self, items: Sequence[T], wanted: Hashable) -> int | None:
         """The index of the record ``wanted`` in ``items``, or None."""

@@ -49,7 +49,8 @@ class PageSource(Generic[T]):
     while the listing runs (see ``PageState``). ``pin_from`` says where the consistency pin
     comes from (a probe, the first page, or nowhere), ``time_of`` the time of a record it is
     read from. ``token`` turns a Position into a resume token. ``span``: how many records a
-    window holds before the listing re-anchors on its key (see ``PageState``; None: never).
+    window holds before the listing re-anchors on its key (see ``PageState``; None: never);
+    ``nullable``: the key may be null (its nulls come last, in a tail no bound holds).
     """
 
     fetch: PageFetcher[T]
@@ -61,6 +62,7 @@ class PageSource(Generic[T]):
     time_of: Callable[[T], Any] | None = None
     token: Callable[[Position], str] | None = None
     span: int | None = None
+    nullable: bool = False
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -107,6 +109,8 @@ class Paginator(Generic[T]):
             pin_from=listing.pin_from,
             time_of=listing.time_of,
             span=listing.span,
+            nullable=listing.nullable,
+            base=start.base,
         )
         self._prefetch = prefetch
         self._token = listing.token

@@ -63,6 +63,7 @@ class ListingToken:
     pin: datetime | None
     anchor: AnchorPayload | None = None
     start: datetime | None = None
+    base: int = 0
 
 
 @attrs.frozen

@@ -131,8 +131,9 @@ MEASUREMENTS: Endpoint[Measurement, MeasurementFilters] = Endpoint(
         Column("SERIAL", 0, lambda m: m.serial_number or "-"),
     ),
     keys={
-        # Nullable (nulls last): no restart from it, which would leave the nulls out.
-        "started_at": by("started_at"),
+        # Nullable (nulls last, left out by its bounds): restarted from for the records that
+        # have one, then the nulls are listed where those end.
+        "started_at": by("started_at", bounds=("started_after", "started_before"), nullable=True),
         "value": by("value"),
         "outcome": by("measurement_outcome"),
         "serial_number": by("serial_number"),

@@ -113,8 +113,9 @@ PHASES: Endpoint[Phase, PhaseFilters] = Endpoint(
         Column("MS", 0, lambda phase: "-" if phase.duration_ms is None else str(phase.duration_ms)),
     ),
     keys={
-        # Nullable (nulls last): no restart from it, which would leave the nulls out.
-        "started_at": by("started_at"),
+        # Nullable (nulls last, left out by its bounds): restarted from for the records that
+        # have one, then the nulls are listed where those end.
+        "started_at": by("started_at", bounds=("started_after", "started_before"), nullable=True),
         "duration": by("duration_ms"),
         "outcome": by("outcome"),
         "serial_number": by("serial_number"),

@@ -233,3 +233,44 @@ async def test_orders_without_a_time_key_keep_offset_paging() -> None:
         sent = cursors(emu.log, "/v2/runs")
     assert len({r.id for r in got}) == len(got) == 800
     assert max(sent) > 700  # the whole listing by offsets: nothing to re-anchor on
+
+
+@pytest.mark.parametrize("resource", ["phases", "measurements"])
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_a_key_that_may_be_null_re_anchors_then_lists_its_nulls(
+    resource: str, sort_order: str
+) -> None:
+    """Phases and measurements by started_at: the windows that started_after/started_before
+    bound leave out the records without a start (last in both orders), which then follow
+    where the windows end, once each."""
+    async with Emulator(batches=30, runs=1500, seed=3) as emu:
+        async with emu.client(retry=None) as client:
+            procedures = await client.procedures.list().collect()
+        procedure = max(procedures, key=lambda p: p.name == "Functional test").id
+        with pytest.MonkeyPatch.context() as patch:
+            offset_paging(patch)
+            expected = await listed(
+                emu, resource, procedure_id=procedure, sort_by="phase_name", page_size=100
+            )
+        emu.reset_stats()
+        got = await listed(
+            emu,
+            resource,
+            procedure_id=procedure,
+            sort_order=sort_order,
+            page_size=PAGE,
+            prefetch=PREFETCH,
+        )
+        queries = [parse_qs(urlsplit(r.path_qs).query) for r in emu.log]
+        bounded = [
+            int(q["cursor"][0]) for q in queries if {"started_after", "started_before"} & set(q)
+        ]
+    ids = [r.id for r in got]
+    assert len(ids) == len(set(ids)), "a record was yielded twice"
+    assert set(ids) == {r.id for r in expected}, "a record was lost"
+    assert len(ids) > 4 * SPAN
+    assert max(bounded) <= SPAN + 2 * LEAD + 100
+    if resource == "phases":  # the emulator's measurements all have a start
+        nulls = [r for r in got if r.started_at is None]
+        assert nulls
+        assert got[-len(nulls) :] == nulls  # last, in both orders
