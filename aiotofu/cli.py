@@ -40,7 +40,7 @@ from ._endpoint import Endpoint
 from ._models import Batch
 from ._paginate import Paginator
 from ._requester import RetryEvent
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, is_seconds
 from ._terminal import json_line, shown
 from ._transport import is_loopback
 from ._watch import Watcher
@@ -165,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         help="order of records with equal sort keys: by id (stable), or drawn afresh for every "
         "request as SQL without a unique tie-breaker may (unstable)",
     )
+    _add_database(emulator)
     _add_faults(emulator)
     emulator.set_defaults(run=_run_emulator)
 
@@ -175,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
         "faults, and report what happened.",
     )
     _add_emulator_data(demo, batches=3000)
+    # Not --timestamp-precision: the demo's report checks the order by the times it shows
+    # (milliseconds) then the id, which microseconds stored behind them do not follow.
+    _add_database(demo, precision=False)
     _add_faults(demo, latency=0.02, fail_rate=0.1, drop_rate=0.02)
     demo.set_defaults(run=_run_demo)
     return parser
@@ -257,6 +261,38 @@ def _add_emulator_data(parser: argparse.ArgumentParser, *, batches: int) -> None
         "(default: one per unit, at most 1000)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the faults (0)")
+
+
+def _add_database(parser: argparse.ArgumentParser, *, precision: bool = True) -> None:
+    """What the emulator plays of the SQL server behind the API: what an offset costs, and
+    (with ``precision``) what its times are stored to."""
+    group = parser.add_argument_group("the database behind the API")
+    group.add_argument(
+        "--offset-cost",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="charge each list request this much per row its cursor skips, as a SQL server "
+        "walking an index does (5e-7: PostgreSQL's half a microsecond); concurrent requests "
+        "pay side by side (0: none)",
+    )
+    if not precision:
+        parser.set_defaults(timestamp_precision="ms")
+        return
+    group.add_argument(
+        "--timestamp-precision",
+        choices=("ms", "us"),
+        default="ms",
+        help="store times to the millisecond (ms), or to the microsecond and answer them to "
+        "the millisecond, as a JavaScript server over PostgreSQL does (us) (ms)",
+    )
+
+
+def _check_database(args: argparse.Namespace) -> None:
+    if not is_seconds(args.offset_cost):
+        raise UsageError(
+            f"--offset-cost: expected a finite number of seconds >= 0, got {args.offset_cost:g}"
+        )
 
 
 def _add_faults(
@@ -663,6 +699,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
     if args.batches < 0:
         raise UsageError(f"--batches: expected a count >= 0, got {args.batches}")
     _check_runs(args)
+    _check_database(args)
     server = EmulatorServer(
         host=args.host,
         port=args.port,
@@ -674,6 +711,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         faults=_fault_settings(args),
         synthetic=args.synthetic,
         tie_order=args.tie_order,
+        offset_cost=args.offset_cost,
+        timestamp_precision=args.timestamp_precision,
     )
     try:
         asyncio.run(serve(server))
@@ -698,9 +737,17 @@ def _run_demo(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches: expected a count >= 1, got {args.batches}")
     _check_runs(args)
+    _check_database(args)
     faults = _fault_settings(args)
     print(f"aiotofu demo: generating {args.batches:,} batches in an embedded emulator ...")
-    server = EmulatorServer(batches=args.batches, runs=args.runs, seed=args.seed, faults=faults)
+    server = EmulatorServer(
+        batches=args.batches,
+        runs=args.runs,
+        seed=args.seed,
+        faults=faults,
+        offset_cost=args.offset_cost,
+        timestamp_precision=args.timestamp_precision,
+    )
     retries: list[RetryEvent] = []  # counted from the client's events, not from its log lines
     # The retries are reported below; their log lines would only interleave with the report
     # (with propagation off and no handler, logging would fall back to stderr: hence the

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._client import Client
 from ._clock import set_clock
 from ._models import Outcome
+from ._retry import is_seconds
 from ._sansio import Request, Response
 from .errors import InvalidParameterError
 
@@ -49,6 +50,8 @@ __all__ = [
 
 # How an Emulator orders records whose sort keys are equal (see Emulator).
 TieOrder = Literal["stable", "unstable"]
+# What an Emulator stores its times to (see Emulator); it answers milliseconds either way.
+TimestampPrecision = Literal["ms", "us"]
 
 
 def json_response(
@@ -119,6 +122,19 @@ class Emulator:
     every request) or ``"unstable"`` (a permutation drawn afresh for every request, from the
     seed and a count of requests, as SQL without a unique tie-breaker may order them), on every
     endpoint and every ``sort_by``.
+
+    Deep listings cost what they cost TofuPilot's SQL server: ``stats["rows_scanned"]`` counts
+    the rows every list request walked (its cursor, skipped, plus the records it answered;
+    also per request, ``LoggedRequest.rows_scanned``), and ``offset_cost`` (seconds per
+    skipped row, e.g. ``5e-7``, half a microsecond, as measured on PostgreSQL 15) makes each
+    request wait ``cursor * offset_cost`` once its page is computed, without holding up the
+    others. ``timestamp_precision="us"`` stores times to the microsecond (generated records
+    get a deterministic sub-millisecond part, records added now the clock's) and answers them
+    to the millisecond, as a JavaScript server over PostgreSQL does: a batch stored at
+    ``12:00:00.123456`` reads ``.123Z``, ``created_after=...123Z`` includes it and
+    ``created_before=...123Z`` excludes it. ``"ms"`` (the default) stores whole milliseconds.
+    Either way a query's times are read to the millisecond (``...123999Z`` is ``.123Z``), as
+    JavaScript's ``Date`` reads them.
     """
 
     def __init__(
@@ -133,6 +149,8 @@ class Emulator:
         drop_rate: float = 0.0,
         rate_limit: float | None = None,
         tie_order: TieOrder = "stable",
+        offset_cost: float = 0.0,
+        timestamp_precision: TimestampPrecision = "ms",
     ) -> None:
         # Here, not at the top: importing aiotofu.testing must not load the emulator.
         from ._emulator import EmulatorServer, FaultSettings
@@ -140,6 +158,16 @@ class Emulator:
         if tie_order not in typing.get_args(TieOrder):
             raise InvalidParameterError(
                 "tie_order", f"expected one of {typing.get_args(TieOrder)}, got {tie_order!r}"
+            )
+        if not is_seconds(offset_cost):
+            raise InvalidParameterError(
+                "offset_cost",
+                f"expected a finite number of seconds per skipped row >= 0, got {offset_cost!r}",
+            )
+        precisions = typing.get_args(TimestampPrecision)
+        if not isinstance(timestamp_precision, str) or timestamp_precision not in precisions:
+            raise InvalidParameterError(
+                "timestamp_precision", f"expected one of {precisions}, got {timestamp_precision!r}"
             )
         try:
             faults = FaultSettings(
@@ -160,6 +188,8 @@ class Emulator:
             api_key=api_key,
             faults=faults,
             tie_order=tie_order,
+            offset_cost=float(offset_cost),
+            timestamp_precision=timestamp_precision,
         )
 
     async def __aenter__(self) -> Emulator:
@@ -338,7 +368,11 @@ class Emulator:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Requests served, the peak of requests in flight, answers by status, faults injected."""
+        """Requests served (``requests``), the peak of requests in flight
+        (``peak_in_flight``), answers by status (``statuses``), faults injected (``faults``),
+        the rows list requests walked (``rows_scanned``: cursors skipped plus records
+        answered, summed), and the options this emulator answers with (``options``:
+        ``offset_cost``, ``timestamp_precision``, ``tie_order``)."""
         from ._emulator.server import describe
 
         return describe(self._server)
@@ -349,7 +383,7 @@ class Emulator:
         return list(self._server.state.stats.log)
 
     def reset_stats(self) -> None:
-        """Start counting afresh."""
+        """Start counting afresh (``rows_scanned`` too)."""
         self._server.state.stats.reset()
         self._server.state.faults.injected.clear()
 

@@ -2,6 +2,11 @@
 
 Behaviour follows TofuPilot's reference for ``GET /v2/batches`` (parameters, bounds, defaults,
 ``{"data", "meta"}`` and the error bodies); where it is silent, the official SDK's models.
+
+Every list request is counted for the rows it walked (the offset it skipped, then the page it
+answered: ``Stats.rows_scanned``) and, with an ``offset_cost``, charged for the ones it skipped
+as a SQL server walking an index would be: a wait once its page is computed, before it is sent,
+holding no lock, so that concurrent requests pay their charges side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from .._retry import is_seconds
 from ..endpoints.batches import BATCHES
 from .endpoints import LISTINGS, PARTS, STATIONS
 from .faults import Faults
@@ -32,7 +38,7 @@ from .listing import (
     issue,
     serve,
 )
-from .store import BatchFilter, Store, SyntheticStore, parts_catalogue
+from .store import PRECISIONS, BatchFilter, Store, SyntheticStore, parts_catalogue
 from .world import World
 
 _dumps = msgspec.json.encode
@@ -67,21 +73,26 @@ PROXY_PAGE = (
 @dataclass(frozen=True)
 class LoggedRequest:
     """One request as the emulator saw it: when it arrived (``time.monotonic()``), its method,
-    path and query, and the status it was answered with (0: the connection was dropped)."""
+    path and query, the status it was answered with (0: the connection was dropped), and the
+    rows it walked (a list request: its cursor plus the records it answered; else 0)."""
 
     at: float
     method: str
     path_qs: str
     status: int
+    rows_scanned: int = 0
 
 
 @dataclass
 class Stats:
-    """What the emulator has seen: requests, answers by status, requests in flight, their peak."""
+    """What the emulator has seen: requests, answers by status, requests in flight, their peak,
+    and the rows every list request walked (``rows_scanned``: the cursor it skipped plus the
+    records it answered, summed; what a SQL server walks for an offset page)."""
 
     requests: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    rows_scanned: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     # The latest requests only: an emulator may serve for days.
     log: deque[LoggedRequest] = field(default_factory=lambda: deque(maxlen=100_000))
@@ -89,6 +100,7 @@ class Stats:
     def reset(self) -> None:
         """Forget everything counted so far (in-flight requests stay counted)."""
         self.requests = 0
+        self.rows_scanned = 0
         self.peak_in_flight = self.in_flight
         self.statuses.clear()
         self.log.clear()
@@ -100,6 +112,10 @@ class EmulatorState:
 
     ``tie_order`` is one of TIE_ORDERS; with "unstable", ``seed`` and a count of the requests
     drawn so far decide each request's permutation, so a test run is reproducible.
+    ``offset_cost``: seconds each list request is charged per row its cursor skips (0: none).
+    ``timestamp_precision``: one of PRECISIONS, what the data's times are stored to (the store
+    and the world are made with it; here, what the description says). ``sleep`` is what the
+    emulator waits with (charges and latency): a test may stand in for it.
     """
 
     store: Store | SyntheticStore
@@ -107,14 +123,18 @@ class EmulatorState:
     api_key: str = field(default_factory=lambda: "tp-emulator-" + secrets.token_urlsafe(12))
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
-    pages: dict[tuple[Any, str], bytes] = field(default_factory=dict)  # see _cached
+    pages: dict[tuple[Any, str], tuple[bytes, int, int]] = field(default_factory=dict)  # _cached
     tie_order: str = "stable"
     seed: int = 0
+    offset_cost: float = 0.0
+    timestamp_precision: str = "ms"
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     _draws: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
         if self.tie_order not in TIE_ORDERS:
             raise ValueError(f"tie_order: expected one of {TIE_ORDERS}, got {self.tie_order!r}")
+        check_options(self.offset_cost, self.timestamp_precision)
 
     def tie_salt(self) -> bytes | None:
         """What orders the ties of one request: None (by id), or a new permutation's salt."""
@@ -124,7 +144,25 @@ class EmulatorState:
         return hashlib.blake2b(f"ties:{self.seed}:{draw}".encode(), digest_size=16).digest()
 
 
+def check_options(offset_cost: object, timestamp_precision: object) -> None:
+    """ValueError naming the option, unless ``offset_cost`` is a finite number of seconds
+    >= 0 and ``timestamp_precision`` one of PRECISIONS."""
+    if not is_seconds(offset_cost):
+        raise ValueError(
+            f"offset_cost: expected a finite number of seconds >= 0, got {offset_cost!r}"
+        )
+    if timestamp_precision not in PRECISIONS:
+        raise ValueError(
+            f"timestamp_precision: expected one of {PRECISIONS}, got {timestamp_precision!r}"
+        )
+
+
 STATE: web.AppKey[EmulatorState] = web.AppKey("state", EmulatorState)
+# What a request walked (rows) and was charged (seconds), from its handler to the middlewares.
+WALKED: web.RequestKey[int] = web.RequestKey("walked", int)
+CHARGED: web.RequestKey[float] = web.RequestKey("charged", float)
+# A list answer: the response, the rows its cursor skipped, the records it answered.
+Answer = tuple[web.Response, int, int]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -169,7 +207,8 @@ async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
             status = response.status
     finally:
         stats.in_flight -= 1
-        stats.log.append(LoggedRequest(arrived, request.method, request.path_qs, status))
+        walked = request.get(WALKED, 0)
+        stats.log.append(LoggedRequest(arrived, request.method, request.path_qs, status, walked))
     stats.statuses[status] += 1
     return response
 
@@ -177,14 +216,17 @@ async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """What a flaky network, an overloaded server or a proxy in front of it would do."""
-    faults = request.app[STATE].faults
+    state = request.app[STATE]
+    faults = state.faults
     settings = faults.settings
     if settings.latency:
         # Every answer takes `latency` from the request's arrival, the emulator's own work
         # included: the time a remote API takes, with no queue behind the emulator's one loop.
+        # An offset's charge is the database's time, on top of the network's: not inside it.
         arrived = time.monotonic()
         answer = await _with_faults(request, handler, faults)
-        await asyncio.sleep(max(0.0, arrived + settings.latency - time.monotonic()))
+        deadline = arrived + settings.latency + request.get(CHARGED, 0.0)
+        await state.sleep(max(0.0, deadline - time.monotonic()))
         return answer
     return await _with_faults(request, handler, faults)
 
@@ -261,18 +303,37 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def list_batches(request: web.Request) -> web.Response:
     """``GET /v2/batches``: filter, sort, and one page at an offset cursor."""
     state = request.app[STATE]
-    return _cached(
+    answer = _cached(
         state,
         state.store.version,
         request,
         lambda: _list_batches(request, state.store, state.tie_salt()),
     )
+    return await _walked(request, state, answer)
+
+
+async def _walked(request: web.Request, state: EmulatorState, answer: Answer) -> web.Response:
+    """Count the rows a list request walked, and charge it for those its cursor skipped.
+
+    Called once the page is computed and every lock is released: the charge is a wait in this
+    request alone (the loop serves the others meanwhile), as a database walking an index
+    for one query does not stop the queries beside it.
+    """
+    response, skipped, returned = answer
+    request[WALKED] = skipped + returned
+    state.stats.rows_scanned += skipped + returned
+    charge = skipped * state.offset_cost
+    if charge > 0:
+        request[CHARGED] = charge
+        await state.sleep(charge)
+    return response
 
 
 def _cached(
-    state: EmulatorState, version: Any, request: web.Request, answer: Callable[[], web.Response]
-) -> web.Response:
-    """The answer to this query string at this version of the data, computed once.
+    state: EmulatorState, version: Any, request: web.Request, answer: Callable[[], Answer]
+) -> Answer:
+    """The answer to this query string at this version of the data, computed once (with
+    the rows it walks, which a cached answer walks again: the database works every time).
 
     The emulator serves every request from one loop, and without the cache its own work would
     queue concurrent requests behind each other, which a remote API with many servers does not
@@ -283,18 +344,19 @@ def _cached(
     key = (version, request.path_qs)
     cached = state.pages.get(key)
     if cached is not None:
-        return web.Response(body=cached, content_type="application/json")
-    response = answer()
+        body, skipped, returned = cached
+        return web.Response(body=body, content_type="application/json"), skipped, returned
+    response, skipped, returned = answer()
     if response.status == 200 and isinstance(response.body, bytes):
         if len(state.pages) >= MAX_CACHED_PAGES:
             state.pages.clear()
-        state.pages[key] = response.body
-    return response
+        state.pages[key] = (response.body, skipped, returned)
+    return response, skipped, returned
 
 
 def _list_batches(
     request: web.Request, store: Store | SyntheticStore, tie_salt: bytes | None
-) -> web.Response:
+) -> Answer:
     issues: list[dict[str, Any]] = []
     query = request.query
     for name in SCALARS:
@@ -322,7 +384,7 @@ def _list_batches(
             if name in query
         ]
     if issues:
-        return _error(400, "BAD_REQUEST", "Bad request", issues)
+        return _error(400, "BAD_REQUEST", "Bad request", issues), 0, 0
     where = BatchFilter(
         ids=query.getall("ids", []),
         numbers=query.getall("numbers", []),
@@ -336,12 +398,11 @@ def _list_batches(
         tie_salt=tie_salt,
     )
     data, has_more = store.list_batches(where, offset=cursor, limit=limit)
-    return _json(
-        {
-            "data": data,
-            "meta": {"has_more": has_more, "next_cursor": cursor + limit if has_more else None},
-        }
-    )
+    body = {
+        "data": data,
+        "meta": {"has_more": has_more, "next_cursor": cursor + limit if has_more else None},
+    }
+    return _json(body), cursor, len(data)
 
 
 async def create_batch(request: web.Request) -> web.Response:
@@ -369,14 +430,16 @@ async def create_batch(request: web.Request) -> web.Response:
 
 async def list_parts(request: web.Request) -> web.Response:
     """``GET /v2/parts``: search, procedures and metadata filters, three sorts, offsets."""
-    return _listed(PARTS, request, parts_catalogue(), request.app[STATE].tie_salt())
+    state = request.app[STATE]
+    parts = parts_catalogue(state.timestamp_precision)
+    return await _walked(request, state, _listed(PARTS, request, parts, state.tie_salt()))
 
 
 async def list_stations(request: web.Request) -> web.Response:
     """``GET /v2/stations``: search, procedures and metadata filters, in name order."""
     state = request.app[STATE]
     stations = state.store.list_stations() if isinstance(state.store, Store) else []
-    return _listed(STATIONS, request, stations, state.tie_salt())
+    return await _walked(request, state, _listed(STATIONS, request, stations, state.tie_salt()))
 
 
 async def list_records(request: web.Request) -> web.Response:
@@ -386,26 +449,31 @@ async def list_records(request: web.Request) -> web.Response:
     # One state of the world per answer: a write from another thread waits until it is cut.
     with state.world.reading() as records:
         chosen = getattr(records, name).values()
-        return _cached(
+        answer = _cached(
             state,
             records.version,
             request,
             lambda: _listed(listing, request, chosen, state.tie_salt()),
         )
+    # Charged with the world released: a write may come in while this request waits.
+    return await _walked(request, state, answer)
 
 
 def _listed(
     listing: EmulatedEndpoint, request: web.Request, records: Any, tie_salt: bytes | None
-) -> web.Response:
-    status, body = serve(listing, request.query, records, tie_salt=tie_salt)
+) -> Answer:
+    status, body, skipped, returned = serve(listing, request.query, records, tie_salt=tie_salt)
     if status != 200:
-        return _error(status, body["code"], body["message"], body["issues"])
-    return _json(body)
+        return _error(status, body["code"], body["message"], body["issues"]), 0, 0
+    return _json(body), skipped, returned
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """``GET /v2/users``: every member, a bare array (no parameters, no pagination)."""
-    return _json(request.app[STATE].store.list_users())
+    """``GET /v2/users``: every member, a bare array (no parameters, no pagination): it walks
+    them all."""
+    state = request.app[STATE]
+    users = state.store.list_users()
+    return await _walked(request, state, (_json(users), 0, len(users)))
 
 
 async def get_batch(request: web.Request) -> web.Response:

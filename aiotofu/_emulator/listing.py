@@ -2,7 +2,8 @@
 (one issue per bad parameter, in the words of the zod schemas behind TofuPilot's API), filter,
 sort with a unique tie-breaker (so offsets are stable) or, for an emulator whose ties are
 unstable, with a permutation of every group of equal keys drawn for the request (as SQL without a
-unique tie-breaker may order them), and cut one page at an offset cursor.
+unique tie-breaker may order them), and cut one page at an offset cursor, counting the rows
+the request walked (the offset skipped, then the page): what a SQL server pays for it.
 
 An endpoint is an ``EmulatedEndpoint``: its parameters (``Param``, written from TofuPilot's
 reference and the official SDK's models, not from aiotofu's own filters, so that the emulator
@@ -110,8 +111,10 @@ def serve(
     records: Iterable[Record],
     *,
     tie_salt: bytes | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """The status and body of one request (``query``: a MultiDict of the query string).
+) -> tuple[int, dict[str, Any], int, int]:
+    """The status and body of one request (``query``: a MultiDict of the query string), and
+    the rows it walked: the ones its cursor skipped (the cursor itself, as an SQL ``OFFSET``
+    asks, even past the end) and the ones it answered (both 0 for a 400).
 
     Records of equal sort keys are ordered by id, or with ``tie_salt`` by the permutation it
     draws (``store.tie_key``)."""
@@ -145,7 +148,7 @@ def serve(
         sort_key = listing.sorts[sort_by]
         descending = order == "desc"
     if issues:
-        return 400, {"message": "Bad request", "code": "BAD_REQUEST", "issues": issues}
+        return 400, {"message": "Bad request", "code": "BAD_REQUEST", "issues": issues}, 0, 0
     predicates = [
         (listing.match[name], value) for name, value in parsed.items() if name in listing.match
     ]
@@ -167,7 +170,7 @@ def serve(
     ]
     data = [_public(record, added) for record in page]
     meta = {"has_more": has_more, "next_cursor": cursor + limit if has_more else None}
-    return 200, {"data": data, "meta": meta}
+    return 200, {"data": data, "meta": meta}, cursor, len(data)
 
 
 def _public(record: Record, added: list[tuple[str, str]]) -> dict[str, Any]:
@@ -249,13 +252,17 @@ def parse_duration(text: str) -> int | None:
 
 
 def date_time(text: str | None, name: str, issues: Issues) -> int | None:
-    """Microseconds of a date-time parameter that matches TofuPilot's pattern (None if absent)."""
+    """Microseconds of a date-time parameter that matches TofuPilot's pattern (None if absent),
+    to the millisecond: the API reads it with JavaScript's ``Date``, which keeps milliseconds
+    and drops the digits after them (``...123999Z`` is ``.123Z``), and compares that with what
+    PostgreSQL stores (microseconds, with ``timestamp_precision="us"``)."""
     if text is None:
         return None
     if not DATE_TIME.match(text):
         issues.append(issue(name, "invalid_string", "Invalid datetime"))
         return None
-    return to_micros(parse_datetime(text))
+    micros = to_micros(parse_datetime(text))
+    return micros - micros % 1000  # floor: the digits dropped are a later part of the instant
 
 
 def integer(text: str | None, name: str, default: int, low: int, high: int, issues: Issues) -> int:

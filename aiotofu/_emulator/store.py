@@ -1,8 +1,10 @@
 """The emulator's data: batches, units, users and stations in SQLite (standard library only).
 
 In memory by default; a path persists it. Timestamps are kept as integer microseconds since the
-epoch (TofuPilot answers with millisecond precision, so generated and created records use whole
-milliseconds), and every order has a unique tie-breaker so that offsets are stable (or, for an
+epoch, and answered to the millisecond (truncated, as TofuPilot's JavaScript server shows them).
+With the precision "ms" (the default), generated and created records use whole milliseconds;
+with "us", they carry microseconds, as PostgreSQL behind TofuPilot stores them (see
+``PRECISIONS``). Every order has a unique tie-breaker so that offsets are stable (or, for an
 emulator whose ties are unstable, a per-request permutation of each group of equal keys).
 
 Every write is also written to a journal (``Change``), from which the emulator's world applies
@@ -24,17 +26,20 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "PRECISIONS",
     "PROCEDURES",
     "BatchFilter",
     "Change",
     "Snapshot",
     "Store",
     "format_timestamp",
+    "now_micros",
     "part_name",
     "parts_catalogue",
     "procedure_id",
     "stable_id",
     "station_record",
+    "sub_millisecond",
     "tie_key",
     "user_record",
 ]
@@ -82,6 +87,32 @@ _PARTS = [
     ("CAM-4K", "Camera module", ["3.2", "3.3"]),
 ]
 EPOCH_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+# What the emulator's times are stored to: whole milliseconds ("ms", what the API shows), or
+# microseconds ("us", what PostgreSQL behind TofuPilot's JavaScript server keeps: a record at
+# 12:00:00.123456 reads ``.123Z``, and ``created_before=...123Z`` leaves it out).
+PRECISIONS = ("ms", "us")
+
+
+def sub_millisecond(*parts: str) -> int:
+    """The microseconds past its millisecond (0..999) of a generated time with the precision
+    "us": drawn from ``parts`` (what names the time), the same on every run, and from no random
+    stream, so the precision "ms" generates exactly the data it always did."""
+    digest = hashlib.blake2b(":".join(("us", *parts)).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % 1000
+
+
+def now_micros(precision: str) -> int:
+    """Now, since the epoch, in microseconds: to the microsecond with "us", else to the
+    millisecond (the clock read as the precision stores it)."""
+    now = time.time_ns() // 1000
+    return now if precision == "us" else now - now % 1000
+
+
+def resolution(precision: str) -> int:
+    """The smallest step between two stored times, in microseconds: what "a moment later"
+    than the newest record means when a new one must come after it."""
+    return 1 if precision == "us" else 1000
 
 
 def to_micros(value: datetime) -> int:
@@ -163,9 +194,16 @@ class BatchFilter:
 
 
 class Store:
-    """All the emulator's data. Thread-safe: one connection behind a lock."""
+    """All the emulator's data. Thread-safe: one connection behind a lock.
 
-    def __init__(self, path: str = ":memory:") -> None:
+    ``precision`` (one of PRECISIONS) is what generated and created batches are stamped to;
+    times given explicitly are kept as given, and a kept database keeps the ones it holds.
+    """
+
+    def __init__(self, path: str = ":memory:", *, precision: str = "ms") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self.version = 0  # changes with the data: what caches of answers are keyed by
@@ -319,8 +357,9 @@ class Store:
                 # Now, but never before the newest batch: generated data may run ahead of the
                 # wall clock, and a new batch must still be the newest.
                 newest = self._db.execute("SELECT MAX(created_at) FROM batches").fetchone()[0]
-                now = time.time_ns() // 1_000_000 * 1000
-                created_at = now if newest is None else max(now, int(newest) + 1000)
+                now = now_micros(self.precision)
+                step = resolution(self.precision)
+                created_at = now if newest is None else max(now, int(newest) + step)
             try:
                 self._db.execute("BEGIN")
                 if user is not None:
@@ -398,7 +437,10 @@ class Store:
 
         Creation times start on 2024-01-01 and advance by up to 10 minutes, sometimes not at all
         (batches created in the same millisecond); some batches have no user, some no station,
-        some users no name, some batches no units.
+        some users no name, some batches no units. With the precision "us", each time also
+        gets microseconds past its millisecond (the same data otherwise): of the batches that
+        share a millisecond, about half share the instant exactly (a bulk import in one
+        transaction) and the others follow a few microseconds later.
         """
         rng = random.Random(seed)
         users = [
@@ -413,11 +455,21 @@ class Store:
         first = self.count()
         # Batches added to a kept database continue it: their own stream of random numbers.
         rng = random.Random(f"{seed}:{first}")
-        created = start
+        # The microseconds have a stream of their own, so that "ms" draws exactly what it did.
+        fine = random.Random(f"us:{seed}:{first}") if self.precision == "us" else None
+        micro = start % 1000 if fine is not None else 0
+        created = start - micro
         batches = []
         units = []
         for index in range(first, first + count):
-            created += 0 if rng.random() < 0.03 else rng.randrange(1, 600_000) * 1000
+            step = 0 if rng.random() < 0.03 else rng.randrange(1, 600_000) * 1000
+            created += step
+            if fine is not None and (step or fine.random() < 0.5):
+                # A new millisecond: any microsecond in it; the same one: a later (or the same)
+                # microsecond, so that the order of creation is kept. Otherwise the very same
+                # instant as the batch before.
+                micro = fine.randrange(1000) if step else fine.randrange(micro, 1000)
+            stamp = created + micro
             number = f"BATCH-{index + 1:07d}"
             user = rng.choice(users) if rng.random() < 0.7 else None
             station = rng.choice(stations) if rng.random() < 0.8 else None
@@ -430,14 +482,14 @@ class Store:
                     seq,
                     _uuid(rng),
                     number,
-                    created,
+                    stamp,
                     unit_count,
                     user and user[0],
                     station and station[0],
                 )
             )
             for k in range(unit_count):
-                units.append((seq, f"SN-{seq:07d}-{k:02d}", part, revision, created))
+                units.append((seq, f"SN-{seq:07d}-{k:02d}", part, revision, stamp))
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO users VALUES (?, ?)", users)
@@ -518,15 +570,18 @@ _FAMILIES = ["boards", "power", "sensors", "optics"]
 PROCEDURES = ["Functional test", "ICT", "Burn-in", "Final QA"]
 
 
-@functools.lru_cache(maxsize=1)
-def parts_catalogue() -> tuple[dict[str, Any], ...]:
+@functools.lru_cache(maxsize=len(PRECISIONS))
+def parts_catalogue(precision: str = "ms") -> tuple[dict[str, Any], ...]:
     """Every part the emulator knows: those its batches' units use, and 40 more, the same on
-    every run. Each has revisions, metadata and the procedures that test it (by id)."""
+    every run. Each has revisions, metadata and the procedures that test it (by id); with the
+    precision "us", creation times with microseconds."""
     parts = [(number, name, revisions) for number, name, revisions in _PARTS]
     parts += [(f"PART-{k:04d}", f"Component {k:04d}", [f"{1 + k % 3}.0"]) for k in range(1, 41)]
     catalogue: list[dict[str, Any]] = []
     for index, (number, name, revisions) in enumerate(parts):
         created = to_micros(EPOCH_START) - (len(parts) - index) * 86_400_000_000
+        if precision == "us":
+            created += sub_millisecond("part", number)
         if index % 7 == 3:
             created = catalogue[-1]["_created"]  # two parts created in the same instant
         catalogue.append(
@@ -626,14 +681,19 @@ class SyntheticStore:
     """Any number of batches computed from their position instead of stored: for benchmarks that
     stream millions of records without a database of millions of rows.
 
-    Batch ``i`` (0 is the oldest) is created ``i`` minutes after 2024-01-01; everything else is
-    derived from ``i`` and the seed, so every answer is the same from run to run. Only the
-    ordering parameters are supported; filters are refused by the handler.
+    Batch ``i`` (0 is the oldest) is created ``i`` minutes after 2024-01-01 (with the precision
+    "us", and some microseconds); everything else is derived from ``i`` and the seed, so every
+    answer is the same from run to run. Only the ordering parameters are supported; filters are
+    refused by the handler.
     """
 
     version = 0  # the data never changes
+    _STEP = 60_000_000  # a minute between two batches
 
-    def __init__(self, count: int, *, seed: int = 0) -> None:
+    def __init__(self, count: int, *, seed: int = 0, precision: str = "ms") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self._count = count
         self._seed = seed
         self._start = to_micros(EPOCH_START)
@@ -662,12 +722,20 @@ class SyntheticStore:
         The date filters are served (aiotofu pins ``created_before``); the handler refuses the
         others.
         """
-        step = 60_000_000
+        step = self._STEP
         low, high = 0, self._count - 1  # the positions in range, oldest to newest
         if where.created_after is not None:
-            low = max(low, -(-(where.created_after - self._start) // step))
+            after = where.created_after
+            low = max(low, -(-(after - self._start) // step))
+            # Microseconds put a batch up to 999 µs after its minute: the one before the
+            # first whole minute in range may be in range too.
+            if low >= 1 and self._time(low - 1) >= after:
+                low -= 1
         if where.created_before is not None:
-            high = min(high, (where.created_before - self._start) // step)
+            before = where.created_before
+            high = min(high, (before - self._start) // step)
+            if 0 <= high < self._count and self._time(high) > before:
+                high -= 1
         total = max(0, high - low + 1)
         end = min(total, offset + limit)
         if where.sort_order == "desc":
@@ -676,6 +744,11 @@ class SyntheticStore:
             positions = range(low + offset, low + end)
         return [self._batch(i) for i in positions], end < total
 
+    def _time(self, i: int) -> int:
+        """When batch ``i`` was created, in microseconds."""
+        at = self._start + i * self._STEP
+        return at + sub_millisecond(str(self._seed), str(i)) if self.precision == "us" else at
+
     def _batch(self, i: int) -> dict[str, Any]:
         digest = hashlib.blake2b(f"{self._seed}:{i}".encode(), digest_size=16).hexdigest()
         user = self._users[i % len(self._users)] if i % 10 < 7 else None
@@ -683,7 +756,7 @@ class SyntheticStore:
         return {
             "id": f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:]}",
             "number": f"BATCH-{i + 1:07d}",
-            "created_at": format_timestamp(self._start + i * 60_000_000),
+            "created_at": format_timestamp(self._time(i)),
             "created_by_user": None if user is None else {"id": user[0], "name": user[1]},
             "created_by_station": None
             if station is None

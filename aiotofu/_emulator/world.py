@@ -14,6 +14,9 @@ records are kept, never derived again, so a write cannot reshuffle the rest.
 
 Records are dicts shaped as the API answers (their public keys), with private keys (a leading
 underscore) for what the filters and sorts need: times in microseconds, the ids a filter names.
+With the precision "us", every generated time has microseconds past its millisecond (drawn from
+what names it, not from the random streams, so "ms" generates the data it always did); a
+record's times shown in its public keys are those, truncated to the millisecond.
 """
 
 from __future__ import annotations
@@ -21,21 +24,24 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .store import (
     EPOCH_START,
+    PRECISIONS,
     PROCEDURES,
     Change,
     Snapshot,
     Store,
     SyntheticStore,
     format_timestamp,
+    now_micros,
     part_name,
+    resolution,
     stable_id,
+    sub_millisecond,
     to_micros,
 )
 
@@ -120,11 +126,22 @@ class World:
     """The records of one emulator: generated on first use from the store as it was when the
     world was made, then changed write by write.
 
-    ``runs`` is how many runs to generate (None: one per unit, at most 1,000). Thread-safe:
-    writes and reads (``reading``) take one lock.
+    ``runs`` is how many runs to generate (None: one per unit, at most 1,000); ``precision``
+    (one of PRECISIONS) what their times are stamped to. Thread-safe: writes and reads
+    (``reading``) take one lock.
     """
 
-    def __init__(self, store: Store | SyntheticStore, *, runs: int | None, seed: int) -> None:
+    def __init__(
+        self,
+        store: Store | SyntheticStore,
+        *,
+        runs: int | None,
+        seed: int,
+        precision: str = "ms",
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self._store = store
         self._runs = runs
         self._seed = seed
@@ -182,8 +199,8 @@ class World:
                 raise KeyError(f"no procedure named {procedure!r}")
             if created_at is None:
                 newest = max((run["_created"] for run in records.runs.values()), default=0)
-                now = time.time_ns() // 1_000_000 * 1000
-                created_at = max(now, newest + 1000)
+                now = now_micros(self.precision)
+                created_at = max(now, newest + resolution(self.precision))
             run_id = stable_id("added-run", str(self._seed), str(self._added))
             self._added += 1
             rng = random.Random(run_id)
@@ -291,15 +308,16 @@ class World:
         members = [_member(user) for user in base.users]
         stations = list(base.stations)
         rng = random.Random(f"world:{self._seed}")
-        procedures = _procedures(members, rng)
+        fine = _fine if self.precision == "us" else _whole
+        procedures = _procedures(members, rng, fine)
         # Newest first: the order the API answers in (it takes no order parameter).
         records.procedures = {p["id"]: p for p in procedures[::-1]}
-        deployments = _deployments(procedures, stations, members, rng)
+        deployments = _deployments(procedures, stations, members, rng, fine)
         records.deployments = {d["id"]: d for d in deployments}
         units = _units(base.unit_rows, self._seed)
         records.units = {unit["id"]: unit for unit in units}
         count = min(len(units), DEFAULT_MAX_RUNS) if self._runs is None else self._runs
-        self._context = _Context(procedures, deployments, members, stations)
+        self._context = _Context(procedures, deployments, members, stations, fine)
         if units:
             for index in range(count):
                 run_rng = random.Random(f"run:{self._seed}:{index}")
@@ -313,15 +331,30 @@ class World:
         return records
 
 
+def _fine(*parts: str) -> int:
+    """The microseconds past its millisecond of the generated time that ``parts`` name."""
+    return sub_millisecond(*parts)
+
+
+def _whole(*parts: str) -> int:
+    """None: times are whole milliseconds (the precision "ms")."""
+    return 0
+
+
+Fine = Callable[..., int]
+
+
 def _member(user: dict[str, Any]) -> dict[str, Any]:
     return {"id": user["id"], "name": user["name"], "email": user["email"]}
 
 
-def _procedures(members: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+def _procedures(
+    members: list[dict[str, Any]], rng: random.Random, fine: Fine
+) -> list[dict[str, Any]]:
     """The six procedures, created before the first batch, some with a linked repository."""
     procedures = []
     for index, (name, repository) in enumerate(_CATALOGUE):
-        created = to_micros(EPOCH_START) - (90 - 7 * index) * DAY
+        created = to_micros(EPOCH_START) - (90 - 7 * index) * DAY + fine("procedure", name)
         procedure_id = stable_id("procedure", name)
         versions = [] if index % 3 == 2 else _versions(procedure_id, created, rng)
         procedures.append(
@@ -365,6 +398,7 @@ def _deployments(
     stations: list[dict[str, Any]],
     members: list[dict[str, Any]],
     rng: random.Random,
+    fine: Fine,
 ) -> list[dict[str, Any]]:
     """Deployments of the procedures with a repository (and a few from the CLI, not from
     git), newest first: what the API answers with no order parameter."""
@@ -374,6 +408,7 @@ def _deployments(
         linked = [s for s in stations if any(p["id"] == procedure["id"] for p in s["procedures"])]
         for k, (_, version_id, tag) in enumerate(procedure["_versions"]):
             deployed = procedure["_versions"][k][0] + rng.randrange(0, 3 * 3600) * SECOND
+            deployed += fine("deployment", version_id)
             environment = ("production", "preview", "production", "development")[k % 4]
             status = "ready" if rng.random() < 0.8 else rng.choice(["failed", "building"])
             git = repository is not None and k != 1
@@ -496,7 +531,9 @@ class _Context:
         deployments: list[dict[str, Any]],
         members: list[dict[str, Any]],
         stations: list[dict[str, Any]],
+        fine: Fine,
     ) -> None:
+        self.fine = fine  # the microseconds of a generated time (none with "ms")
         self.procedures = procedures
         self.by_name = {p["name"]: p for p in procedures}
         self.deployments = sorted(deployments, key=lambda d: d["_deployed"])
@@ -524,8 +561,10 @@ class _Context:
         if started is None and created is not None:
             # Uploaded at `created`, a little after it ended (phases last minutes at most).
             started = created - rng.randrange(15 * 60, 20 * 60) * SECOND
+            started -= self.fine(run_id, "started")
         elif started is None:
             started = unit["_created"] + rng.randrange(60, 3 * 86_400) * SECOND
+            started += self.fine(run_id, "started")
         version = None
         for since, version_id, tag in procedure["_versions"]:
             if since <= started:
@@ -542,10 +581,10 @@ class _Context:
             None,
         )
         phases, measurements, ended, final = _phases(
-            rng, run_id, procedure["name"], started, outcome
+            rng, run_id, procedure["name"], started, outcome, self.fine
         )
         if created is None:
-            created = ended + rng.randrange(100, 30_000) * 1000
+            created = ended + rng.randrange(100, 30_000) * 1000 + self.fine(run_id, "created")
         by_station = rng.random() < 0.7 and bool(self.stations)
         station = rng.choice(self.stations) if by_station else None
         member = rng.choice(self.members) if self.members and not by_station else None
@@ -620,7 +659,12 @@ class _Context:
 
 
 def _phases(
-    rng: random.Random, run_id: str, procedure: str, started: int, outcome: str | None
+    rng: random.Random,
+    run_id: str,
+    procedure: str,
+    started: int,
+    outcome: str | None,
+    fine: Fine,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, str]:
     """The attempts of every phase of a run and their measurements; the run's end and outcome.
 
@@ -644,7 +688,7 @@ def _phases(
             attempts = 2  # retried, and the retry passes
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            length = rng.randrange(200, 20_000) * 1000
+            length = rng.randrange(200, 20_000) * 1000 + fine(run_id, name, str(attempt))
             attempt_fails = fail and not (attempts == 2 and last)
             result = "ERROR" if index == stop_at else "FAIL" if attempt_fails else "PASS"
             phase = _phase(run_id, name, sequence, result, at, at + length, attempt, last)

@@ -27,7 +27,14 @@ async def test_helpers_add_batches_script_faults_and_log_requests(emulator: Emul
     assert "part_numbers=PART-H" in emulator.log[-1].path_qs
     assert len(clock.sleeps) == 1
     emulator.reset_stats()
-    assert emulator.stats == {"requests": 0, "peak_in_flight": 0, "statuses": {}, "faults": {}}
+    assert emulator.stats == {
+        "requests": 0,
+        "peak_in_flight": 0,
+        "statuses": {},
+        "faults": {},
+        "rows_scanned": 0,
+        "options": {"offset_cost": 0.0, "timestamp_precision": "ms", "tie_order": "stable"},
+    }
 
 
 async def test_the_virtual_clock_makes_retries_instant_and_records_them() -> None:
