@@ -219,3 +219,24 @@ def test_a_sync_watch_with_a_look_back_yields_a_late_record(threaded_emu: Emulat
             threaded_emu.add_batch("LATE", created_at=on_time.created_at - timedelta(seconds=3))
             late = next(watcher)
     assert (on_time.number, late.number) == ("ON-TIME", "LATE")
+
+
+async def test_a_look_back_token_made_before_the_floor_existed_still_resumes(
+    clock: VirtualClock,
+) -> None:
+    """Tokens of earlier versions carry no ``floor``: they mean ``since - lookback``."""
+    from aiotofu._tokens import decode_token, encode_token
+
+    async with Emulator() as emu, emu.client() as client:
+        newest = await seeded(emu, 50)
+        async with client.batches.watch(poll_interval=1.0, lookback=WINDOW) as watcher:
+            emu.add_batch("R-0", created_at=newest + STEP)
+            await take(watcher, 1)
+            payload = decode_token(watcher.resume_token)
+        del payload["floor"]
+        emu.add_batch("LATE", created_at=T0 + 3 * STEP + timedelta(milliseconds=1))
+        emu.add_batch("R-1", created_at=newest + 2 * STEP)
+        token = encode_token(payload)
+        async with client.batches.watch(resume_token=token, poll_interval=1.0) as resumed:
+            rest = await take(resumed, 2)
+    assert sorted(b.number for b in rest) == ["LATE", "R-1"]
