@@ -36,6 +36,9 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
 
 MAX_PREFETCH = 64
+# What the API reads of a time: milliseconds. An upper bound taken from a record's time is sent
+# this much later, so that it includes what is stored later within that millisecond.
+_TICK = timedelta(milliseconds=1)
 
 
 class EndpointEngine(Generic[T, F]):
@@ -162,6 +165,7 @@ class EndpointEngine(Generic[T, F]):
             skipped,
             timedelta(seconds=lookback),
             tuple(payload.recent),
+            payload.floor,
         )
         return self._watcher(query, page_size, interval, state)
 
@@ -194,29 +198,44 @@ class EndpointEngine(Generic[T, F]):
             start=start,
             listing=poll,
             clock=self.requester.clock,
+            probe=self._probe,
         )
 
     async def _state_now(self, query: Query[F], lookback: timedelta) -> WatchState:
-        """The newest record on the server now, and every record that shares its time."""
+        """The newest record on the server now, and every record that shares its time (with a
+        look-back, every record of the window up to it)."""
         newest = await self.newest_time(query)
         if newest is None:
             return WatchState(None, lookback=lookback)
-        # Oldest first: the order of the watch's polls, whose offsets `skipped` counts.
-        instant = query.with_bounds(after=newest, before=newest, sort_order="asc")
-        ids = [record.id for record in await self._collect(instant, prefetch=0)]  # type: ignore[attr-defined]
+        # Oldest first: the order of the watch's polls, whose offsets `skipped` counts. The
+        # upper bound is one millisecond late: a server that stores microseconds and answers
+        # milliseconds reads `created_before=newest` as "before newest.000", which leaves out
+        # the records stored later in that millisecond (each would be yielded as new). What
+        # was created after `newest` in the meantime is not taken here: the watch yields it.
+        floor = WatchState(newest, lookback=lookback).window_floor or newest
+        window = query.with_bounds(after=floor, before=newest + _TICK, sort_order="asc")
+        time_of = operator.attrgetter(self._time_field())
+        records = [
+            record
+            for record in await self._collect(window, prefetch=1 if lookback else 0)
+            if time_of(record) <= newest
+        ]
+        ids = [record.id for record in records if time_of(record) == newest]  # type: ignore[attr-defined]
         kept = ids[-MAX_REMEMBERED:]
         # With a look-back, what exists now within the window is not news either.
-        recent: tuple[tuple[str, datetime], ...] = ()
-        if lookback:
-            window = query.with_bounds(after=newest - lookback, before=newest)
-            time_of = operator.attrgetter(self._time_field())
-            records = await self._collect(window, prefetch=1)
-            recent = tuple((record.id, time_of(record)) for record in records)  # type: ignore[attr-defined]
+        recent = [(record.id, time_of(record)) for record in records] if lookback else []  # type: ignore[attr-defined]
         return WatchState(newest, tuple(kept), len(ids) - len(kept), lookback, recent)
 
     async def _collect(self, query: Query[F], *, prefetch: int) -> Sequence[T]:
         paginator = self.paginate(
             query, page_size=MAX_PAGE_SIZE, max_items=None, prefetch=prefetch, start=Position(0)
+        )
+        return await paginator.collect()
+
+    async def _probe(self, query: Query[F], cursor: int, count: int) -> Sequence[T]:
+        """The ``count`` records of ``query`` from offset ``cursor`` (fewer at its end)."""
+        paginator = self.paginate(
+            query, page_size=count, max_items=count, prefetch=0, start=Position(cursor)
         )
         return await paginator.collect()
 
@@ -231,6 +250,7 @@ class EndpointEngine(Generic[T, F]):
                 skipped=state.skipped,
                 lookback=state.lookback.total_seconds(),
                 recent=list(state.recent),
+                floor=state.floor,
             )
         )
 

@@ -78,6 +78,9 @@ class WatchToken:
     skipped: int = 0
     lookback: float = 0.0
     recent: list[tuple[str, datetime]] = attrs.field(factory=list)
+    # Where the look-back window starts, kept until it is read whole again (absent from tokens
+    # made before it existed, which mean since - lookback).
+    floor: datetime | None = None
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, runs_page
+from benchmarks import contenders, runs_page, watch_lookback
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -377,6 +377,8 @@ def report(results: dict[str, Any]) -> str:
             f"{section['page_median_ms']:.1f} ms (median, p95 {section['page_p95_ms']:.1f} ms).",
             "",
         ]
+    if "watch_lookback" in results:
+        lines += watch_lookback.report(results["watch_lookback"])
     targets = [
         (name, ok)
         for section in results.values()
@@ -403,6 +405,7 @@ SCENARIOS = {
     "memory": memory,
     "scaling": scaling,
     "emulator": emulator_speed,
+    "watch-lookback": watch_lookback.watch_lookback,
 }
 
 
@@ -418,7 +421,7 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
     for name in args.only.split(","):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        key = {"latency": "latency_bound", "cpu": "cpu_bound"}.get(name, name)
+        key = {"latency": "latency_bound", "cpu": "cpu_bound"}.get(name, name).replace("-", "_")
         results[key] = SCENARIOS[name](args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
