@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 from ._endpoint import DEFAULT, Endpoint, Query
 from ._filters import Filters, Instant, check_int
 from ._options import MAX_CURSOR, MAX_PAGE_SIZE
-from ._pages import EndpointPages, anchor_from_payload
+from ._pages import TICK, EndpointPages, anchor_from_payload
 from ._pagestate import Fetch, Position
 from ._paginate import Paginator
 from ._requester import Requester
@@ -36,9 +36,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Filters)
 
 MAX_PREFETCH = 64
-# What the API reads of a time: milliseconds. An upper bound taken from a record's time is sent
-# this much later, so that it includes what is stored later within that millisecond.
-_TICK = timedelta(milliseconds=1)
 
 
 class EndpointEngine(Generic[T, F]):
@@ -213,7 +210,7 @@ class EndpointEngine(Generic[T, F]):
         # the records stored later in that millisecond (each would be yielded as new). What
         # was created after `newest` in the meantime is not taken here: the watch yields it.
         floor = WatchState(newest, lookback=lookback).window_floor or newest
-        window = query.with_bounds(after=floor, before=newest + _TICK, sort_order="asc")
+        window = query.with_bounds(after=floor, before=newest + TICK, sort_order="asc")
         time_of = operator.attrgetter(self._time_field())
         records = [
             record
