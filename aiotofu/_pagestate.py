@@ -248,6 +248,9 @@ class PageState(Generic[T]):
     recoveries: int = 0
     # Where the key moves: every id yielded, so that one met again is caught, never repeated.
     yielded: set[Hashable] = attrs.field(factory=set, repr=False)
+    # The requests predicted from the state as it is (the Paginator asks several times a page;
+    # they change only when a page is accepted). None: not worked out yet.
+    planned: list[Fetch] | None = attrs.field(default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.remaining == 0:
@@ -255,6 +258,8 @@ class PageState(Generic[T]):
         if self.anchor is not None and self.anchor.offset == self.cursor - 1:
             self.verify = True
             self.recent = (*self.recent, self.anchor.id)
+
+    _asked: int = attrs.field(default=0, repr=False, eq=False)
 
     def snapshot(self) -> PageState[T]:
         """A copy to go back to (what ``collect()`` restores when it fails)."""
@@ -270,6 +275,14 @@ class PageState(Generic[T]):
     def next_fetches(self, pages: int) -> list[Fetch]:
         """The next ``pages`` requests: the first is certain, the rest predicted from offsets
         (offered only while the server's cursors follow them, and within ``max_items``)."""
+        planned = self.planned
+        # The first k of more predictions are the k predictions: a longer plan serves them.
+        if planned is None or (len(planned) < pages and len(planned) == self._asked):
+            planned = self.planned = self._predict(pages)
+            self._asked = pages
+        return planned[:pages]
+
+    def _predict(self, pages: int) -> list[Fetch]:
         if self.done:
             return []
         if self.pin_from == "probe":
@@ -316,6 +329,7 @@ class PageState(Generic[T]):
         expected = self.next_fetches(1)
         if not expected or fetch != expected[0]:
             raise PaginationError(f"internal error: got an answer to {fetch}, expected {expected}")
+        self.planned = None  # whatever this page does to the state, the plan is of the old one
         before = self.position
         items = page.items
         if self.pin_from is not None:
@@ -432,8 +446,7 @@ class PageState(Generic[T]):
     def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
         """Yield the records of ``page`` from index ``start`` on that were not taken before."""
         items = page.items
-        id_of = self.id_of
-        ids = [id_of(item) for item in items]
+        ids = list(map(self.id_of, items))
         recent = set(self.recent)
         ties = frozenset() if self.anchor is None else self.anchor.ties
         rest = ids[start:]

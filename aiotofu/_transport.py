@@ -7,6 +7,7 @@ This is the only module of the client that imports aiohttp. The body is read in 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import netrc
 import os
@@ -30,8 +31,10 @@ from .errors import (
 __all__ = ["MAX_BODY_BYTES", "AiohttpTransport", "is_loopback", "is_session", "user_agent"]
 
 
+@functools.cache
 def user_agent() -> str:
-    """``aiotofu/<version> aiohttp/<version>``."""
+    """``aiotofu/<version> aiohttp/<version>``: read once (the package metadata is a file read,
+    which a cluster would otherwise pay in every task that makes a Client)."""
     try:
         own = version("aiotofu")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree

@@ -63,3 +63,33 @@ def test_only_orders_whose_key_bounds_a_request_re_anchor() -> None:
     assert span("started_at") == SPAN
     assert span("created_at") == SPAN
     assert span("duration") is None
+
+
+def test_the_readme_says_which_orders_are_depth_independent() -> None:
+    """The table under "Deep listings" is what the endpoints declare, order by order."""
+    from pathlib import Path
+
+    from aiotofu.endpoints import ENDPOINTS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| Depth-independent (re-anchored on) | Offset paging |")[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        names, anchored, offsets = (cell.strip() for cell in line.strip("|").split("|"))
+        for name in names.replace("`", "").split(", "):
+            rows[name] = (anchored, offsets)
+    for endpoint in ENDPOINTS:
+        pages = [
+            sort
+            for sort in endpoint.sorts
+            if (key := endpoint.sort_key(sort)) is not None and key.bounds and not key.mutable
+        ]
+        anchored, offsets = rows[endpoint.name]
+        assert [w.strip("`") for w in anchored.split(" (")[0].split(", ") if "`" in w] == pages
+        if pages:
+            assert offsets.replace("`", "").split(", ") == [
+                sort for sort in endpoint.sorts if sort not in pages
+            ]
+    assert set(rows) == {endpoint.name for endpoint in ENDPOINTS}
