@@ -89,6 +89,7 @@ class EndpointPages(Generic[T, F]):
             token=self.token,
             span=SPAN if restart else None,
             nullable=key is not None and key.nullable,
+            descending=query.sort_order == "desc",
         )
 
     def params(self, fetch: Fetch) -> list[tuple[str, str]]:

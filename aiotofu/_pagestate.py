@@ -148,13 +148,14 @@ class Fetch:
     ``kind`` is ``"page"`` for the next page, ``"search"`` for a window searched for a lost
     anchor, ``"restart"`` for the first page after restarting from the anchor's sort key, and
     ``"probe"`` for the newest record by the listing's time, whose time is the pin (see
-    ``PageState.pin_from``). ``pin`` and ``start`` are the position's bounds (see Position).
+    ``PageState.pin_from``), ``"edge"`` for a page searched for where a key's nulls begin
+    (``PageState.nullable``). ``pin`` and ``start`` are the position's bounds (see Position).
     """
 
     cursor: int
     limit: int
     pin: Any = None
-    kind: Literal["page", "search", "restart", "probe"] = "page"
+    kind: Literal["page", "search", "restart", "probe", "edge"] = "page"
     start: Any = None
 
 
@@ -230,6 +231,16 @@ class PageState(Generic[T]):
     nullable: bool = False
     base: int = 0
     tail: bool = False
+    # Whether the key descends: a window bounded at a key may open with records whose key sorts
+    # before it (an upper bound sent a tick late holds the next millisecond), behind the position.
+    descending: bool = False
+    # Finding where the nulls begin once the windows end (``_enter_tail``): the next page to
+    # look at (None: not looking), the last offset known to hold a key, the first known to hold
+    # a null or to be past the end, and how far the next gallop reaches.
+    edge: int | None = None
+    edge_low: int = -1
+    edge_high: int | None = None
+    edge_step: int = API_MAX_LIMIT
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -287,14 +298,17 @@ class PageState(Generic[T]):
             return []
         if self.pin_from == "probe":
             return [Fetch(0, 1, kind="probe")]
+        if self.edge is not None:
+            return [Fetch(self.edge, API_MAX_LIMIT, self.pin, "edge", None)]
         if self.search:
             return [Fetch(self.search[0], API_MAX_LIMIT, self.pin, "search", self.start)]
         if self.restarting:
-            # Far enough to pass the ties already taken, which the window starts with.
+            # Far enough to pass the ties already taken, which the window starts with (after
+            # what its bound admits before the key: read on past that when it fills a page).
             assert self.anchor is not None
             new = self._new_per_page(0, self.remaining)
             limit = min(API_MAX_LIMIT, self.anchor.rank + new)
-            return [Fetch(0, limit, self.pin, "restart", self.start)]
+            return [Fetch(self.cursor, limit, self.pin, "restart", self.start)]
         count = pages if self.speculate and self.offsets else min(pages, 1)
         fetches = []
         cursor, remaining, switch = self.cursor, self.remaining, self.switch
@@ -347,7 +361,15 @@ class PageState(Generic[T]):
             # The window starts at the anchor's key: its group comes first, whole from here,
             # and what is not in the group comes after it. Drop the ties taken by id.
             found = self._realign(fetch, page)
-            start = 0 if found is None else found
+            if found is None:
+                # Nothing of the group here. What sorts before its key is behind the position
+                # (the bound admits the next millisecond): read on past it; after it, the group
+                # is gone and the listing goes on from there.
+                found = self._behind(items)
+                if found == len(items) and page.has_more:
+                    self.restarting, self.cursor = True, fetch.cursor + len(items)
+                    return self._nothing(fetch, page, before)
+            start = found
         elif fetch.kind == "page" and fetch.cursor < self.cursor:
             # Overlapping the anchor: the fast path is one comparison.
             assert self.anchor is not None
@@ -356,6 +378,11 @@ class PageState(Generic[T]):
             found = self._realign(fetch, page)
             if found is None:
                 return self._lost(fetch, page, before)
+            start = found
+        elif fetch.kind == "edge":
+            found = self._find_edge(fetch, page)
+            if found is None:
+                return self._nothing(fetch, page, before)
             start = found
         elif fetch.kind == "search":
             assert self.anchor is not None
@@ -412,7 +439,9 @@ class PageState(Generic[T]):
         if not members or members[-1] - members[0] + 1 != len(members):
             return None
         first = members[0]
-        if first > 0 or fetch.cursor == 0:
+        # A restart's page shows the group's start even from a cursor past 0: what it read
+        # before was all behind the position.
+        if first > 0 or fetch.cursor == 0 or fetch.kind == "restart":
             # The page shows where the group starts: every member not taken is new, and what
             # comes before the group was behind the position.
             return first
@@ -429,6 +458,19 @@ class PageState(Generic[T]):
         if not (taken == rest or (not ends and 1 <= taken <= rest)):
             return None
         return 1 if index == 0 and taken == 1 else 0
+
+    def _behind(self, items: Sequence[T]) -> int:
+        """How many of ``items``, from the first, sort before the anchor's key (in a listing
+        ordered by it): records the position has passed."""
+        assert self.anchor is not None and self.key_of is not None
+        key, key_of, descending = self.anchor.key, self.key_of, self.descending
+        count = 0
+        for item in items:
+            value = key_of(item)
+            if value is None or value == key or (value < key) == descending:
+                break
+            count += 1
+        return count
 
     def _clean(self, items: Sequence[T]) -> bool:
         """Whether no record yielded shows up again after the anchor (at index 0)."""
@@ -539,8 +581,10 @@ class PageState(Generic[T]):
             and anchor is not None
             and anchor.key is not None
             # Where the anchor's key begins is known, and a new window there makes progress
-            # (a tie group larger than the span is walked by offsets inside it).
+            # (a tie group larger than the span is walked by offsets inside it; a window at the
+            # key this one starts at is this one, whatever its bound admits before the key).
             and anchor.first > 0
+            and anchor.key != self.start
         ):
             self.switch = Switch(max(self.cursor, self.horizon), anchor.key, anchor.first)
         switch = self.switch
@@ -558,17 +602,44 @@ class PageState(Generic[T]):
         self.anchor = attrs.evolve(anchor, offset=anchor.offset - switch.delta, first=first)
 
     def _enter_tail(self) -> None:
-        """The window the key bounds has ended: go on where it ends in the listing without a
-        bound, for the records whose key is null, verified by the anchor like any page."""
+        """The windows the key bounds have ended: the records whose key is null follow, in the
+        listing without a bound, where every record with a key ends. Records written since the
+        windows began (phases have no pin) have moved that place: it is looked for, from where
+        the last window began there, by the keys of the pages around it."""
         anchor = self.anchor
         self.start, self.switch, self.horizon, self.tail = None, None, 0, True
         base, self.base = self.base, 0
-        if anchor is None:
-            self.cursor, self.verify = base, False
-            return
-        first = anchor.first + base if anchor.first >= 0 else -1
-        self.anchor = attrs.evolve(anchor, offset=anchor.offset + base, first=first)
-        self.cursor, self.verify = self.anchor.offset + 1, self.offsets
+        estimate = base if anchor is None else anchor.offset + base
+        self.edge, self.edge_low, self.edge_high = max(0, estimate), -1, None
+        self.edge_step, self.verify = API_MAX_LIMIT, False
+
+    def _find_edge(self, fetch: Fetch, page: Page[T]) -> int | None:
+        """The index in ``page`` where the nulls begin, if it shows it; else where to look next
+        (galloping away from what the page holds, then halving). Nothing before the nulls can
+        be one of them, and none was taken before: the tail is exact from where they begin."""
+        assert self.key_of is not None
+        items, cursor, key_of = page.items, fetch.cursor, self.key_of
+        first_null = next((i for i, item in enumerate(items) if key_of(item) is None), None)
+        if first_null is not None and (first_null > 0 or cursor == 0):
+            self.edge = None
+            return first_null
+        if items and first_null is None:
+            if not page.has_more:
+                self.edge, self.done = None, True  # no record without a key
+                return None
+            self.edge_low = cursor + len(items) - 1
+        else:
+            self.edge_high = cursor  # a null first, or past the end: the nulls begin before
+        low, high = self.edge_low, self.edge_high
+        if high is None:
+            self.edge = low + 1 + self.edge_step
+        elif low < 0:
+            self.edge = max(0, high - self.edge_step)
+        else:
+            # A page from the last key known shows where the nulls begin once they are close.
+            self.edge = low if high - low <= API_MAX_LIMIT else (low + high) // 2
+        self.edge_step *= 2
+        return None
 
     def _advance(self, fetch: Fetch, page: Page[T]) -> None:
         """Move past a page that said has_more."""
@@ -616,7 +687,9 @@ class PageState(Generic[T]):
             self.start = anchor.key
             if anchor.complete:
                 # From the key on, the anchor's group comes first: drop the ties taken by id.
+                # Where it begins in the new window is seen on the way.
                 self.restarting, self.cursor = True, 0
+                self.anchor = attrs.evolve(anchor, first=-1)
             else:
                 # Too many ties to drop by id: continue after the anchor's place in the group,
                 # where a stable order keeps it, and verify it is there.

@@ -50,7 +50,8 @@ class PageSource(Generic[T]):
     comes from (a probe, the first page, or nowhere), ``time_of`` the time of a record it is
     read from. ``token`` turns a Position into a resume token. ``span``: how many records a
     window holds before the listing re-anchors on its key (see ``PageState``; None: never);
-    ``nullable``: the key may be null (its nulls come last, in a tail no bound holds).
+    ``nullable``: the key may be null (its nulls come last, in a tail no bound holds);
+    ``descending``: the key's order.
     """
 
     fetch: PageFetcher[T]
@@ -63,6 +64,7 @@ class PageSource(Generic[T]):
     token: Callable[[Position], str] | None = None
     span: int | None = None
     nullable: bool = False
+    descending: bool = False
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -110,6 +112,7 @@ class Paginator(Generic[T]):
             time_of=listing.time_of,
             span=listing.span,
             nullable=listing.nullable,
+            descending=listing.descending,
             base=start.base,
         )
         self._prefetch = prefetch

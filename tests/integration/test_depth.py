@@ -65,7 +65,7 @@ async def listed(emu: Emulator, resource: str, **options: Any) -> list[Any]:
     async with emu.client(retry=None) as client:
         paginator = getattr(client, resource).list(**options)
         # A watchdog, not a timing goal: an endless walk fails instead of hanging.
-        return await asyncio.wait_for(paginator.collect(), timeout=120)
+        return await asyncio.wait_for(paginator.collect(), timeout=60)
 
 
 async def truth(emu: Emulator, resource: str, **filters: Any) -> set[str]:
@@ -274,3 +274,84 @@ async def test_a_key_that_may_be_null_re_anchors_then_lists_its_nulls(
         nulls = [r for r in got if r.started_at is None]
         assert nulls
         assert got[-len(nulls) :] == nulls  # last, in both orders
+
+
+async def test_a_window_that_opens_with_a_bulk_a_millisecond_newer_repeats_nothing() -> None:
+    """Newest first, a window at K is sent as ``created_before=K+1ms`` (inclusive), so it opens
+    with the records of K+1 ms, taken long before: 149 of them, more than a page. The window's
+    first pages held nothing of K's group, the listing took them again and again (a review
+    found it: an endless walk, every bulk record yielded thousands of times)."""
+    at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    async with Emulator() as emu:
+        for k in range(149):
+            emu.add_batch(f"BULK-{k:03d}", created_at=at + timedelta(milliseconds=1))
+        emu.add_batch("AT-K", created_at=at)
+        for k in range(1, 200):
+            emu.add_batch(f"OLD-{k:03d}", created_at=at - timedelta(milliseconds=10 * k))
+        got = await listed(emu, "batches", page_size=PAGE, prefetch=0)
+    numbers = [b.number for b in got]
+    assert len(numbers) == len(set(numbers)) == 349
+
+
+async def test_a_restart_past_a_bulk_a_millisecond_newer_repeats_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without re-anchoring: a run yielded is deleted, the listing restarts from its last run's
+    start, ``started_before=T+1ms``, whose first page is the 149 runs of T+1 ms already taken."""
+    offset_paging(monkeypatch)
+    at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    async with Emulator(batches=2, runs=0) as emu:
+        for _ in range(149):
+            emu.add_run(started_at=at + timedelta(milliseconds=1))
+        emu.add_run(started_at=at)
+        for k in range(1, 200):
+            emu.add_run(started_at=at - timedelta(milliseconds=10 * k))
+        ids: list[str] = []
+
+        async def walk() -> None:
+            async with emu.client(retry=None) as client:
+                runs = client.runs.list(sort_by="started_at", page_size=PAGE, prefetch=0)
+                async for run in runs:
+                    ids.append(run.id)
+                    if len(ids) == 150:
+                        emu.delete_run(ids[0])
+
+        await asyncio.wait_for(walk(), timeout=30)  # a watchdog: an endless walk fails
+    assert len(ids) == len(set(ids)) == 349
+
+
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_the_nulls_are_found_where_uploads_have_moved_them(sort_order: str) -> None:
+    """Phases have no pin: every phase uploaded during the listing lands in its order, and the
+    tail of nulls moves with them. Entering it where the windows began (a review found it)
+    lost the nulls and ended in ConsistencyError after 30 uploads per page."""
+    async with Emulator(batches=30, runs=1500, seed=3) as emu:
+        async with emu.client(retry=None) as client:
+            procedures = await client.procedures.list().collect()
+        procedure = max(procedures, key=lambda p: p.name == "Functional test")
+        with pytest.MonkeyPatch.context() as patch:
+            offset_paging(patch)
+            existing = {
+                p.id
+                for p in await listed(
+                    emu, "phases", procedure_id=procedure.id, sort_by="phase_name", page_size=100
+                )
+            }
+        ids: list[str] = []
+
+        async def walk() -> None:
+            async with emu.client(retry=None) as client:
+                phases = client.phases.list(
+                    procedure_id=procedure.id, sort_order=sort_order, page_size=PAGE, prefetch=0
+                )
+                async for phase in phases:
+                    ids.append(phase.id)
+                    # Not for ever: oldest first, the phases uploaded land ahead of the
+                    # position (no pin holds them back), and a listing would chase them.
+                    if len(ids) % PAGE == 0 and len(ids) <= 600:
+                        for _ in range(30):
+                            emu.add_run(procedure=procedure.name)
+
+        await asyncio.wait_for(walk(), timeout=60)
+    assert len(ids) == len(set(ids)), "a phase was yielded twice"
+    assert existing <= set(ids), "a phase that lived through the listing was lost"

@@ -298,18 +298,23 @@ class ModelServer:
             await asyncio.sleep(0)
         self._step()
         rows = self._sorted()
+        # Upper bounds as the wire sends them, a tick (here: 1) late and inclusive: so that a
+        # server storing finer times than it answers loses nothing, they hold the next key too.
         if fetch.pin is not None:
-            rows = [r for r in rows if _key(r) <= fetch.pin]
+            rows = [r for r in rows if _key(r) <= fetch.pin + TICK]
         if fetch.start is not None:
             rows = [
                 r
                 for r in rows
                 if r.key is not None
-                and (r.key <= fetch.start if self.descending else r.key >= fetch.start)
+                and (r.key <= fetch.start + TICK if self.descending else r.key >= fetch.start)
             ]
         items = tuple(rows[fetch.cursor : fetch.cursor + fetch.limit])
         more = fetch.cursor + fetch.limit < len(rows)
         return Page(items, fetch.cursor, more, fetch.cursor + fetch.limit if more else None)
+
+
+TICK = 1
 
 
 def _key(record: Rec) -> int:
@@ -355,6 +360,7 @@ async def list_everything(
             time_of=KEY,
             span=span,
             nullable=nullable,
+            descending=server.descending,
         )
         return Paginator(
             listing, page_size=page_size, max_items=None, prefetch=prefetch, start=start
@@ -453,9 +459,12 @@ async def test_every_record_that_lives_through_the_listing_is_yielded_exactly_on
         # handed out were deleted: then it raises, it never guesses. So may one resumed past
         # TOKEN_TIES records of one key, whose token holds their count, not their ids, when a
         # record is inserted among them before its position (README: cannot promise).
+        # And one restarted from a key whose window opens with the records one tick newer
+        # (its bound sent a tick late), when a tie it took was deleted: the count of the ties
+        # taken no longer says where the group stands (README: cannot promise).
         inserted = any(op == "insert" for op, _ in script)
-        assert keyed != "restart" or (group > TOKEN_TIES and inserted and cut > TOKEN_TIES)
-        assert server.deleted & {r.id for r in got} or keyed == "restart"
+        resumed_past_ties = group > TOKEN_TIES and inserted and cut > TOKEN_TIES
+        assert server.deleted & {r.id for r in got} or (keyed == "restart" and resumed_past_ties)
         return
     assert_exactly_once(server, got)
 
@@ -584,8 +593,8 @@ async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
     cut: int,
     seed: int,
 ) -> None:
-    """However deep it goes, no offset sent passes the span, twice the pages in flight and a
-    tie group (a group is walked by offsets inside it); and it yields what offset paging
+    """However deep it goes, no offset sent passes the span, twice the pages in flight and two
+    tie groups (a group is walked by offsets inside it); and it yields what offset paging
     does."""
     server = ModelServer(count, [], seed, descending, group=group)
     cursors: list[int] = []
@@ -603,8 +612,10 @@ async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
     assert_exactly_once(server, got)
     # A window begins where the pages in flight when it was planned end (a lead of prefetch
     # pages), and is planned again once the pages offered reach the span.
+    # And newest first, a window at a key opens with the records one tick newer (its bound is
+    # sent a tick late), already taken: one more group.
     lead = (prefetch + 1) * (page_size + 1)
-    assert max(cursors, default=0) <= span + 2 * lead + group
+    assert max(cursors, default=0) <= span + 2 * lead + 2 * group
 
 
 @PROPERTY
