@@ -98,6 +98,8 @@ def emulator(
         if process.poll() is None:
             process.terminate()
         process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()  # else a ResourceWarning when it is collected
 
 
 def _stats_reader(commands: IO[str], answers: IO[str]) -> Callable[[], dict[str, Any]]:
