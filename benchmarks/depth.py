@@ -146,7 +146,10 @@ def keyset_windows(bounds: list[str]) -> Contender:
                         response.raise_for_status()
                         body = contenders.loads(await response.read())
                     data = body["data"]
-                    taken.update(record["id"] for record in data)
+                    fresh = {record["id"] for record in data} - taken
+                    if data and not fresh:  # a step that went nowhere would go on forever
+                        raise RuntimeError(f"the keyset limit repeated a page: {params}")
+                    taken.update(fresh)
                     walked += len(data)
                     if not body["meta"]["has_more"]:
                         return walked
