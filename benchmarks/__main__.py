@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, runs_page, watch_lookback
+from benchmarks import contenders, depth, runs_page, watch_lookback
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -379,6 +379,8 @@ def report(results: dict[str, Any]) -> str:
         ]
     if "watch_lookback" in results:
         lines += watch_lookback.report(results["watch_lookback"])
+    if "depth" in results:
+        lines += depth.report(results["depth"])
     targets = [
         (name, ok)
         for section in results.values()
@@ -406,6 +408,7 @@ SCENARIOS = {
     "scaling": scaling,
     "emulator": emulator_speed,
     "watch-lookback": watch_lookback.watch_lookback,
+    "depth": depth.depth,
 }
 
 
@@ -425,6 +428,12 @@ def main() -> None:
         results[key] = SCENARIOS[name](args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
+    if "depth" in results and not args.quick:
+        # The full depth run is what the README reports: its figures and plot, kept beside.
+        section = {"machine": results["machine"], **results["depth"]}
+        (args.output.parent / "depth.json").write_text(json.dumps(section, indent=2))
+        if not depth.plot(results["depth"], args.output.parent / "depth.png"):
+            print("(no plot: matplotlib is in the bench extra)", file=sys.stderr)
     print(report(results))
     print(f"\n(all figures in {args.output})", file=sys.stderr)
 
