@@ -409,3 +409,17 @@ async def test_closing_the_search_cancels_the_probes_in_flight() -> None:
     assert all(task.done() for task in tasks)
     assert any(task.cancelled() for task in tasks)
     assert await pending is None  # the consumer waiting sees the end, not an error
+
+
+def test_exactly_the_shardable_endpoints_have_plan_shards_and_read() -> None:
+    from aiotofu._shards import shardable
+    from aiotofu.endpoints import ENDPOINTS
+
+    client = aiotofu.Client("key", base_url="http://127.0.0.1:9/api")
+    sync = aiotofu.SyncClient("key", base_url="http://127.0.0.1:9/api")
+    for endpoint in ENDPOINTS:
+        for resource in (getattr(client, endpoint.name), getattr(sync, endpoint.name)):
+            for name in ("plan", "shards", "read"):
+                assert hasattr(resource, name) == shardable(endpoint), (endpoint.name, name)
+    assert sorted(e.name for e in ENDPOINTS if shardable(e)) == ["batches", "logs", "runs", "units"]
+    sync.close()
