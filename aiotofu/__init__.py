@@ -48,6 +48,7 @@ from ._models import (
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
+from ._shards import Plan, Shard
 from ._sync import SyncClient
 from ._watch import Watcher
 from .errors import (
@@ -104,6 +105,7 @@ __all__ = [
     "PartRevision",
     "PermissionDeniedError",
     "Phase",
+    "Plan",
     "Procedure",
     "ProcedureRef",
     "ProcedureVersionRef",
@@ -116,6 +118,7 @@ __all__ = [
     "RunSequence",
     "RunUnit",
     "ServerError",
+    "Shard",
     "StateError",
     "Station",
     "StationRef",

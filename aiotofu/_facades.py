@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
 from ._endpoint import Endpoint
 from ._filters import Filters
-from ._options import ListOptions, WatchOptions, help_of
+from ._options import ListOptions, PlanOptions, WatchOptions, help_of
 from ._paginate import Paginator
+from ._planning import ShardSearch
+from ._shards import Plan
 from ._watch import Watcher
 from .errors import InvalidParameterError
 
-__all__ = ["Parameters", "listing", "watching"]
+__all__ = ["Parameters", "listing", "planning", "sharding", "watching"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -88,7 +90,8 @@ class Parameters:
         lines += ["", "Options:"]
         for field in options:
             help = help_of(field) or _sort_help(hints[field.name])
-            lines.append(f"    {field.name}: {help} (default {field.default!r})")
+            given = "required" if field.default is attrs.NOTHING else f"default {field.default!r}"
+            lines.append(f"    {field.name}: {help} ({given})")
         return cls(
             filters=filters,
             filter_names=tuple(name for name, _ in declared),
@@ -113,7 +116,8 @@ class Parameters:
                     name, f"{function}() sets its own window: give since= (or lookback=) instead"
                 )
             kwargs = {key: value for key, value in kwargs.items() if key != name}
-        if args or not kwargs.keys() <= self.names:
+        required = {name for name, default in self.options.items() if default is attrs.NOTHING}
+        if args or not kwargs.keys() <= self.names or not required <= kwargs.keys():
             self._bind(function, args, kwargs)
         try:
             filters = self.filters(**{k: v for k, v in kwargs.items() if k in self.filter_names})
@@ -210,3 +214,37 @@ def watching(
 
     parameters.install(watch, "watch")
     return watch
+
+
+def planning(
+    declaring: Callable[P, PlanOptions],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, Plan]]:
+    """``plan()`` of a resource, with the parameters of ``declaring`` (an endpoint's filters
+    joined with ``PlanOptions``): checks them at once, and returns the coroutine that plans."""
+    cls = typing.cast(type[Any], declaring)
+    parameters = Parameters.of(cls, Plan)
+
+    def plan(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, Plan]:
+        filters, options = parameters.arguments(plan.__qualname__, args, kwargs)
+        search: ShardSearch = self._shards(filters, **options)
+        return search.plan()
+
+    parameters.install(plan, "plan")
+    return plan
+
+
+def sharding(
+    declaring: Callable[P, PlanOptions],
+) -> Callable[Concatenate[Any, P], ShardSearch]:
+    """``shards()`` of a resource, with the parameters of ``declaring`` (as ``plan()``): the
+    shards as they are found."""
+    cls = typing.cast(type[Any], declaring)
+    parameters = Parameters.of(cls, ShardSearch)
+
+    def shards(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> ShardSearch:
+        filters, options = parameters.arguments(shards.__qualname__, args, kwargs)
+        search: ShardSearch = self._shards(filters, **options)
+        return search
+
+    parameters.install(shards, "shards")
+    return shards

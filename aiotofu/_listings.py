@@ -8,24 +8,39 @@ the page state says which page comes next, the pages fetch it, the state takes t
 A lost position restarts from the last record's sort key wherever the API filters that key
 inclusively (the endpoint's ``SortKey.bounds``: the time field, runs' ``started_at``), as a
 lower bound oldest first and an upper bound newest first; in other orders it is searched for.
+
+Shards (``plan()``, ``shards()``, ``read()``) are the same listing cut in time: planned by the
+bounded probes of ``_planning``, each read oldest first by the time field from its start, with
+a pin at its last instant. A listing oldest first has no pin of its own, so a pin there is a
+shard's end: the API's ``created_before`` is inclusive, and what it holds at the end itself is
+cut off on the client (``_ending``), so that every record read satisfies ``start <= t < end``
+whatever the server stores, and the resume token (which keeps the pin) ends there too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import itertools
 import operator
+import typing
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
+
+import attrs
 
 from ._endpoint import DEFAULT, Endpoint, Query
 from ._filters import Filters, Instant, check_int
+from ._models import Page
 from ._options import MAX_CURSOR, MAX_PAGE_SIZE
 from ._pages import TICK, EndpointPages, anchor_from_payload
 from ._pagestate import Fetch, Position
-from ._paginate import Paginator
+from ._paginate import PageFetcher, Paginator
+from ._planning import ShardSearch
 from ._requester import Requester
 from ._retry import is_seconds
+from ._shards import Shard, shardable
 from ._tokens import ListingToken, WatchToken, decode_payload, encode_payload
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
 from .errors import InvalidParameterError, StateError
@@ -105,8 +120,13 @@ class EndpointEngine(Generic[T, F]):
     ) -> Paginator[T]:
         """A Paginator over ``query`` from ``start`` (arguments already checked)."""
         pages = EndpointPages(self.endpoint, query, self.requester, page_size)
+        source = pages.source(start)
+        if start.pin is not None and query.by_time and query.sort_order == "asc":
+            # Oldest first a listing has no pin of its own: this is a shard's read.
+            time_of = operator.attrgetter(self._time_field())
+            source = attrs.evolve(source, fetch=_ending(source.fetch, time_of, start.pin + TICK))
         return Paginator(
-            pages.source(start),
+            source,
             page_size=page_size,
             max_items=max_items,
             prefetch=prefetch,
@@ -118,6 +138,88 @@ class EndpointEngine(Generic[T, F]):
         pages = EndpointPages(self.endpoint, query, self.requester, MAX_PAGE_SIZE)
         page = await pages.fetch(Fetch(0, 1, kind="probe"))
         return max(map(operator.attrgetter(self._time_field()), page.items), default=None)
+
+    # -- shards: the listing cut in time ---------------------------------------------------
+
+    def shards(self, filters: F, *, target_size: int) -> ShardSearch:
+        """The shards of the listing of ``filters``, found as the planning goes (see
+        ``_planning``); ``target_size`` is checked here, before any request."""
+        time_field = self._shard_field()
+        target = check_int("target_size", target_size, 1, MAX_CURSOR)
+        after, before = self.endpoint.time_bounds or ("", "")
+        given_after = getattr(filters, after)
+        oldest = self.endpoint.query(filters, sort_by=time_field, sort_order="asc")
+        time_of = operator.attrgetter(time_field)
+
+        async def bounds() -> tuple[datetime, datetime] | None:
+            # The two ends at once: the newest first is where as_of comes from.
+            newest, first = await asyncio.gather(self.newest_time(oldest), self._first_time(oldest))
+            if newest is None:
+                return None
+            return (newest if first is None else first), newest
+
+        async def probe(start: datetime, end: datetime, cursor: int) -> datetime | None:
+            window = oldest.with_bounds(
+                after=start if given_after is None else max(given_after, start),
+                before=_earlier(getattr(filters, before), end),
+            )
+            pages = EndpointPages(self.endpoint, window, self.requester, 1)
+            page = await pages.fetch(Fetch(cursor, 1))
+            return time_of(page.items[0]) if page.items else None
+
+        # With no record, the horizon is just before the listing's own start: a watch from
+        # there yields whatever it would have held.
+        earliest = datetime.min.replace(tzinfo=timezone.utc) + TICK
+        empty = earliest if given_after is None else max(earliest, given_after - TICK)
+        return ShardSearch(
+            resource=self.endpoint.name,
+            filters=filters,
+            target_size=target,
+            bounds=bounds,
+            probe=probe,
+            empty_as_of=empty,
+        )
+
+    def read(self, shard: Shard, *, page_size: int = 100, prefetch: int = 2) -> Paginator[T]:
+        """Every record of ``shard``, oldest first, with the guarantees of one listing: the
+        records that match its filters and whose time ``t`` satisfies ``start <= t < end``."""
+        time_field = self._shard_field()
+        if not isinstance(shard, Shard):
+            raise InvalidParameterError(
+                "shard", f"expected an aiotofu.Shard, got {type(shard).__name__}"
+            )
+        if shard.resource != self.endpoint.name:
+            raise InvalidParameterError(
+                "shard",
+                f"a shard of {shard.resource}, not of {self.endpoint.name}: read it with "
+                f"client.{shard.resource}.read()",
+            )
+        after = (self.endpoint.time_bounds or ("",))[0]
+        filters = typing.cast(F, shard.filters)  # of this endpoint (Shard checks it)
+        given = getattr(filters, after)
+        start = shard.start if given is None else max(given, shard.start)
+        query = self.endpoint.query(
+            attrs.evolve(filters, **{after: start}), sort_by=time_field, sort_order="asc"
+        )
+        return self.paginate(
+            query,
+            page_size=check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
+            max_items=None,
+            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
+            # The pin is the shard's last instant: every request sends created_before=end.
+            start=Position(0, pin=shard.end - TICK),
+        )
+
+    def _shard_field(self) -> str:
+        if not shardable(self.endpoint):
+            raise StateError(f"{self.endpoint.name} have no creation time to shard by")
+        return str(self.endpoint.time_field)
+
+    async def _first_time(self, oldest: Query[F]) -> Any:
+        """The time of the oldest record of ``oldest`` (a query oldest first), or None."""
+        pages = EndpointPages(self.endpoint, oldest, self.requester, 1)
+        page = await pages.fetch(Fetch(0, 1))
+        return getattr(page.items[0], self._shard_field()) if page.items else None
 
     # -- watching: new records, oldest first, by the endpoint's time field -----------------
 
@@ -250,6 +352,26 @@ class EndpointEngine(Generic[T, F]):
                 floor=state.floor,
             )
         )
+
+
+def _earlier(given: datetime | None, bound: datetime) -> datetime:
+    """``bound``, or the caller's own bound if it is earlier (narrowed, never widened)."""
+    return bound if given is None else min(given, bound)
+
+
+def _ending(pages: PageFetcher[T], time_of: Callable[[T], Any], end: datetime) -> PageFetcher[T]:
+    """``pages``, its pages cut before the first record at or after ``end``, where the listing
+    ends. Oldest first, those are the last of a page: cutting them moves no offset."""
+
+    async def fetch_until_end(fetch: Fetch) -> Page[T]:
+        page = await pages(fetch)
+        items = page.items
+        if not items or time_of(items[-1]) < end:
+            return page
+        kept = tuple(itertools.takewhile(lambda record: time_of(record) < end, items))
+        return Page(kept, page.cursor, False, None)
+
+    return fetch_until_end
 
 
 def _seconds(name: str, value: Any) -> float:

@@ -1,9 +1,10 @@
 """The options of a listing and of a watch, declared once for every endpoint.
 
-An endpoint module declares what its ``list()`` and ``watch()`` take as attrs classes that join
-its filters class with one of these (``class RunList(RunFilters, SortedListOptions[Run])``):
-the facades (``_facades``) copy those classes' parameters, so that a type checker, ``help()``
-and ``inspect.signature()`` see every keyword with its type and default, written nowhere else.
+An endpoint module declares what its ``list()``, ``watch()`` and ``plan()`` take as attrs
+classes that join its filters class with one of these
+(``class RunList(RunFilters, SortedListOptions[Run])``): the facades (``_facades``) copy those
+classes' parameters, so that a type checker, ``help()`` and ``inspect.signature()`` see every
+keyword with its type and default, written nowhere else.
 
 These classes are declarations, never built: the values are checked by the engine
 (``_listings``), which checks the same options of resume tokens and of the command line, so
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_CURSOR",
     "MAX_PAGE_SIZE",
     "ListOptions",
+    "PlanOptions",
     "SortedListOptions",
     "WatchOptions",
     "help_of",
@@ -107,4 +109,17 @@ class WatchOptions(Generic[T]):
             "also yield records that become visible late, created up to this much (a "
             "timedelta, or seconds) before the newest already yielded"
         ),
+    )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class PlanOptions:
+    """What ``plan()`` and ``shards()`` take besides the filters (all of them, the creation
+    window too: it narrows the plan)."""
+
+    target_size: int = attrs.field(
+        metadata=option(
+            "the most records a shard should hold, 1..2^53-1 (a shard of one instant, whose "
+            "records share one millisecond, may hold more)"
+        )
     )

@@ -1,5 +1,6 @@
-"""``client.batches``, ``client.runs``...: every resource's ``list()``, ``resume()`` and
-``watch()`` (where it has one), and ``client.users``.
+"""``client.batches``, ``client.runs``...: every resource's ``list()``, ``resume()``,
+``watch()`` (where it has one), ``plan()``, ``shards()`` and ``read()`` (where it can be sharded:
+see ``_shards.shardable``), and ``client.users``.
 
 Listing and watching are the engine's (``_listings``), driven by each endpoint's value; their
 keyword parameters are derived (``_facades``) from the classes each endpoint module declares
@@ -16,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from ._endpoint import Endpoint
-from ._facades import listing, watching
+from ._facades import listing, planning, sharding, watching
 from ._filters import Filters
 from ._listings import EndpointEngine
 from ._log_watch import watch_logs
@@ -34,8 +35,10 @@ from ._models import (
     User,
 )
 from ._paginate import Paginator
+from ._planning import ShardSearch
 from ._requester import Requester
 from ._sansio import decode_records
+from ._shards import Shard
 from ._watch import Watcher
 from .endpoints import (
     BATCHES,
@@ -59,16 +62,16 @@ from .endpoints import (
     StationFilters,
     UnitFilters,
 )
-from .endpoints.batches import BatchList, BatchWatch
+from .endpoints.batches import BatchList, BatchPlan, BatchWatch
 from .endpoints.deployments import DeploymentList
-from .endpoints.logs import LogList, LogWatch
+from .endpoints.logs import LogList, LogPlan, LogWatch
 from .endpoints.measurements import MeasurementList
 from .endpoints.parts import PartList
 from .endpoints.phases import PhaseList
 from .endpoints.procedures import ProcedureList
-from .endpoints.runs import RunList, RunWatch
+from .endpoints.runs import RunList, RunPlan, RunWatch
 from .endpoints.stations import StationList
-from .endpoints.units import UnitList, UnitWatch
+from .endpoints.units import UnitList, UnitPlan, UnitWatch
 from .errors import InvalidParameterError
 
 __all__ = [
@@ -97,7 +100,7 @@ class _Resource(Generic[T, F]):
     def __init_subclass__(cls) -> None:
         # A facade declared for another endpoint would check the wrong filters: refused here.
         # And it is this class's method (its name in help(), in errors, to pickle).
-        for name in ("list", "watch"):
+        for name in ("list", "watch", "plan", "shards"):
             method: Any = cls.__dict__.get(name)
             parameters = getattr(method, "parameters", None)
             if parameters is not None:
@@ -157,34 +160,62 @@ class _Resource(Generic[T, F]):
         )
 
 
+class _Sharded(Generic[T, F]):
+    """What a resource whose listing can be cut in time adds (``plan``, ``shards``, ``read``;
+    each class declares the first two from its endpoint's ``...Plan`` class): a mixin of
+    ``_Resource``, whose engine it uses."""
+
+    _listings: EndpointEngine[T, F]
+
+    def read(self, shard: Shard, *, page_size: int = 100, prefetch: int = 2) -> Paginator[T]:
+        """Every record of ``shard`` (from ``plan()`` or ``shards()`` of this resource, or
+        ``Shard.from_json()``), oldest first, each exactly once, with the guarantees of one
+        listing: the records that match its filters and whose time ``t`` (to the millisecond,
+        as the API answers it) satisfies ``shard.start <= t < shard.end``. A normal Paginator:
+        ``pages()``, ``collect()``, prefetch, and a ``resume_token`` that ``resume()``
+        continues. A shard of another resource raises InvalidParameterError.
+        """
+        return self._listings.read(shard, page_size=page_size, prefetch=prefetch)
+
+    def _shards(self, filters: F, *, target_size: int) -> ShardSearch:
+        """The shards of the listing of ``filters`` (checked), as they are found."""
+        return self._listings.shards(filters, target_size=target_size)
+
+
 def _is_set(filters: Filters, name: str) -> bool:
     """Whether filter ``name`` differs from its default (None, or the API's default)."""
     default = attrs.fields_dict(type(filters))[name].default
     return bool(getattr(filters, name) != default)
 
 
-class Batches(_Resource[Batch, BatchFilters]):
+class Batches(_Resource[Batch, BatchFilters], _Sharded[Batch, BatchFilters]):
     """The batches of a TofuPilot organisation: ``client.batches``."""
 
     endpoint = BATCHES
     list = listing(BatchList)
     watch = watching(BatchWatch)
+    plan = planning(BatchPlan)
+    shards = sharding(BatchPlan)
 
 
-class Units(_Resource[Unit, UnitFilters]):
+class Units(_Resource[Unit, UnitFilters], _Sharded[Unit, UnitFilters]):
     """The units of a TofuPilot organisation: ``client.units``."""
 
     endpoint = UNITS
     list = listing(UnitList)
     watch = watching(UnitWatch)
+    plan = planning(UnitPlan)
+    shards = sharding(UnitPlan)
 
 
-class Runs(_Resource[Run, RunFilters]):
+class Runs(_Resource[Run, RunFilters], _Sharded[Run, RunFilters]):
     """The runs of a TofuPilot organisation: ``client.runs``."""
 
     endpoint = RUNS
     list = listing(RunList)
     watch = watching(RunWatch)
+    plan = planning(RunPlan)
+    shards = sharding(RunPlan)
 
 
 class Parts(_Resource[Part, PartFilters]):
@@ -215,12 +246,14 @@ class Deployments(_Resource[Deployment, DeploymentFilters]):
     list = listing(DeploymentList)
 
 
-class Logs(_Resource[Log, LogFilters]):
+class Logs(_Resource[Log, LogFilters], _Sharded[Log, LogFilters]):
     """The logs of a TofuPilot organisation: ``client.logs``."""
 
     endpoint = LOGS
     list = listing(LogList)
     watch = watching(LogWatch)
+    plan = planning(LogPlan)
+    shards = sharding(LogPlan)
 
     def _watch(self, filters: LogFilters, **options: Any) -> Watcher[Log]:
         """A watch of lines follows runs by their upload time (see ``_log_watch``)."""

@@ -29,7 +29,7 @@ import typing
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, overload
 
@@ -37,6 +37,7 @@ from ._client import API_KEY_ENV, Client
 from ._models import Batch, Page, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
+from ._planning import ShardSearch
 from ._resources import (
     Batches,
     Deployments,
@@ -50,10 +51,11 @@ from ._resources import (
     Units,
 )
 from ._retry import RetryPolicy
+from ._shards import Plan, Shard
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
 
-__all__ = ["SyncClient", "SyncPaginator", "SyncWatcher"]
+__all__ = ["SyncClient", "SyncPaginator", "SyncShards", "SyncWatcher"]
 
 if TYPE_CHECKING:
     # A TypeVar default (PEP 696) is for type checkers alone, which read typing_extensions
@@ -276,7 +278,9 @@ class SyncClient:
         self._thread: _LoopThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
-        self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher[Any]] = weakref.WeakSet()
+        self._iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher[Any] | SyncShards] = (
+            weakref.WeakSet()
+        )
         self.batches = SyncBatches(self)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
         self.units = SyncUnits(self)
@@ -618,6 +622,55 @@ class SyncWatcher(Generic[W]):
         await self._watcher.aclose()
 
 
+class SyncShards:
+    """A blocking iterator over the shards of a listing as they are found (see
+    ``Client.runs.shards``); ``as_of`` is known once the first is asked for."""
+
+    def __init__(self, client: SyncClient, search: ShardSearch) -> None:
+        self._client = client
+        self._search = search
+        self._origin = client._client  # as SyncPaginator's
+
+    def __iter__(self) -> SyncShards:
+        return self
+
+    def __next__(self) -> Shard:
+        if self._origin is not self._client._client:
+            raise StateError(
+                "this planning was started before os.fork(), in the parent process: plan "
+                "again in this one"
+            )
+        try:
+            return self._client._call(self._search.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    @property
+    def as_of(self) -> datetime | None:
+        """The plan's horizon (see ``Plan.as_of``); None before the first shard is asked for."""
+        return self._search.as_of
+
+    def close(self) -> None:
+        """Stop planning: cancel the probes in flight."""
+        if self._origin is self._client._client:
+            with contextlib.suppress(TofuPilotError):
+                self._client._call(self._search.aclose)
+
+    def __enter__(self) -> SyncShards:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        """What SyncClient.close() calls in its loop."""
+        await self._search.aclose()
+
+
+async def _awaited(awaitable: Awaitable[R]) -> R:
+    return await awaitable
+
+
 @overload
 def blocking(
     method: Callable[Concatenate[Any, P], Paginator[T]],
@@ -626,20 +679,35 @@ def blocking(
 def blocking(
     method: Callable[Concatenate[Any, P], Watcher[T]],
 ) -> Callable[Concatenate[SyncResource, P], SyncWatcher[T]]: ...
+@overload
 def blocking(
-    method: Callable[Concatenate[Any, P], Paginator[Any] | Watcher[Any]],
-) -> Callable[Concatenate[SyncResource, P], SyncPaginator[Any] | SyncWatcher[Any]]:
+    method: Callable[Concatenate[Any, P], ShardSearch],
+) -> Callable[Concatenate[SyncResource, P], SyncShards]: ...
+@overload
+def blocking(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SyncResource, P], R]: ...
+def blocking(
+    method: Callable[
+        Concatenate[Any, P],
+        Paginator[Any] | Watcher[Any] | ShardSearch | Coroutine[Any, Any, Any],
+    ],
+) -> Callable[Concatenate[SyncResource, P], Any]:
     """The blocking twin of a resource's method: same parameters and checks (its
     ``__signature__`` too), its async iterator wrapped in a blocking one (registered, so that
-    ``SyncClient.close()`` can cancel it)."""
+    ``SyncClient.close()`` can cancel it), its coroutine (``plan()``) awaited."""
 
     @functools.wraps(method)
     def twin(self: SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         resource = getattr(self._client._client, self._name)
         made = method(resource, *args, **kwargs)
-        iterator: SyncPaginator[Any] | SyncWatcher[Any]
+        if isinstance(made, Coroutine):
+            return self._client._call(_awaited, made)
+        iterator: SyncPaginator[Any] | SyncWatcher[Any] | SyncShards
         if isinstance(made, Watcher):
             iterator = SyncWatcher(self._client, made)
+        elif isinstance(made, ShardSearch):
+            iterator = SyncShards(self._client, made)
         else:
             iterator = SyncPaginator(self._client, made)
         self._client._iterators.add(iterator)
@@ -649,8 +717,11 @@ def blocking(
     signature: inspect.Signature | None = getattr(method, "__signature__", None)
     if signature is not None:
         returns = signature.return_annotation
-        wrapper = SyncWatcher if typing.get_origin(returns) is Watcher else SyncPaginator
-        returns = wrapper[typing.get_args(returns)]
+        if returns is ShardSearch:
+            returns = SyncShards
+        elif returns is not Plan:  # plan() returns it, blocking as well
+            wrapper = SyncWatcher if typing.get_origin(returns) is Watcher else SyncPaginator
+            returns = wrapper[typing.get_args(returns)]
         twin.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
         twin.__annotations__ = {**twin.__annotations__, "return": returns}
     return twin
@@ -666,14 +737,18 @@ class SyncResource:
 
 
 class SyncBatches(SyncResource):
-    """``SyncClient.batches``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.batches``, returning blocking iterators. Arguments are checked at once."""
+    """``SyncClient.batches``: ``list()``, ``resume()``, ``watch()``, ``plan()``, ``shards()``
+    and ``read()`` with the parameters of ``Client.batches``, blocking. Arguments are checked
+    at once."""
 
     _name = "batches"
 
     list = blocking(Batches.list)
     resume = blocking(Batches.resume)
     watch = blocking(Batches.watch)
+    plan = blocking(Batches.plan)
+    shards = blocking(Batches.shards)
+    read = blocking(Batches.read)
 
 
 class SyncParts(SyncResource):
@@ -697,25 +772,31 @@ class SyncStations(SyncResource):
 
 
 class SyncUnits(SyncResource):
-    """``SyncClient.units``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.units``, returning blocking iterators."""
+    """``SyncClient.units``: ``list()``, ``resume()``, ``watch()``, ``plan()``, ``shards()``
+    and ``read()`` with the parameters of ``Client.units``, blocking."""
 
     _name = "units"
 
     list = blocking(Units.list)
     resume = blocking(Units.resume)
     watch = blocking(Units.watch)
+    plan = blocking(Units.plan)
+    shards = blocking(Units.shards)
+    read = blocking(Units.read)
 
 
 class SyncRuns(SyncResource):
-    """``SyncClient.runs``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.runs``, returning blocking iterators."""
+    """``SyncClient.runs``: ``list()``, ``resume()``, ``watch()``, ``plan()``, ``shards()``
+    and ``read()`` with the parameters of ``Client.runs``, blocking."""
 
     _name = "runs"
 
     list = blocking(Runs.list)
     resume = blocking(Runs.resume)
     watch = blocking(Runs.watch)
+    plan = blocking(Runs.plan)
+    shards = blocking(Runs.shards)
+    read = blocking(Runs.read)
 
 
 class SyncProcedures(SyncResource):
@@ -739,14 +820,17 @@ class SyncDeployments(SyncResource):
 
 
 class SyncLogs(SyncResource):
-    """``SyncClient.logs``: ``list()``, ``resume()`` and ``watch()`` with the parameters of
-    ``Client.logs``, returning blocking iterators."""
+    """``SyncClient.logs``: ``list()``, ``resume()``, ``watch()``, ``plan()``, ``shards()``
+    and ``read()`` with the parameters of ``Client.logs``, blocking."""
 
     _name = "logs"
 
     list = blocking(Logs.list)
     resume = blocking(Logs.resume)
     watch = blocking(Logs.watch)
+    plan = blocking(Logs.plan)
+    shards = blocking(Logs.shards)
+    read = blocking(Logs.read)
 
 
 class SyncPhases(SyncResource):

@@ -4,6 +4,8 @@
 
     aiotofu batches list --part-number PCB-V1.2 --format csv > batches.csv
     aiotofu runs list --outcome FAIL --procedure-id ID --started-after 2024-06-01T00:00:00Z
+    aiotofu runs plan --target-size 20000 --outcome FAIL > plan.json
+    aiotofu runs read --shard "$(jq -c '.shards[0]' plan.json)" > shard-0.jsonl
     aiotofu emulator --port 8080 --batches 10000
     aiotofu demo
 
@@ -41,6 +43,7 @@ from ._models import Batch
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy, is_seconds
+from ._shards import Shard, shardable
 from ._terminal import json_line, shown
 from ._transport import is_loopback
 from ._watch import Watcher
@@ -55,7 +58,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# The resources of the command line: ``aiotofu <name> list`` (and ``watch`` where it can).
+# The resources of the command line: ``aiotofu <name> list`` (and ``watch``, ``plan`` and
+# ``read`` where it can).
 RESOURCES = ENDPOINTS
 
 
@@ -130,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         listing.set_defaults(run=_run_list, endpoint=endpoint)
         if watchable:
             _add_watch(actions, endpoint)
+        if shardable(endpoint):
+            _add_shards(actions, endpoint)
 
     emulator = commands.add_parser(
         "emulator",
@@ -206,8 +212,50 @@ def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
     watch.set_defaults(run=_run_watch, endpoint=endpoint)
 
 
+def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
+    noun = endpoint.name
+    plan = actions.add_parser(
+        "plan",
+        help=f"cut the listing of {noun} into shards, printed as a plan in JSON",
+        description=f"Plan the listing of {noun} as shards of at most --target-size records "
+        "(half-open windows on created_at, up to the newest when planning begins), and print "
+        "the plan as JSON: each of its .shards is what `read --shard` takes.",
+    )
+    _add_filters(plan, endpoint, order=False)
+    plan.add_argument(
+        "--target-size", type=int, required=True, metavar="N", help="the most records a shard holds"
+    )
+    _add_connection(plan)
+    plan.set_defaults(run=_run_plan, endpoint=endpoint)
+    read = actions.add_parser(
+        "read",
+        help=f"stream the {noun} of one shard of a plan to stdout",
+        description=f"Stream the {noun} of one shard (its JSON, as a plan holds it), oldest "
+        "first, as `list` does.",
+    )
+    read.add_argument(
+        "--shard", metavar="JSON", help="the shard, as JSON text (- reads it from stdin)"
+    )
+    read.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+    read.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
+    read.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "table"),
+        help="output format (default: table on a terminal, jsonl otherwise)",
+    )
+    read.add_argument(
+        "--resume", metavar="TOKEN", help="continue an interrupted read from its resume token"
+    )
+    _add_connection(read)
+    read.set_defaults(run=_run_read, endpoint=endpoint)
+
+
 def _add_filters(
-    parser: argparse.ArgumentParser, endpoint: Endpoint[Any, Any], *, bounds: bool = True
+    parser: argparse.ArgumentParser,
+    endpoint: Endpoint[Any, Any],
+    *,
+    bounds: bool = True,
+    order: bool = True,
 ) -> None:
     """A flag per filter of ``endpoint``, derived from its filters class (the time bounds left
     out when ``bounds`` is False: a watch sets its own)."""
@@ -224,7 +272,7 @@ def _add_filters(
             required=info.required,
             help=info.help,
         )
-    if bounds and endpoint.sortable:
+    if bounds and order and endpoint.sortable:
         group.add_argument("--sort-by", choices=endpoint.sorts, help=f"({endpoint.sorts[0]})")
         group.add_argument("--sort-order", choices=("asc", "desc"), help="(desc)")
 
@@ -403,6 +451,61 @@ def _run_list(args: argparse.Namespace) -> int:
     return _stream(
         client,
         _rename_errors(listing, endpoint),
+        _writer(out_format, sys.stdout, endpoint),
+        noun=endpoint.name,
+    )
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    endpoint: Endpoint[Any, Any] = args.endpoint
+    client = _client(args)
+    resource = getattr(client, endpoint.name)
+    planning = _rename_errors(
+        lambda: resource.plan(**_filters_of(args, endpoint), target_size=args.target_size),
+        endpoint,
+    )
+
+    async def run() -> None:
+        async with client:
+            plan = await planning
+        print(plan.to_json())
+
+    try:
+        interrupted = _run_interruptibly(run)
+    finally:
+        planning.close()  # never awaited if the client failed first: not a warning
+    if interrupted:
+        print("aiotofu: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _run_read(args: argparse.Namespace) -> int:
+    endpoint: Endpoint[Any, Any] = args.endpoint
+    out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    if (args.shard is None) == (args.resume is None):
+        raise UsageError("--shard: give a shard (its JSON), or --resume with a token")
+    if args.resume and args.page_size is not None:
+        raise UsageError("--page-size: --resume continues with the page size of its token")
+    client = _client(args)
+    resource = getattr(client, endpoint.name)
+
+    def reading() -> Paginator[Any]:
+        if args.resume:
+            return typing.cast(Paginator[Any], resource.resume(args.resume, prefetch=args.prefetch))
+        text = sys.stdin.read() if args.shard == "-" else args.shard
+        return typing.cast(
+            Paginator[Any],
+            resource.read(
+                Shard.from_json(text),
+                page_size=100 if args.page_size is None else args.page_size,
+                prefetch=args.prefetch,
+            ),
+        )
+
+    return _stream(
+        client,
+        _rename_errors(reading, endpoint),
         _writer(out_format, sys.stdout, endpoint),
         noun=endpoint.name,
     )

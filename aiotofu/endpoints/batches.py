@@ -13,10 +13,10 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Instant, Strings, Text, filter_field
 from .._models import Batch
-from .._options import SortedListOptions, WatchOptions
+from .._options import PlanOptions, SortedListOptions, WatchOptions
 from ..errors import InvalidParameterError
 
-__all__ = ["BATCHES", "BatchFilters", "BatchList", "BatchSort", "BatchWatch"]
+__all__ = ["BATCHES", "BatchFilters", "BatchList", "BatchPlan", "BatchSort", "BatchWatch"]
 
 MAX_SEARCH_QUERY = 100
 
@@ -107,6 +107,21 @@ class BatchWatch(BatchFilters, WatchOptions[Batch]):
     # The window is the watch's own (since): declared again as None, left out.
     created_after: None = None
     created_before: None = None
+
+
+@attrs.frozen(kw_only=True)
+class BatchPlan(BatchFilters, PlanOptions):
+    """Cut the listing of the batches that match every given filter into shards of at most
+    ``target_size`` records, by their created_at: half-open windows ``[start, end)``
+    that any number of workers read with ``read(shard)``, together every record up to the
+    plan's ``as_of`` (the newest when planning began) exactly once.
+
+    The filters are those of ``list()``; its ``created_after`` / ``created_before`` window narrows
+    the plan. Planning asks bounded questions (a probe walks at most ``target_size``
+    records, whatever the depth). ``shards()`` yields the shards as they are found, so
+    that reading can start while planning goes on; ``plan()`` returns them all as a
+    ``Plan``, in time order.
+    """
 
 
 BATCHES: Endpoint[Batch, BatchFilters] = Endpoint(

@@ -17,7 +17,7 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Instant, filter_field
 from .._models import Environment, Log, LogLevel, Outcome, Sample
-from .._options import SortedListOptions, WatchOptions
+from .._options import PlanOptions, SortedListOptions, WatchOptions
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES, choices, search, strings
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "RUN_FILTERS",
     "LogFilters",
     "LogList",
+    "LogPlan",
     "LogSort",
     "LogWatch",
 ]
@@ -140,6 +141,21 @@ class LogWatch(LogFilters, WatchOptions[Log]):
     # The window is the watch's own (since): declared again as None, left out.
     timestamp_after: None = None
     timestamp_before: None = None
+
+
+@attrs.frozen(kw_only=True)
+class LogPlan(LogFilters, PlanOptions):
+    """Cut the listing of the log lines that match every given filter into shards of at most
+    ``target_size`` records, by their created_at: half-open windows ``[start, end)``
+    that any number of workers read with ``read(shard)``, together every record up to the
+    plan's ``as_of`` (the newest when planning began) exactly once.
+
+    The filters are those of ``list()``; its ``timestamp_after`` / ``timestamp_before``
+    window narrows the plan. Planning asks bounded questions (a probe walks at most ``target_size``
+    records, whatever the depth). ``shards()`` yields the shards as they are found, so
+    that reading can start while planning goes on; ``plan()`` returns them all as a
+    ``Plan``, in time order.
+    """
 
 
 LOGS: Endpoint[Log, LogFilters] = Endpoint(

@@ -18,10 +18,10 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Metadata, filter_field
 from .._models import Environment, Outcome, Run, SampleFilter
-from .._options import SortedListOptions, WatchOptions
+from .._options import PlanOptions, SortedListOptions, WatchOptions
 from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
 
-__all__ = ["RUNS", "RunFilters", "RunList", "RunSort", "RunWatch"]
+__all__ = ["RUNS", "RunFilters", "RunList", "RunPlan", "RunSort", "RunWatch"]
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)
@@ -125,6 +125,21 @@ class RunWatch(RunFilters, WatchOptions[Run]):
     # The window is the watch's own (since): declared again as None, left out.
     created_after: None = None
     created_before: None = None
+
+
+@attrs.frozen(kw_only=True)
+class RunPlan(RunFilters, PlanOptions):
+    """Cut the listing of the runs that match every given filter into shards of at most
+    ``target_size`` records, by their created_at (upload time): half-open windows ``[start, end)``
+    that any number of workers read with ``read(shard)``, together every record up to the
+    plan's ``as_of`` (the newest when planning began) exactly once.
+
+    The filters are those of ``list()``; its ``created_after`` / ``created_before`` window narrows
+    the plan. Planning asks bounded questions (a probe walks at most ``target_size``
+    records, whatever the depth). ``shards()`` yields the shards as they are found, so
+    that reading can start while planning goes on; ``plan()`` returns them all as a
+    ``Plan``, in time order.
+    """
 
 
 RUNS: Endpoint[Run, RunFilters] = Endpoint(

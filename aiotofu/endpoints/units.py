@@ -17,10 +17,10 @@ from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Filters, Flag, Instant, Integer, Metadata, filter_field
 from .._models import Outcome, SampleFilter, Unit
-from .._options import SortedListOptions, WatchOptions
+from .._options import PlanOptions, SortedListOptions, WatchOptions
 from ._common import OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
 
-__all__ = ["UNITS", "UnitFilters", "UnitList", "UnitSort", "UnitWatch"]
+__all__ = ["UNITS", "UnitFilters", "UnitList", "UnitPlan", "UnitSort", "UnitWatch"]
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)
@@ -122,6 +122,21 @@ class UnitWatch(UnitFilters, WatchOptions[Unit]):
     # The window is the watch's own (since): declared again as None, left out.
     created_after: None = None
     created_before: None = None
+
+
+@attrs.frozen(kw_only=True)
+class UnitPlan(UnitFilters, PlanOptions):
+    """Cut the listing of the units that match every given filter into shards of at most
+    ``target_size`` records, by their created_at: half-open windows ``[start, end)``
+    that any number of workers read with ``read(shard)``, together every record up to the
+    plan's ``as_of`` (the newest when planning began) exactly once.
+
+    The filters are those of ``list()``; its ``created_after`` / ``created_before`` window narrows
+    the plan. Planning asks bounded questions (a probe walks at most ``target_size``
+    records, whatever the depth). ``shards()`` yields the shards as they are found, so
+    that reading can start while planning goes on; ``plan()`` returns them all as a
+    ``Plan``, in time order.
+    """
 
 
 UNITS: Endpoint[Unit, UnitFilters] = Endpoint(

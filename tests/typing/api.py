@@ -227,3 +227,52 @@ def precise_keywords(client: aiotofu.Client, sync: aiotofu.SyncClient) -> None:
     bare: aiotofu.Watcher = client.batches.watch()
     assert_batch: aiotofu.Batch | None = None
     del bare, assert_batch
+
+
+async def shards() -> None:
+    from typing_extensions import assert_type
+
+    async with aiotofu.Client("key") as client:
+        plan: aiotofu.Plan = await client.runs.plan(
+            target_size=20_000,
+            outcomes="FAIL",
+            created_after=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        )
+        as_of: datetime = plan.as_of
+        resource: str = plan.resource
+        for shard in plan.shards:
+            start: datetime = shard.start
+            bound: int = shard.at_most
+            runs = client.runs.read(shard, page_size=100, prefetch=4)
+            assert_type(runs, aiotofu.Paginator[aiotofu.Run])
+            left, right = shard.split()
+            again: aiotofu.Shard = aiotofu.Shard.from_json(left.to_json())
+            del start, bound, right, again
+        async for found in client.batches.shards(target_size=5_000, part_numbers="PCB"):
+            assert_type(found, aiotofu.Shard)
+            assert_type(client.batches.read(found), aiotofu.Paginator[aiotofu.Batch])
+        same: aiotofu.Plan = aiotofu.Plan.from_json(plan.to_json())
+        logs = client.logs.read((await client.logs.plan(target_size=10)).shards[0])
+        assert_type(logs, aiotofu.Paginator[aiotofu.Log])
+        del as_of, resource, same
+    with aiotofu.SyncClient("key") as sync:
+        planned: aiotofu.Plan = sync.units.plan(target_size=1_000, latest_only=True)
+        for piece in sync.units.shards(target_size=1_000):
+            assert_type(piece, aiotofu.Shard)
+        for unit in sync.units.read(planned.shards[0]):
+            assert_type(unit, aiotofu.Unit)
+
+
+async def shard_misuses(
+    client: aiotofu.Client, sync: aiotofu.SyncClient, shard: aiotofu.Shard
+) -> None:
+    """Only resources that can be sharded plan, with their own filters and a target size."""
+    client.phases.plan(procedure_id="p", target_size=1)  # type: ignore[attr-defined]
+    client.parts.read(shard)  # type: ignore[attr-defined]
+    await client.runs.plan(outcomes=["FIAL"], target_size=1)  # type: ignore[list-item]
+    await client.runs.plan()  # type: ignore[call-arg]
+    await client.runs.plan(target_size="big")  # type: ignore[arg-type]
+    client.batches.shards(target_size=1, sort_by="number")  # type: ignore[call-arg]
+    client.runs.read(shard, page_sise=3)  # type: ignore[call-arg]
+    client.runs.read("shard")  # type: ignore[arg-type]
+    sync.runs.plan(target_size=1, outcomes=["FIAL"])  # type: ignore[list-item]
