@@ -462,7 +462,8 @@ class PageState(Generic[T]):
     def _behind(self, items: Sequence[T]) -> int:
         """How many of ``items``, from the first, sort before the anchor's key (in a listing
         ordered by it): records the position has passed."""
-        assert self.anchor is not None and self.key_of is not None
+        assert self.anchor is not None
+        assert self.key_of is not None
         key, key_of, descending = self.anchor.key, self.key_of, self.descending
         count = 0
         for item in items:
