@@ -355,3 +355,21 @@ async def test_the_nulls_are_found_where_uploads_have_moved_them(sort_order: str
         await asyncio.wait_for(walk(), timeout=60)
     assert len(ids) == len(set(ids)), "a phase was yielded twice"
     assert existing <= set(ids), "a phase that lived through the listing was lost"
+
+
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+async def test_max_items_a_start_cursor_and_pages_hold_across_windows(sort_order: str) -> None:
+    """What offset paging offers holds when the listing re-anchors: ``cursor=`` starts that
+    many records in, ``max_items`` stops there, ``pages()`` yields the same records by page."""
+    async with Emulator(batches=30, runs=1500, seed=4) as emu:
+        order = {"sort_by": "created_at", "sort_order": sort_order}
+        whole = [r.id for r in await listed(emu, "runs", page_size=100, **order)]
+        part = await listed(emu, "runs", page_size=PAGE, cursor=230, max_items=700, **order)
+        assert [r.id for r in part] == whole[230:930]
+        async with emu.client(retry=None) as client:
+            paged = [
+                run.id
+                async for page in client.runs.list(page_size=PAGE, **order).pages()
+                for run in page.items
+            ]
+        assert paged == whole
