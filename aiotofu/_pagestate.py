@@ -81,6 +81,9 @@ MAX_TIES = 10_000
 # Recoveries in a row that yield nothing new: past this, the server is moving the listing's place
 # faster than it can follow (or orders its ties differently on every request).
 MAX_RECOVERIES = 4
+# Pages looked at to find where a nullable key's nulls begin: galloping then halving over any
+# listing the API can hold takes about 2 x 53; past this, writes keep moving them.
+MAX_EDGE_PROBES = 128
 
 
 def _rank_of(anchor: Anchor) -> int:
@@ -241,6 +244,7 @@ class PageState(Generic[T]):
     edge_low: int = -1
     edge_high: int | None = None
     edge_step: int = API_MAX_LIMIT
+    edge_probes: int = 0
     done: bool = False
     # False once the server's cursors stop being offsets (next_cursor != cursor + limit): then
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
@@ -308,7 +312,8 @@ class PageState(Generic[T]):
             assert self.anchor is not None
             new = self._new_per_page(0, self.remaining)
             limit = min(API_MAX_LIMIT, self.anchor.rank + new)
-            return [Fetch(self.cursor, limit, self.pin, "restart", self.start)]
+            # Reading on, a page overlaps the last record read, which must still be behind.
+            return [Fetch(max(0, self.cursor - 1), limit, self.pin, "restart", self.start)]
         count = pages if self.speculate and self.offsets else min(pages, 1)
         fetches = []
         cursor, remaining, switch = self.cursor, self.remaining, self.switch
@@ -360,6 +365,10 @@ class PageState(Generic[T]):
         if fetch.kind == "restart" and (items or not page.has_more):
             # The window starts at the anchor's key: its group comes first, whole from here,
             # and what is not in the group comes after it. Drop the ties taken by id.
+            if fetch.cursor > 0 and self._behind(items[:1]) != 1:
+                # Reading on, the page no longer starts behind the key: what was read before
+                # moved (deletions). Read the window again from its start.
+                return self._restart_again(fetch, page, before)
             found = self._realign(fetch, page)
             if found is None:
                 # Nothing of the group here. What sorts before its key is behind the position
@@ -439,9 +448,7 @@ class PageState(Generic[T]):
         if not members or members[-1] - members[0] + 1 != len(members):
             return None
         first = members[0]
-        # A restart's page shows the group's start even from a cursor past 0: what it read
-        # before was all behind the position.
-        if first > 0 or fetch.cursor == 0 or fetch.kind == "restart":
+        if first > 0 or fetch.cursor == 0:
             # The page shows where the group starts: every member not taken is new, and what
             # comes before the group was behind the position.
             return first
@@ -612,7 +619,7 @@ class PageState(Generic[T]):
         base, self.base = self.base, 0
         estimate = base if anchor is None else anchor.offset + base
         self.edge, self.edge_low, self.edge_high = max(0, estimate), -1, None
-        self.edge_step, self.verify = API_MAX_LIMIT, False
+        self.edge_step, self.edge_probes, self.verify = API_MAX_LIMIT, 0, False
 
     def _find_edge(self, fetch: Fetch, page: Page[T]) -> int | None:
         """The index in ``page`` where the nulls begin, if it shows it; else where to look next
@@ -624,13 +631,26 @@ class PageState(Generic[T]):
         if first_null is not None and (first_null > 0 or cursor == 0):
             self.edge = None
             return first_null
+        self.edge_probes += 1
+        if self.edge_probes > MAX_EDGE_PROBES:
+            raise ConsistencyError(
+                f"the records without a sort key moved faster than the listing could find "
+                f"where they begin ({self.edge_probes} pages looked at, the last at {cursor}): "
+                "records were created or deleted faster than the listing could follow"
+            )
+        # What an earlier page said may no longer hold (writes between the pages): a bound
+        # the new one contradicts is forgotten, and the search widens again from there.
         if items and first_null is None:
             if not page.has_more:
                 self.edge, self.done = None, True  # no record without a key
                 return None
             self.edge_low = cursor + len(items) - 1
+            if self.edge_high is not None and self.edge_high <= self.edge_low:
+                self.edge_high, self.edge_step = None, API_MAX_LIMIT
         else:
             self.edge_high = cursor  # a null first, or past the end: the nulls begin before
+            if self.edge_low >= self.edge_high:
+                self.edge_low, self.edge_step = -1, API_MAX_LIMIT
         low, high = self.edge_low, self.edge_high
         if high is None:
             self.edge = low + 1 + self.edge_step
@@ -698,6 +718,14 @@ class PageState(Generic[T]):
                 self.cursor, self.verify = anchor.rank, True
         else:
             self.search = _search_windows(anchor)
+        return self._nothing(fetch, page, before)
+
+    def _restart_again(self, fetch: Fetch, page: Page[T], before: Position) -> Chunk[T]:
+        """A restart lost its footing while reading on: start it over, a recovery."""
+        self.recoveries += 1
+        if self.recoveries > MAX_RECOVERIES:
+            raise ConsistencyError(self._unsteady_message())
+        self.restarting, self.cursor = True, 0
         return self._nothing(fetch, page, before)
 
     def _nothing(self, fetch: Fetch, page: Page[T], before: Position) -> Chunk[T]:

@@ -373,3 +373,90 @@ async def test_max_items_a_start_cursor_and_pages_hold_across_windows(sort_order
                 for run in page.items
             ]
         assert paged == whole
+
+
+async def test_a_restart_that_reads_on_sees_deletions_behind_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart reads on past the records one millisecond newer than its key; deleting 100 of
+    them before its second page moved the key's group below that page's cursor, and the group
+    and what follows it were passed over in silence (a second review found it)."""
+    offset_paging(monkeypatch)
+    at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    async with Emulator(batches=2, runs=0) as emu:
+        for _ in range(149):
+            emu.add_run(started_at=at + timedelta(milliseconds=1))
+        emu.add_run(started_at=at)
+        for k in range(1, 200):
+            emu.add_run(started_at=at - timedelta(milliseconds=10 * k))
+        ids: list[str] = []
+        fetch = _pages.EndpointPages.fetch
+        deleted: list[str] = []
+
+        async def deleting(self: Any, request: Any) -> Any:
+            if request.kind == "restart" and request.cursor > 0 and not deleted:
+                deleted.extend(ids[1:101])
+                for run_id in deleted:
+                    emu.delete_run(run_id)
+            return await fetch(self, request)
+
+        monkeypatch.setattr(_pages.EndpointPages, "fetch", deleting)
+
+        async def walk() -> None:
+            async with emu.client(retry=None) as client:
+                runs = client.runs.list(sort_by="started_at", page_size=PAGE, prefetch=0)
+                async for run in runs:
+                    ids.append(run.id)
+                    if len(ids) == 150:
+                        emu.delete_run(ids[0])
+
+        await asyncio.wait_for(walk(), timeout=30)
+        monkeypatch.setattr(_pages.EndpointPages, "fetch", fetch)
+        existing = await truth(emu, "runs")
+    assert deleted, "the restart read on"
+    assert len(ids) == len(set(ids)), "a run was yielded twice"
+    assert existing <= set(ids), "a run was lost"
+
+
+async def test_the_search_for_the_nulls_ends_when_they_move_back_under_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Uploads before the first probe move the nulls far on, deletions before each later one
+    move them back below what the search knew as holding a key: it looped for ever."""
+    async with Emulator(batches=30, runs=1500, seed=3) as emu:
+        async with emu.client(retry=None) as client:
+            procedures = await client.procedures.list().collect()
+        procedure = max(procedures, key=lambda p: p.name == "Functional test")
+        with pytest.MonkeyPatch.context() as patch:
+            offset_paging(patch)
+            before = await listed(
+                emu, "phases", procedure_id=procedure.id, sort_by="phase_name", page_size=100
+            )
+        fetch = _pages.EndpointPages.fetch
+        probes: list[int] = []
+        added: list[str] = []
+
+        async def moving(self: Any, request: Any) -> Any:
+            if request.kind == "edge":
+                probes.append(request.cursor)
+                if len(probes) == 1:
+                    added.extend(emu.add_run(procedure=procedure.name) for _ in range(150))
+                else:
+                    for _ in range(min(10, len(added))):
+                        emu.delete_run(added.pop())
+            return await fetch(self, request)
+
+        monkeypatch.setattr(_pages.EndpointPages, "fetch", moving)
+        got = await listed(emu, "phases", procedure_id=procedure.id, page_size=PAGE, prefetch=0)
+        monkeypatch.setattr(_pages.EndpointPages, "fetch", fetch)
+        with pytest.MonkeyPatch.context() as patch:
+            offset_paging(patch)
+            existing = await listed(
+                emu, "phases", procedure_id=procedure.id, sort_by="phase_name", page_size=100
+            )
+    ids = [p.id for p in got]
+    assert len(probes) < 100
+    assert len(ids) == len(set(ids)), "a phase was yielded twice"
+    lived = {p.id for p in before} & {p.id for p in existing}
+    assert lived <= set(ids), "a phase that lived through the listing was lost"
+    assert any(p.started_at is None for p in got)
