@@ -702,7 +702,13 @@ def blocking(
         resource = getattr(self._client._client, self._name)
         made = method(resource, *args, **kwargs)
         if isinstance(made, Coroutine):
-            return self._client._call(_awaited, made)
+            try:
+                return self._client._call(_awaited, made)
+            except StateError:
+                # Refused before the loop thread took it (a closed client, a running loop):
+                # closed here, or it warns "never awaited" when collected. Once run, a no-op.
+                made.close()
+                raise
         iterator: SyncPaginator[Any] | SyncWatcher[Any] | SyncShards
         if isinstance(made, Watcher):
             iterator = SyncWatcher(self._client, made)

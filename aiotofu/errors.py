@@ -64,7 +64,13 @@ class InvalidParameterError(TofuPilotError, ValueError):
 
     def __init__(self, parameter: str, message: str) -> None:
         self.parameter = parameter
+        self._message = message
         super().__init__(f"{parameter}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle rebuilds an exception from ``self.args`` (here the one formatted line) unless
+        # told otherwise: a Dask worker in another process hands its errors back pickled.
+        return (type(self), (self.parameter, self._message), self.__dict__)
 
 
 class APIError(TofuPilotError):
@@ -103,6 +109,13 @@ class APIError(TofuPilotError):
         )
         super().__init__(self._describe())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As InvalidParameterError's: rebuilt from its fields, not from the one-line ``args``.
+        # The headers go as a plain dict (aiohttp's multidict proxies do not pickle).
+        state = {**self.__dict__, "headers": dict(self.headers)}
+        args = (self.status, self.code, self.message, self.issues)
+        return (_rebuild_api_error, (type(self), args, self.retry_after, self.hint), state)
+
     def _describe(self) -> str:
         text = f"{self.status} {self.code}: {self.message}"
         details = [_describe_issue(issue) for issue in self.issues[:5]]
@@ -115,6 +128,13 @@ class APIError(TofuPilotError):
         if self.hint:
             text += f"; {self.hint}"
         return text
+
+
+def _rebuild_api_error(
+    cls: type[APIError], args: tuple[Any, ...], retry_after: float | None, hint: str | None
+) -> APIError:
+    """An APIError being unpickled (its headers and the rest come back as its state)."""
+    return cls(*args, retry_after=retry_after, hint=hint)
 
 
 def _describe_issue(issue: Any) -> str:

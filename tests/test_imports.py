@@ -123,3 +123,38 @@ def test_the_emulator_names_of_aiotofu_testing_still_resolve() -> None:
     assert all(hasattr(aiotofu.testing, name) for name in aiotofu.testing.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Emulatr'"):
         aiotofu.testing.Emulatr  # noqa: B018 - the access is the test
+
+
+@pytest.mark.slow
+def test_importing_aiotofu_never_imports_dask() -> None:
+    """``aiotofu.dask`` is the only module that imports Dask, and only ``import aiotofu.dask``
+    loads it: not the package, its testing helpers or the command line."""
+    result = loaded_after(
+        """
+        import sys
+        import aiotofu, aiotofu.testing, aiotofu.cli
+        result = {"dask": sorted(n for n in ("dask", "distributed") if n in sys.modules)}
+        """
+    )
+    assert result == {"dask": [], "heavy": []}
+
+
+@pytest.mark.slow
+def test_aiotofu_dask_without_dask_says_which_extra_to_install() -> None:
+    """Dask absent (a None in sys.modules makes its import fail as a missing package does):
+    an ImportError that names the extra, and ``import aiotofu`` still works."""
+    result = loaded_after(
+        """
+        import sys
+        sys.modules["dask"] = None
+        import aiotofu
+        try:
+            import aiotofu.dask
+        except ImportError as exc:
+            result = {"error": str(exc), "name": exc.name}
+        else:
+            result = {"error": None}
+        """
+    )
+    assert "pip install 'aiotofu[dask]'" in str(result["error"])
+    assert str(result["name"]).split(".")[0] == "dask"  # what failed to import

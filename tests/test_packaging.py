@@ -82,3 +82,11 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     assert len(tests) == 1, commands
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert tests[0] in ci
+
+
+def test_the_dask_extra_brings_distributed_and_the_test_extra_tests_it() -> None:
+    """``aiotofu[dask]`` installs what ``aiotofu.dask`` imports (a cluster is the point), and
+    the `test` extra the same, so that the README's test command runs its tests."""
+    for name in ("dask", "test"):
+        assert extra(name)["dask"].extras == {"distributed"}, name
+    assert extra("dask")["dask"].specifier == extra("test")["dask"].specifier

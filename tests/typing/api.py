@@ -276,3 +276,15 @@ async def shard_misuses(
     client.runs.read(shard, page_sise=3)  # type: ignore[call-arg]
     client.runs.read("shard")  # type: ignore[arg-type]
     sync.runs.plan(target_size=1, outcomes=["FIAL"])  # type: ignore[list-item]
+
+
+def on_dask(plan: aiotofu.Plan) -> None:
+    """``aiotofu.dask.read()`` takes a plan (not a shard) and the client's own options."""
+    import dask.bag
+
+    import aiotofu.dask
+
+    bag: dask.bag.Bag = aiotofu.dask.read(plan, base_url="https://example.com/api", timeout=10.0)
+    aiotofu.dask.read(plan.shards[0])  # type: ignore[arg-type]
+    aiotofu.dask.read(plan, page_size="100")  # type: ignore[arg-type]
+    del bag
