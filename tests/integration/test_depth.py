@@ -142,9 +142,11 @@ async def test_writes_across_windows_lose_and_repeat_nothing() -> None:
 
 
 async def test_a_bulk_import_larger_than_the_span_is_walked_inside_its_instant() -> None:
-    """Hundreds of batches created at one instant: offsets inside the group, each once."""
+    """Hundreds of batches created at one instant: offsets inside the group, each once. (With
+    ties in another order on every request, a group this much larger than a page is exact or
+    gives up, README: what it cannot promise; that is not what this test is about.)"""
     instant = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
-    async with Emulator(batches=10, seed=2, tie_order="unstable") as emu:
+    async with Emulator(batches=10, seed=2) as emu:
         for k in range(400):
             emu.add_batch(f"BULK-{k:03d}", created_at=instant)
         for k in range(200):
