@@ -295,6 +295,15 @@ async def test_a_window_that_opens_with_a_bulk_a_millisecond_newer_repeats_nothi
     assert len(numbers) == len(set(numbers)) == 349
 
 
+def bulk_a_millisecond_newer(emu: Emulator, at: datetime) -> None:
+    """349 runs: 149 started at ``at`` + 1 ms (more than a page), one at ``at``, older ones."""
+    for _ in range(149):
+        emu.add_run(started_at=at + timedelta(milliseconds=1))
+    emu.add_run(started_at=at)
+    for k in range(1, 200):
+        emu.add_run(started_at=at - timedelta(milliseconds=10 * k))
+
+
 async def test_a_restart_past_a_bulk_a_millisecond_newer_repeats_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -303,11 +312,7 @@ async def test_a_restart_past_a_bulk_a_millisecond_newer_repeats_nothing(
     offset_paging(monkeypatch)
     at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
     async with Emulator(batches=2, runs=0) as emu:
-        for _ in range(149):
-            emu.add_run(started_at=at + timedelta(milliseconds=1))
-        emu.add_run(started_at=at)
-        for k in range(1, 200):
-            emu.add_run(started_at=at - timedelta(milliseconds=10 * k))
+        bulk_a_millisecond_newer(emu, at)
         ids: list[str] = []
 
         async def walk() -> None:
@@ -386,11 +391,7 @@ async def test_a_restart_that_reads_on_sees_deletions_behind_it(
     offset_paging(monkeypatch)
     at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
     async with Emulator(batches=2, runs=0) as emu:
-        for _ in range(149):
-            emu.add_run(started_at=at + timedelta(milliseconds=1))
-        emu.add_run(started_at=at)
-        for k in range(1, 200):
-            emu.add_run(started_at=at - timedelta(milliseconds=10 * k))
+        bulk_a_millisecond_newer(emu, at)
         ids: list[str] = []
         fetch = _pages.EndpointPages.fetch
         deleted: list[str] = []
