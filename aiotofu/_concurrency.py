@@ -15,10 +15,11 @@ Four limits, the tightest one wins:
   Latency plays no part: on an offset server it grows with depth, not with load, and a
   latency-gradient controller would throttle a healthy deep listing.
 - **the adaptive bucket** (botocore's adaptive retry mode, ``botocore/retries/adaptive.py``): it
-  opens on the first 429, at ``RATE_BETA`` times the rate of successes measured over the last
-  second, and then recovers on a cubic curve (CUBIC, RFC 8312) towards the rate it was cut
-  from and past it, never above twice the rate measured. A window alone cannot find a rate:
-  against a fast server one request in flight is already too many.
+  opens on the first 429 that follows a success, at ``RATE_BETA`` times the rate of successes
+  measured over the last second not paused, and then recovers on a cubic curve (CUBIC, RFC
+  8312) to the rate it was cut from and past it, there never above twice the rate measured.
+  A window alone cannot find a rate: against a fast server one request in flight is already
+  too many.
 - **the hard cap** ``rate_limit``: the user's own requests per second (a key shared by several
   daemons), whatever the server says.
 - **the pause**: a 429's ``Retry-After`` holds every request of the client until then; it is
@@ -81,6 +82,8 @@ class Controller:
         self._window_epoch = 0  # tickets up to this one cannot cut the window again
         self._rate_epoch = 0  # nor the rate
         self._paused_until = -math.inf
+        self._pause_start: float | None = None  # the last pause (a 429's Retry-After)
+        self._paused_before = 0.0  # the seconds of the pauses before it
         self._cap_last = -math.inf  # when the cap last admitted a request
         # The adaptive bucket: closed (None) until the first 429.
         self._rate: float | None = None
@@ -88,6 +91,9 @@ class Controller:
         self._w_max = 0.0  # the cubic curve: the rate it was cut from, its zero point, when
         self._k = 0.0
         self._last_cut = 0.0
+        # Measured on the active clock (the time not paused), so that a pause, in which
+        # nothing is sent, does not read as a server that answers slowly: with a Retry-After
+        # of whole seconds every rate measured across it would collapse.
         self._successes: deque[float] = deque()
         self._since: float | None = None  # the first admission: the start of measuring
 
@@ -125,7 +131,7 @@ class Controller:
         self._seq += 1
         self._cap_last = self._bucket_last = now
         if self._since is None:
-            self._since = now
+            self._since = self._active(now)
         return Ticket(self._seq, now)
 
     def release(self, ticket: Ticket, outcome: Outcome, now: float) -> None:
@@ -139,39 +145,60 @@ class Controller:
         elif outcome in ("throttled", "overloaded") and ticket.seq > self._window_epoch:
             self._window = max(1.0, self._window * WINDOW_BETA)
             self._window_epoch = self._seq
-        if outcome == "throttled" and ticket.seq > self._rate_epoch:
-            self._cut_rate(now)
+        if outcome == "throttled" and ticket.seq > self._rate_epoch and self._cut_rate(now):
             self._rate_epoch = self._seq
 
-    def pause(self, until: float) -> None:
-        """Hold every try until ``until`` (a 429's Retry-After, on the same clock)."""
-        self._paused_until = max(self._paused_until, until)
+    def pause(self, now: float, until: float) -> None:
+        """Hold every try from ``now`` until ``until`` (a 429's Retry-After)."""
+        if self._pause_start is not None and now <= self._paused_until:
+            self._paused_until = max(self._paused_until, until)  # the same pause, longer
+            return
+        if self._pause_start is not None:
+            self._paused_before += self._paused_until - self._pause_start
+        self._pause_start, self._paused_until = now, max(now, until)
 
     def measured_rate(self, now: float) -> float:
-        """Successes per second over the last ``MEASURE_SPAN`` seconds (over the time since the
-        first admission while that is shorter, at least ``MIN_SPAN``)."""
+        """Successes per second over the last ``MEASURE_SPAN`` seconds not paused (over the
+        time since the first admission while that is shorter, at least ``MIN_SPAN``)."""
+        active = self._active(now)
         successes = self._successes
-        while successes and successes[0] <= now - MEASURE_SPAN:
+        while successes and successes[0] <= active - MEASURE_SPAN:
             successes.popleft()
-        since = now if self._since is None else self._since
-        return len(successes) / max(MIN_SPAN, min(MEASURE_SPAN, now - since))
+        since = active if self._since is None else self._since
+        return len(successes) / max(MIN_SPAN, min(MEASURE_SPAN, active - since))
+
+    def _active(self, now: float) -> float:
+        """``now`` on the active clock: the seconds not paused."""
+        paused = self._paused_before
+        if self._pause_start is not None:
+            paused += max(0.0, min(self._paused_until, now) - self._pause_start)
+        return now - paused
 
     def _succeeded(self, now: float, in_use: int) -> None:
-        self._successes.append(now)
+        self._successes.append(self._active(now))
         if in_use * 2 >= self.window:
             self._window = min(float(self.ceiling), self._window + 1.0 / self._window)
         if self._rate is not None:
-            # Cubic recovery from the cut, never above twice what the server was seen to serve.
-            cubic = CUBIC_SCALE * (now - self._last_cut - self._k) ** 3 + self._w_max
-            self._rate = max(MIN_RATE, min(cubic, 2.0 * self.measured_rate(now)))
+            # Cubic recovery from the cut: back to the rate cut from whatever was measured
+            # meanwhile, past it no faster than twice what the server was seen to serve
+            # (botocore's bound, so that a client that sends little cannot claim a rate).
+            since = self._active(now) - self._last_cut
+            cubic = CUBIC_SCALE * (since - self._k) ** 3 + self._w_max
+            bound = max(self._w_max, 2.0 * self.measured_rate(now))
+            self._rate = max(MIN_RATE, min(cubic, bound))
 
-    def _cut_rate(self, now: float) -> None:
+    def _cut_rate(self, now: float) -> bool:
+        """Open or narrow the bucket; False when nothing was measured to cut from (the pause
+        alone answers a 429 that comes before any success)."""
         measured = self.measured_rate(now)
+        if not measured:
+            return False
         current = measured if self._rate is None else min(measured, self._rate)
         self._w_max = current
         self._k = (current * (1 - RATE_BETA) / CUBIC_SCALE) ** (1 / 3)
-        self._last_cut = now
+        self._last_cut = self._active(now)
         self._rate = max(MIN_RATE, current * RATE_BETA)
+        return True
 
 
 def classify(status: int | None, timeout: bool = False) -> Outcome:

@@ -4,6 +4,7 @@ rates and waits out (``aiotofu._concurrency``)."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 
 import pytest
@@ -118,10 +119,12 @@ def test_the_bucket_opens_on_the_first_429_at_the_measured_rate_and_recovers_cub
             continue
         control.release(wait, "ok", now)
         rates.append((now - 2.0, control.rate))
-    assert all(b[1] >= a[1] for a, b in zip(rates, rates[1:]))  # it only rises
+    assert all(b[1] >= a[1] for a, b in itertools.pairwise(rates))  # it only rises
     at_k = min(rates, key=lambda item: abs(item[0] - k))[1]
     assert at_k == pytest.approx(10.0, rel=0.15)
-    assert rates[-1][1] is not None and rates[-1][1] > 10.0  # and probes past it
+    last = rates[-1][1]
+    assert last is not None
+    assert last > 10.0  # and probes past it
 
 
 def test_a_burst_of_429_cuts_the_rate_once() -> None:
@@ -134,33 +137,47 @@ def test_a_burst_of_429_cuts_the_rate_once() -> None:
     assert control.rate == pytest.approx(10.0 * RATE_BETA)
 
 
+def test_a_429_before_any_success_leaves_the_bucket_closed() -> None:
+    control = Controller(4)
+    control.release(admit(control, 0.0), "throttled", 0.1)
+    assert (control.window, control.rate) == (3, None)
+    control.release(admit(control, 0.2), "ok", 0.3)
+    control.release(admit(control, 0.3), "throttled", 0.4)  # now there is a rate to cut from
+    # One success in the 0.4 s since the first admission: 2.5/s, cut to 1.75/s.
+    assert control.rate == pytest.approx(1 / 0.4 * RATE_BETA)
+
+
 def test_the_rate_never_falls_below_the_floor() -> None:
     control = Controller(2)
     now = 0.0
-    for _ in range(40):
-        wait = control.admit(now)
-        if isinstance(wait, float):
-            now += wait
+    rates = []
+    for _ in range(40):  # a success, then a 429, on and on
+        for outcome in ("ok", "throttled"):
             wait = control.admit(now)
-        assert isinstance(wait, Ticket)
-        control.release(wait, "throttled", now)
-    assert control.rate == MIN_RATE
+            if isinstance(wait, float):
+                now += wait
+                wait = control.admit(now)
+            assert isinstance(wait, Ticket)
+            control.release(wait, outcome, now)  # type: ignore[arg-type]
+            rates.append(control.rate)
+    assert all(rate is not None and rate >= MIN_RATE for rate in rates[1:])
+    assert now < 40 * 2 / MIN_RATE  # and it keeps sending
 
 
 def test_retry_after_pauses_every_admission_until_then() -> None:
     control = Controller(4)
-    control.pause(5.0)
+    control.pause(1.0, 5.0)
     assert control.admit(1.0) == 4.0
     assert control.admit(4.5) == 0.5
     assert isinstance(control.admit(5.0), Ticket)
-    control.pause(3.0)  # an earlier end does not shorten the pause in force
+    control.pause(2.0, 3.0)  # an earlier end does not shorten the pause in force
     assert isinstance(control.admit(5.0), Ticket)
 
 
 def test_retry_after_is_a_floor_under_the_bucket() -> None:
     control = Controller(4, rate_limit=100.0)
     admit(control, 0.0)
-    control.pause(2.0)
+    control.pause(0.0, 2.0)
     assert control.admit(0.005) == pytest.approx(1.995)  # the pause, not the bucket's 5 ms
 
 
@@ -255,7 +272,7 @@ def simulate(
                 ok += 1
             else:
                 throttled += 1
-                control.pause(now + retry_after)
+                control.pause(now, now + retry_after)
         start(now)
     return ok, throttled, starts
 
@@ -314,12 +331,12 @@ def test_window_bounds_and_the_cap_hold_whatever_the_answers(
                 starts.append(now)
                 heapq.heappush(in_flight, (now + took, index, decision, outcome, pause))
                 break
-            if decision == math.inf or in_flight and in_flight[0][0] <= now + decision:
+            if decision == math.inf or (in_flight and in_flight[0][0] <= now + decision):
                 end, _, ticket, said, paused = heapq.heappop(in_flight)
                 now = max(now, end)
                 control.release(ticket, said, now)  # type: ignore[arg-type]
                 if said == "throttled":
-                    control.pause(now + paused)
+                    control.pause(now, now + paused)
             else:
                 now += decision
             assert 1 <= control.window <= ceiling
