@@ -4,8 +4,9 @@ It owns the client-wide concurrency limit (a ``_concurrency.Controller``: the wi
 buckets and the pause that a 429 imposes on every request of the client; tries wait their turn
 in its ``_Gate``, in order of arrival), the retry loop (the decisions are RetryPolicy's, the
 waiting happens here, on the client's clock) and hands each complete answer to a decoder
-that maps statuses to errors. Each retry is reported as data, a :class:`RetryEvent`, to the client's ``on_retry`` hook and on the
-``aiotofu`` logger's record (``record.retry``), never as text to be parsed.
+that maps statuses to errors. Each retry is reported as data, a :class:`RetryEvent`, to the
+client's ``on_retry`` hook and on the ``aiotofu`` logger's record (``record.retry``), never as
+text to be parsed.
 """
 
 from __future__ import annotations
