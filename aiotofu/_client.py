@@ -49,7 +49,11 @@ class Client:
     ``api_key`` defaults to the environment variable ``TOFUPILOT_API_KEY`` and ``base_url`` to
     ``TOFUPILOT_URL``, else TofuPilot's cloud; an origin (``https://tofupilot.corp``, as
     TofuPilot's own clients take it) means the ``/api`` below it, a URL with a path is kept.
-    ``max_concurrency`` bounds the requests in flight across every iterator of this client.
+    ``max_concurrency`` bounds the requests in flight across every iterator of this client;
+    with ``adaptive`` (the default) they adapt between 1 and it: they start there, shrink on
+    429s, 503s and timeouts and grow back while the server keeps up, and after a 429 a rate
+    measured from the successes paces them (botocore's adaptive mode). ``rate_limit`` caps
+    the client at that many requests per second (a key shared by several processes).
     ``retry`` is the RetryPolicy (None: no retries), ``timeout`` the limit in seconds for each
     HTTP request. An aiohttp ``session`` passed in is used as it is and never closed by
     aiotofu. ``trust_env`` (default True) honours the ``HTTP_PROXY``, ``HTTPS_PROXY`` and
@@ -71,6 +75,8 @@ class Client:
         trust_env: bool = True,
         transport: Transport | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        adaptive: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None
@@ -89,6 +95,13 @@ class Client:
         if type(max_concurrency) is not int or max_concurrency < 1:
             raise InvalidParameterError(
                 "max_concurrency", f"expected an integer >= 1, got {max_concurrency!r}"
+            )
+        if type(adaptive) is not bool:
+            raise InvalidParameterError("adaptive", f"expected True or False, got {adaptive!r}")
+        if rate_limit is not None and (not is_seconds(rate_limit) or not rate_limit > 0):
+            raise InvalidParameterError(
+                "rate_limit",
+                f"expected a finite number of requests per second > 0 or None, got {rate_limit!r}",
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidParameterError(
@@ -128,6 +141,8 @@ class Client:
             max_concurrency=max_concurrency,
             clock=get_clock(),
             on_retry=on_retry,
+            adaptive=adaptive,
+            rate_limit=None if rate_limit is None else float(rate_limit),
         )
         self.batches = Batches(self._requester)
         """Batches: ``list()``, ``resume()``, ``watch()``."""

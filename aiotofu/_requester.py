@@ -1,16 +1,20 @@
 """The requester: how every request of a client is sent, once, whatever the resource.
 
-It owns the client-wide concurrency limit, the pause that a 429 imposes on every request of the
-client, the retry loop (the decisions are RetryPolicy's, the waiting happens here, on the
-client's clock) and hands each complete answer to a decoder that maps statuses to errors. Each
-retry is reported as data, a :class:`RetryEvent`, to the client's ``on_retry`` hook and on the
-``aiotofu`` logger's record (``record.retry``), never as text to be parsed.
+It owns the client-wide concurrency limit (a ``_concurrency.Controller``: the window, the rate
+buckets and the pause that a 429 imposes on every request of the client; tries wait their turn
+in its ``_Gate``, in order of arrival), the retry loop (the decisions are RetryPolicy's, the
+waiting happens here, on the client's clock) and hands each complete answer to a decoder
+that maps statuses to errors. Each retry is reported as data, a :class:`RetryEvent`, to the
+client's ``on_retry`` hook and on the ``aiotofu`` logger's record (``record.retry``), never as
+text to be parsed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -18,9 +22,10 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._clock import Clock
+from ._concurrency import Controller, Outcome, Ticket, classify
 from ._retry import RetryPolicy
 from ._sansio import Request, Response, build_request, explain_not_found
-from .errors import APIError, NotFoundError, RateLimitError, TransportError
+from .errors import APIError, NotFoundError, RateLimitError, RequestTimeoutError, TransportError
 
 __all__ = ["Requester", "RetryEvent", "Transport"]
 
@@ -50,7 +55,10 @@ class RetryEvent:
     """One retry: which request failed (``method``, ``path`` and the page ``cursor``, None for
     a request without one), which try it was (``attempt`` of ``attempts``), the ``error``, and
     the ``wait`` in seconds before the next try. ``kind`` is the status (``"503"``) or
-    ``"transport"`` for a connection that failed or timed out."""
+    ``"transport"`` for a connection that failed or timed out. ``concurrency_limit`` and
+    ``rate_limit`` are the limits in force once this failure was taken into account: the
+    requests the client may have in flight, and the requests per second it may start (None:
+    no rate limit)."""
 
     method: str
     path: str
@@ -59,6 +67,8 @@ class RetryEvent:
     attempts: int
     wait: float
     error: APIError | TransportError
+    concurrency_limit: int | None = None
+    rate_limit: float | None = None
 
     @property
     def kind(self) -> str:
@@ -80,16 +90,18 @@ class Requester:
         max_concurrency: int,
         clock: Clock,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        adaptive: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
         self._api_key = api_key  # never in a repr, an error or a log line
         self._user_agent = user_agent
         self._retry = retry
-        self._limiter = asyncio.Semaphore(max_concurrency)
+        self.control = Controller(max_concurrency, adaptive=adaptive, rate_limit=rate_limit)
+        self._gate = _Gate(self.control, clock)
         self.clock = clock
         self._on_retry = on_retry
-        self._paused_until = 0.0
 
     def __repr__(self) -> str:
         return f"<aiotofu requester for {self.base_url}>"
@@ -109,11 +121,9 @@ class Requester:
         attempt = 0
         while True:
             attempt += 1
-            async with self._limiter:
-                # Inside the limiter: a request that was queued for a slot when a 429 came
-                # back must wait out the pause too.
-                if self._paused_until:
-                    await self._wait_while_paused()
+            async with _Slot(self._gate) as slot:
+                # The controller admits a try once the window has room, the rate buckets
+                # a token and any 429's pause is over; each outcome adapts them.
                 try:
                     return decode(await self.transport.send(request))
                 except NotFoundError as exc:  # on a list path: most likely a wrong base URL
@@ -122,13 +132,16 @@ class Requester:
                     )
                 except (APIError, TransportError) as exc:
                     error = exc
+                    status = exc.status if isinstance(exc, APIError) else None
+                    slot.outcome = classify(status, isinstance(exc, RequestTimeoutError))
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
             if wait is None:
                 raise error
-            self._report(request, attempt, wait, error)
             if isinstance(error, RateLimitError):
-                self._paused_until = max(self._paused_until, self.clock.monotonic() + wait)
-            else:
+                now = self.clock.monotonic()
+                self.control.pause(now, now + wait)
+            self._report(request, attempt, wait, error)
+            if not isinstance(error, RateLimitError):
                 await self.clock.sleep(wait)
 
     def _report(
@@ -143,6 +156,8 @@ class Requester:
             attempts=self._retry.attempts if self._retry else 1,
             wait=wait,
             error=error,
+            concurrency_limit=self.control.window,
+            rate_limit=self.control.rate,
         )
         target = event.path if cursor is None else f"{event.path} (cursor {cursor})"
         logger.warning(
@@ -158,7 +173,70 @@ class Requester:
         if self._on_retry is not None:
             self._on_retry(event)
 
-    async def _wait_while_paused(self) -> None:
-        while (delay := self._paused_until - self.clock.monotonic()) > 0:
-            await self.clock.sleep(delay)
-        self._paused_until = 0.0  # no pause: the hot path skips this call
+
+class _Gate:
+    """Where the tries of one client wait their turn: in order of arrival, each for as long as
+    the controller says (a release when the window is full, else a token or the pause).
+
+    Only the try at the head of the queue asks the controller; the others wait to become the
+    head, so that a listing started later cannot overtake one that waits for a token.
+    """
+
+    def __init__(self, control: Controller, clock: Clock) -> None:
+        self.control = control
+        self.clock = clock
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._room: asyncio.Future[None] | None = None  # the head, waiting for a release
+
+    async def admit(self) -> Ticket:
+        """Wait until the controller admits this try."""
+        if not self._queue:  # the hot path: no one waiting, no future to make
+            decision = self.control.admit(self.clock.monotonic())
+            if isinstance(decision, Ticket):
+                return decision
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._queue.append(turn)
+        try:
+            if self._queue[0] is not turn:
+                await turn  # set when the try before this one leaves the head
+            while True:
+                decision = self.control.admit(self.clock.monotonic())
+                if isinstance(decision, Ticket):
+                    return decision
+                if decision == math.inf:
+                    self._room = room = loop.create_future()
+                    await room
+                else:
+                    await self.clock.sleep(decision)
+        finally:
+            head = self._queue[0] is turn
+            self._queue.remove(turn)
+            if head:
+                self._room = None
+                if self._queue and not self._queue[0].done():
+                    self._queue[0].set_result(None)  # the next one may be admitted too
+
+    def release(self, ticket: Ticket, outcome: Outcome) -> None:
+        """The try of ``ticket`` is over: tell the controller, wake a head waiting for room."""
+        self.control.release(ticket, outcome, self.clock.monotonic())
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
+
+
+class _Slot:
+    """``async with _Slot(gate) as slot``: one admitted try. Its ``outcome`` is "ok" unless the
+    body says otherwise; an exception that escapes (a DecodeError, a cancellation) says
+    nothing of the server's load ("failed")."""
+
+    def __init__(self, gate: _Gate) -> None:
+        self._gate = gate
+        self.outcome: Outcome = "ok"
+
+    async def __aenter__(self) -> _Slot:
+        self._ticket = await self._gate.admit()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._gate.release(self._ticket, self.outcome if kind is None else "failed")

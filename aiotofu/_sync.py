@@ -247,6 +247,8 @@ class SyncClient:
         timeout: float = 30.0,
         session: None = None,
         trust_env: bool = True,
+        adaptive: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         if session is not None:
             raise InvalidParameterError(
@@ -267,6 +269,8 @@ class SyncClient:
                 retry=retry,
                 timeout=timeout,
                 trust_env=trust_env,
+                adaptive=adaptive,
+                rate_limit=rate_limit,
             )
 
         # Built here, in the caller's thread, so that bad arguments raise before any thread starts.

@@ -357,7 +357,13 @@ def _add_faults(
         "--drop-rate", type=float, default=drop_rate, metavar="P", help="dropped connections share"
     )
     group.add_argument(
-        "--rate-limit", type=float, metavar="N", help="requests per second, then 429"
+        "--rate-limit",
+        type=float,
+        metavar="N",
+        help="requests per second (a token bucket), then 429 with Retry-After",
+    )
+    group.add_argument(
+        "--rate-burst", type=float, metavar="N", help="tokens of that bucket (default: N)"
     )
 
 
@@ -370,6 +376,7 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
             fail_rate=args.fail_rate,
             drop_rate=args.drop_rate,
             rate_limit=args.rate_limit,
+            rate_burst=args.rate_burst,
             seed=args.seed,
         )
     except ValueError as exc:

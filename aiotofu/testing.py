@@ -116,7 +116,9 @@ class Emulator:
     deployments, parts, stations and users: every list endpoint, from one deterministic data
     set (the same for the same ``seed``). Faults as in ``aiotofu emulator --help``: ``latency``
     seconds per answer, ``fail_rate`` and ``drop_rate`` shares of requests, ``rate_limit``
-    requests per second; they apply to every endpoint.
+    requests per second (a token bucket of ``rate_burst`` tokens, by default one second's
+    worth: above it a 429 whose ``Retry-After`` is the time until the next token); they apply
+    to every endpoint.
 
     ``tie_order`` orders records whose sort keys are equal: ``"stable"`` (by id, the same on
     every request) or ``"unstable"`` (a permutation drawn afresh for every request, from the
@@ -148,6 +150,7 @@ class Emulator:
         fail_rate: float = 0.0,
         drop_rate: float = 0.0,
         rate_limit: float | None = None,
+        rate_burst: float | None = None,
         tie_order: TieOrder = "stable",
         offset_cost: float = 0.0,
         timestamp_precision: TimestampPrecision = "ms",
@@ -175,6 +178,7 @@ class Emulator:
                 fail_rate=fail_rate,
                 drop_rate=drop_rate,
                 rate_limit=rate_limit,
+                rate_burst=rate_burst,
                 seed=seed,
             )
         except ValueError as exc:
@@ -342,7 +346,7 @@ class Emulator:
 
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,
-        ``retry_after``, ``seed``."""
+        ``rate_burst``, ``retry_after``, ``seed``."""
         from ._emulator import FaultSettings
 
         faults = self._server.state.faults

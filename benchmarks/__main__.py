@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, depth, runs_page, watch_lookback
+from benchmarks import contenders, depth, ratelimit, runs_page, watch_lookback
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -281,6 +281,17 @@ def report(results: dict[str, Any]) -> str:
         f"Python {results['machine']['python']}",
         "",
     ]
+    if "ratelimit" in results:
+        section = results["ratelimit"]
+        lines += [
+            f"Rate-limited: a bucket of {section['rate_limit']:g} requests/s, burst "
+            f"{section['burst']:g}, {section['latency'] * 1000:g} ms per answer; "
+            f"{section['records']} records; limit {section['limit_records_per_second']:,.0f} "
+            "records/s",
+            "",
+            *ratelimit.table(section),
+            "",
+        ]
     if "latency_bound" in results:
         section = results["latency_bound"]
         lines += [
@@ -409,6 +420,7 @@ SCENARIOS = {
     "emulator": emulator_speed,
     "watch-lookback": watch_lookback.watch_lookback,
     "depth": depth.depth,
+    "ratelimit": ratelimit.ratelimit,
 }
 
 
@@ -428,6 +440,9 @@ def main() -> None:
         results[key] = SCENARIOS[name](args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
+    if "ratelimit" in results and not args.quick:  # what the README reports, kept beside
+        section = {"machine": results["machine"], **results["ratelimit"]}
+        (args.output.parent / "ratelimit.json").write_text(json.dumps(section, indent=2))
     if "depth" in results and not args.quick:
         # The full depth run is what the README reports: its figures and plot, kept beside.
         section = {"machine": results["machine"], **results["depth"]}

@@ -52,6 +52,8 @@ def emulator(
     runs: int | None = None,
     offset_cost: float = 0.0,
     counted: bool = False,
+    rate_limit: float | None = None,
+    rate_burst: float | None = None,
 ) -> Iterator[Server]:
     """Start an emulator on a free port (``aiotofu emulator``, or this module when
     ``counted``); stop it on exit."""
@@ -73,6 +75,10 @@ def emulator(
         options += ["--runs", str(runs)]
     if offset_cost:
         options += ["--offset-cost", repr(offset_cost)]
+    if rate_limit is not None:  # only ``aiotofu emulator`` takes these
+        options += ["--rate-limit", repr(rate_limit)]
+    if rate_burst is not None:
+        options += ["--rate-burst", repr(rate_burst)]
     module = ["benchmarks.emulator"] if counted else ["aiotofu", "emulator"]
     process = subprocess.Popen(
         [sys.executable, "-m", *module, *options],

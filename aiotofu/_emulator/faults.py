@@ -29,8 +29,10 @@ class FaultSettings:
     ``latency``: seconds added to every answer. ``fail_rate``: share of requests answered with a
     500, 502, 503 or 504 (502 and 504 with a proxy's HTML page). ``drop_rate``: share of
     connections closed halfway through the body. ``rate_limit``: requests per second allowed,
-    then 429 with ``Retry-After`` (None: no limit). ``retry_after``: the seconds a scripted 429
-    asks for.
+    a token bucket (None: no limit) that holds ``rate_burst`` tokens (None: one second's worth,
+    at least one); a request that finds no token gets a 429 whose ``Retry-After`` is the
+    seconds until the next one (fractional, to the millisecond). ``retry_after``: the seconds a
+    scripted 429 asks for.
     """
 
     latency: float = 0.0
@@ -39,6 +41,7 @@ class FaultSettings:
     rate_limit: float | None = None
     retry_after: float = 1.0
     seed: int = 0
+    rate_burst: float | None = None
 
     def __post_init__(self) -> None:
         # The library's own vocabulary: finite seconds >= 0, shares in 0..1, positive rates.
@@ -56,6 +59,9 @@ class FaultSettings:
         rate = self.rate_limit
         if rate is not None and (not is_seconds(rate) or not rate > 0):
             raise ValueError(f"rate_limit must be a finite number > 0 per second, got {rate!r}")
+        burst = self.rate_burst
+        if burst is not None and (not is_seconds(burst) or not burst >= 1):
+            raise ValueError(f"rate_burst must be a finite number >= 1, got {burst!r}")
         if type(self.seed) is not int:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
@@ -68,7 +74,7 @@ class Faults:
     injected: Counter[str] = field(default_factory=Counter)
     _script: deque[tuple[int | None, Fault]] = field(default_factory=deque)
     _seen: Counter[str] = field(default_factory=Counter)
-    _window: tuple[int, int] = (0, 0)  # (second, requests in it)
+    _bucket: tuple[float, float] | None = None  # (tokens, when they were counted)
 
     def inject(self, *faults: Fault, cursor: int | None = None) -> None:
         """Answer the next matching requests with these faults, one each, in order.
@@ -108,24 +114,24 @@ class Faults:
         return fault, 0.0
 
     def _rate_limited(self, now: float) -> float | None:
-        """Seconds until the next window when over ``rate_limit``, else None.
+        """Seconds until the next token when the bucket is empty, else None (a token taken).
 
-        Windows last a second, or longer when the limit is below one request per second
-        (0.5: one request every 2 s), so that every limit above 0 lets requests through.
+        A bucket rather than one-second windows: a window lets twice its rate through across
+        its edge, and says "come back next second" to a request that a token 25 ms later would
+        let through; a real API's limiter behaves like the bucket.
         """
-        limit = self.settings.rate_limit
-        if limit is None:
+        rate = self.settings.rate_limit
+        if rate is None:
+            self._bucket = None
             return None
-        length = max(1.0, 1.0 / limit)
-        window = int(now // length)
-        start, count = self._window
-        if start != window:
-            start, count = window, 0
-        count += 1
-        self._window = (start, count)
-        if count <= limit * length:
+        burst = self.settings.rate_burst or max(1.0, rate)
+        tokens, then = self._bucket or (burst, now)
+        tokens = min(burst, tokens + max(0.0, now - then) * rate)
+        if tokens >= 1.0 - 1e-9:  # a token that float arithmetic left a hair short counts
+            self._bucket = (max(0.0, tokens - 1.0), now)
             return None
-        return float(max(1, math.ceil((start + 1) * length - now)))
+        self._bucket = (tokens, now)
+        return math.ceil((1.0 - tokens) / rate * 1000) / 1000
 
 
 def _uniform(text: str) -> float:

@@ -182,6 +182,17 @@ def test_bad_fault_settings_are_usage_errors(capsys: pytest.CaptureFixture[str])
     assert "fail_rate must be between 0 and 1" in err
 
 
+def test_the_emulator_takes_a_rate_limit_and_its_burst(capsys: pytest.CaptureFixture[str]) -> None:
+    from aiotofu import cli
+    from aiotofu._emulator import FaultSettings
+
+    args = cli._parser().parse_args(["emulator", "--rate-limit", "40", "--rate-burst", "5"])
+    assert cli._fault_settings(args) == FaultSettings(rate_limit=40, rate_burst=5)
+    status, _, err = run(capsys, "demo", "--rate-limit", "40", "--rate-burst", "0.5")
+    assert status == 2
+    assert "rate_burst must be a finite number >= 1" in err
+
+
 def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "demo", "--batches", "400", "--latency", "0", "--fail-rate", "0.2")
     assert status == 0

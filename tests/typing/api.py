@@ -288,3 +288,24 @@ def on_dask(plan: aiotofu.Plan) -> None:
     aiotofu.dask.read(plan.shards[0])  # type: ignore[arg-type]
     aiotofu.dask.read(plan, page_size="100")  # type: ignore[arg-type]
     del bag
+
+
+async def limits() -> None:
+    events: list[aiotofu.RetryEvent] = []
+    async with (
+        Emulator(batches=10, rate_limit=40, rate_burst=5) as emu,
+        aiotofu.Client(
+            "key",
+            base_url=emu.base_url,
+            max_concurrency=16,
+            adaptive=True,
+            rate_limit=40.0,
+            on_retry=events.append,
+        ) as client,
+    ):
+        await client.batches.list().collect()
+    window: int | None = events[0].concurrency_limit
+    rate: float | None = events[0].rate_limit
+    del window, rate
+    with aiotofu.SyncClient("key", adaptive=False, rate_limit=2) as sync:
+        sync.batches.list().collect()
