@@ -10,13 +10,14 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
-from ._convert import unstructure
+from ._convert import to_dict, to_json_dict, unstructure
 from ._models import (
     Batch,
     BatchRef,
     Deployment,
     DeploymentCommit,
     DeploymentRepository,
+    FrozenDict,
     LastRun,
     LinkedRepository,
     Log,
@@ -88,6 +89,7 @@ __all__ = [
     "Deployment",
     "DeploymentCommit",
     "DeploymentRepository",
+    "FrozenDict",
     "InvalidParameterError",
     "LastRun",
     "LinkedRepository",
@@ -133,5 +135,7 @@ __all__ = [
     "Validator",
     "Watcher",
     "__version__",
+    "to_dict",
+    "to_json_dict",
     "unstructure",
 ]
