@@ -51,6 +51,7 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._shards import Plan, Shard
 from ._sync import SyncClient
+from ._tables import schema
 from ._watch import Watcher
 from .errors import (
     APIError,
@@ -135,6 +136,7 @@ __all__ = [
     "Validator",
     "Watcher",
     "__version__",
+    "schema",
     "to_dict",
     "to_json_dict",
     "unstructure",

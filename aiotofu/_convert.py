@@ -231,6 +231,12 @@ def _number(value: Any, _: type[Any]) -> float:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _is_mapping(kind: Any) -> bool:
+    """``Mapping[K, V]``: a record's metadata, as its annotation says."""
+    origin: Any = typing.get_origin(kind)
+    return origin is collections.abc.Mapping
+
+
 def _is_array(kind: Any) -> bool:
     """``list[X]`` or ``tuple[X, ...]``: what a JSON array is read into."""
     origin = typing.get_origin(kind)
@@ -310,9 +316,7 @@ def _plain_containers(converter: cattrs.Converter) -> None:
     # Metadata values are JSON scalars already; the annotation (a Mapping) or the value's type
     # (a FrozenDict) is what cattrs dispatches on.
     converter.register_unstructure_hook(FrozenDict, dict)
-    converter.register_unstructure_hook_func(
-        lambda kind: typing.get_origin(kind) is collections.abc.Mapping, dict
-    )
+    converter.register_unstructure_hook_func(_is_mapping, dict)
 
 
 def _make_plain_converter() -> cattrs.Converter:

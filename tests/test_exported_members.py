@@ -62,6 +62,7 @@ EXPECTED = [
     "Validator",
     "Watcher",
     "__version__",
+    "schema",
     "to_dict",
     "to_json_dict",
     "unstructure",
