@@ -10,13 +10,14 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
-from ._convert import unstructure
+from ._convert import to_dict, to_json_dict, unstructure
 from ._models import (
     Batch,
     BatchRef,
     Deployment,
     DeploymentCommit,
     DeploymentRepository,
+    FrozenDict,
     LastRun,
     LinkedRepository,
     Log,
@@ -50,6 +51,7 @@ from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._shards import Plan, Shard
 from ._sync import SyncClient
+from ._tables import schema
 from ._watch import Watcher
 from .errors import (
     APIError,
@@ -88,6 +90,7 @@ __all__ = [
     "Deployment",
     "DeploymentCommit",
     "DeploymentRepository",
+    "FrozenDict",
     "InvalidParameterError",
     "LastRun",
     "LinkedRepository",
@@ -133,5 +136,8 @@ __all__ = [
     "Validator",
     "Watcher",
     "__version__",
+    "schema",
+    "to_dict",
+    "to_json_dict",
     "unstructure",
 ]

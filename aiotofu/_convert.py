@@ -1,8 +1,10 @@
-"""The one cattrs Converter aiotofu uses off the hot path, and RFC 3339 date-times.
+"""The cattrs Converters aiotofu uses off the hot path, RFC 3339 date-times and ISO durations.
 
-Response bodies are decoded by msgspec (``_wire``); this converter words why a body msgspec
-refused does not fit, and turns records back into JSON-able data (``unstructure``, for the CLI's
-jsonl and csv and for users). cattrs' default hooks coerce (``str(123)`` becomes ``"123"``); an
+Response bodies are decoded by msgspec (``_wire``); one converter words why a body msgspec
+refused does not fit, and turns records back into JSON-able data (``to_json_dict``, for the
+CLI's jsonl and csv and for users); a second turns them into plain Python (``to_dict``: the
+same dicts with datetimes and durations as they are, for pandas, dlt and the like).
+cattrs' default hooks coerce (``str(123)`` becomes ``"123"``); an
 API client must not guess, so the primitive hooks here accept only the JSON type the API
 documents, exactly as msgspec does (a differential test holds the two to the same decisions).
 Structuring failures become :class:`aiotofu.DecodeError` whose message names the field path.
@@ -10,6 +12,8 @@ Structuring failures become :class:`aiotofu.DecodeError` whose message names the
 
 from __future__ import annotations
 
+import collections.abc
+import json
 import re
 import sys
 import types
@@ -25,16 +29,20 @@ import cattrs.v
 import msgspec
 from cattrs.errors import IterableValidationNote
 
-from ._models import JSON_KEYS
-from .errors import DecodeError
+from ._models import JSON_KEYS, FrozenDict
+from .errors import DecodeError, InvalidParameterError
 
 __all__ = [
     "format_datetime",
+    "format_duration",
+    "json_text",
     "json_type",
     "parse_datetime",
     "structure",
     "structure_strictly",
     "table_time",
+    "to_dict",
+    "to_json_dict",
     "unstructure",
 ]
 
@@ -117,6 +125,27 @@ def _datetime(value: Any, _: type) -> datetime:
     return parsed
 
 
+def _timedelta(value: Any, _: type) -> timedelta:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 duration string, got {json_type(value)}")
+    # msgspec's own parser, as for datetimes: the same decisions as the wire decoder.
+    try:
+        parsed: timedelta = msgspec.convert(value, timedelta)
+    except msgspec.ValidationError:
+        raise ValueError(f"not an ISO 8601 duration (days to seconds): {value[:40]!r}") from None
+    return parsed
+
+
+def format_duration(value: timedelta) -> str:
+    """``PT90.5S``: ISO 8601 in seconds, a fraction only when there is one (to the
+    microsecond): the form the API writes a run's duration in, so its text reads back as it
+    came (``PT12.5S``, a negative one as ``-PT1S``)."""
+    sign, micros = ("-", -value) if value < timedelta(0) else ("", value)
+    whole, fraction = divmod(micros // timedelta(microseconds=1), 1_000_000)
+    text = f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
+    return f"{sign}PT{text}S"
+
+
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, microseconds only when present: the form TofuPilot documents."""
     utc = value.astimezone(timezone.utc)
@@ -161,13 +190,15 @@ def _lists_only(converter: cattrs.Converter) -> None:
     """Make every list accept only a JSON array (cattrs would iterate an object or a string)."""
 
     def is_list(kind: Any) -> bool:
-        return typing.get_origin(kind) is list
+        return _is_array(kind)
 
     def factory(kind: Any) -> Callable[[Any, type[Any]], Any]:
-        (item,) = typing.get_args(kind) or (Any,)
+        item = (typing.get_args(kind) or (Any,))[0]
         structure_item = converter.get_structure_hook(item)
+        # A record's arrays are tuples (frozen means hashable); a plain list stays a list.
+        made = tuple if typing.get_origin(kind) is tuple else list
 
-        def structure_array(value: Any, _: type[Any]) -> list[Any]:
+        def structure_array(value: Any, _: type[Any]) -> Any:
             if type(value) is not list:
                 raise TypeError(f"expected an array, got {json_type(value)}")
             errors = []
@@ -183,7 +214,7 @@ def _lists_only(converter: cattrs.Converter) -> None:
                     errors.append(exc)
             if errors:
                 raise cattrs.IterableValidationError(f"While structuring {kind!r}", errors, kind)
-            return items
+            return made(items)
 
         return structure_array
 
@@ -200,6 +231,21 @@ def _number(value: Any, _: type[Any]) -> float:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _is_mapping(kind: Any) -> bool:
+    """``Mapping[K, V]``: a record's metadata, as its annotation says."""
+    origin: Any = typing.get_origin(kind)
+    return origin is collections.abc.Mapping
+
+
+def _is_array(kind: Any) -> bool:
+    """``list[X]`` or ``tuple[X, ...]``: what a JSON array is read into."""
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        return len(args) == 2 and args[1] is Ellipsis
+    return origin is list
+
+
 def _json_unions(converter: cattrs.Converter) -> None:
     """Unions of JSON scalars and lists (``str | float | bool``, a validator's expected value),
     decided by the JSON type of the value, as msgspec decides them: no guessing between
@@ -207,12 +253,12 @@ def _json_unions(converter: cattrs.Converter) -> None:
 
     def is_json_union(kind: Any) -> bool:
         return typing.get_origin(kind) in (typing.Union, types.UnionType) and all(
-            arg in _SCALARS or typing.get_origin(arg) is list for arg in typing.get_args(kind)
+            arg in _SCALARS or _is_array(arg) for arg in typing.get_args(kind)
         )
 
     def factory(kind: Any) -> Callable[[Any, type[Any]], Any]:
         members = typing.get_args(kind)
-        lists = [arg for arg in members if typing.get_origin(arg) is list]
+        lists = [arg for arg in members if _is_array(arg)]
         structure_list = converter.get_structure_hook(lists[0]) if lists else None
         names = " or ".join(json_type(arg()) if arg in _SCALARS else "an array" for arg in members)
 
@@ -250,11 +296,39 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _number)
     _json_unions(converter)
     converter.register_structure_hook(datetime, _datetime)
+    converter.register_structure_hook(timedelta, _timedelta)
     converter.register_unstructure_hook(datetime, format_datetime)
+    converter.register_unstructure_hook(timedelta, format_duration)
+    _plain_containers(converter)
+    return converter
+
+
+def _plain_containers(converter: cattrs.Converter) -> None:
+    """Unstructure a record's tuples as lists and its metadata as a plain dict: what JSON,
+    pandas and dlt take as they are."""
+
+    def array_factory(kind: Any) -> Callable[[Any], Any]:
+        item = typing.get_args(kind)[0]
+        unstructure_item = converter.get_unstructure_hook(item)
+        return lambda value: [unstructure_item(element) for element in value]
+
+    converter.register_unstructure_hook_factory(_is_array, array_factory)
+    # Metadata values are JSON scalars already; the annotation (a Mapping) or the value's type
+    # (a FrozenDict) is what cattrs dispatches on.
+    converter.register_unstructure_hook(FrozenDict, dict)
+    converter.register_unstructure_hook_func(_is_mapping, dict)
+
+
+def _make_plain_converter() -> cattrs.Converter:
+    """The converter of ``to_dict``: records as dicts and lists, every value a Python one
+    (datetimes and timedeltas are left as they are, cattrs' default for them)."""
+    converter = cattrs.Converter()
+    _plain_containers(converter)
     return converter
 
 
 _converter = _make_converter()
+_plain = _make_plain_converter()
 
 
 def structure(data: Any, cls: type[T], path: str) -> T:
@@ -283,7 +357,46 @@ def table_time(value: datetime) -> str:
     return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
 
 
+def _check_record(record: Any) -> None:
+    if not attrs.has(type(record)) or isinstance(record, type):
+        raise InvalidParameterError(
+            "record", f"expected an aiotofu record (aiotofu.Run...), got {type(record).__name__}"
+        )
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """One record as plain Python: a dict per record (nested records as nested dicts, under
+    their field names), lists for its arrays, a plain ``dict`` for its metadata, and every
+    value as the record holds it: aware ``datetime`` s, ``timedelta`` durations.
+
+    InvalidParameterError if ``record`` is not an aiotofu record.
+    """
+    _check_record(record)
+    data: dict[str, Any] = _plain.unstructure(record)
+    return data
+
+
+def to_json_dict(record: Any) -> dict[str, Any]:
+    """One record as JSON-ready data (``json.dumps`` takes it as it is): ``to_dict``'s shape,
+    with datetimes as RFC 3339 strings in UTC (``2024-01-15T10:30:00.123000Z``; whole
+    seconds as ``2024-01-15T10:30:00Z``) and durations as ISO 8601 in seconds (``PT90.5S``),
+    the API's forms.
+
+    InvalidParameterError if ``record`` is not an aiotofu record.
+    """
+    _check_record(record)
+    data: dict[str, Any] = _converter.unstructure(record)
+    return data
+
+
+def json_text(value: Any, kind: Any) -> str:
+    """``value`` (of the field type ``kind``: a list, metadata, a union) as compact JSON text in
+    ``to_json_dict``'s forms: a table's cell for what has no column type of its own."""
+    data = _converter.unstructure(value, unstructure_as=kind)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def unstructure(record: Any) -> Any:
-    """A record (or a list of them) as JSON-able data: TofuPilot's own shape, with datetimes as
-    RFC 3339 strings in UTC (``2024-01-15T10:30:00.123000Z``)."""
+    """An alias of :func:`to_json_dict`, kept for the code written against it: one record (or,
+    as before, a list of them) as JSON-ready data."""
     return _converter.unstructure(record)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Generic, Literal, NoReturn, TypeVar
 
 import attrs
 import msgspec
 
 __all__ = [
+    "DURATION_UNIT",
     "JSON_KEYS",
     "Batch",
     "BatchRef",
@@ -17,6 +19,7 @@ __all__ = [
     "DeploymentCommit",
     "DeploymentRepository",
     "Environment",
+    "FrozenDict",
     "LastRun",
     "LinkedRepository",
     "Log",
@@ -57,6 +60,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+# The attrs field metadata key of an integer field that counts a time unit (``"ms"``): a
+# duration, in tables.
+DURATION_UNIT = "aiotofu.duration_unit"
 
 # A datetime that must carry a time zone: what the wire decoder checks (``2024-01-15T10:30:00Z``).
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -86,6 +95,59 @@ Trigger = Literal["auto", "manual", "cli"]
 """How a deployment was triggered."""
 Provider = Literal["github", "gitlab", "bitbucket"]
 """A source repository's host."""
+
+
+class FrozenDict(dict[K, V]):
+    """A read-only ``dict`` that hashes: a record's ``metadata``.
+
+    Records are frozen, and frozen means hashable (``hash(run)``, a run in a set or as a dict
+    key): a plain dict field would make that raise. A subclass of ``dict`` rather than a
+    ``Mapping`` of its own, so that everything that takes the API's ``dict`` (``json.dumps``,
+    pandas, ``isinstance(value, dict)``, equality with a plain dict) goes on taking it; every
+    method that would change it raises ``TypeError``. ``dict(metadata)`` is a mutable copy.
+    """
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # dict's own pickling fills an empty instance item by item, which this one refuses.
+        return (type(self), (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+    def _refuse(self, *_: Any, **__: Any) -> NoReturn:
+        raise TypeError("a record's metadata is read-only: copy it first (dict(metadata))")
+
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    __ior__ = _refuse
+    clear = _refuse
+    pop = _refuse
+    popitem = _refuse
+    setdefault = _refuse
+    update = _refuse
+
+
+# A record's custom metadata, as the decoders read it (a JSON object of strings, numbers and
+# booleans); every record holds it as a FrozenDict. Typed as the read-only Mapping (msgspec
+# decodes a Mapping in C, then the record freezes it: a FrozenDict annotation would need a
+# Python hook per value), so that a type checker also flags ``run.metadata[k] = v``.
+Metadata = Mapping[str, str | float | bool]
+
+
+def _freeze_metadata(record: Any) -> None:
+    """``__attrs_post_init__`` of the records with ``metadata``: a dict given becomes a
+    FrozenDict. The wire decoder (msgspec) sets fields without ``__init__`` and then calls
+    this; cattrs and users call ``__init__``: every record is frozen the same way."""
+    metadata = record.metadata
+    if metadata is not None and type(metadata) is not FrozenDict:
+        if not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
+        object.__setattr__(record, "metadata", FrozenDict(metadata))
 
 
 @attrs.frozen
@@ -139,8 +201,10 @@ class Part:
     number: str
     name: str
     created_at: AwareDatetime
-    revisions: list[PartRevision]
-    metadata: dict[str, str | float | bool] | None = None
+    revisions: tuple[PartRevision, ...]
+    metadata: Metadata | None = None
+
+    __attrs_post_init__ = _freeze_metadata
 
 
 @attrs.frozen
@@ -168,10 +232,12 @@ class Station:
 
     id: str
     name: str
-    procedures: list[ProcedureRef]
+    procedures: tuple[ProcedureRef, ...]
     procedures_count: float
     team: TeamRef | None
-    metadata: dict[str, str | float | bool] | None = None
+    metadata: Metadata | None = None
+
+    __attrs_post_init__ = _freeze_metadata
 
 
 @attrs.frozen
@@ -249,14 +315,16 @@ class Unit:
     serial_number: str
     created_at: AwareDatetime
     sample: Sample | None
-    children: list[UnitRef]
+    children: tuple[UnitRef, ...]
     part: PartRef
     created_by_user: UserRef | None = None
     created_by_station: StationRef | None = None
     batch: BatchRef | None = None
     parent: UnitRef | None = None
     last_run: LastRun | None = None
-    metadata: dict[str, str | float | bool] | None = None
+    metadata: Metadata | None = None
+
+    __attrs_post_init__ = _freeze_metadata
 
 
 @attrs.frozen
@@ -300,7 +368,7 @@ class Operator:
 @attrs.frozen
 class RunSequence:
     """A top-level sequence call of a run. ``path`` is unique within the run; a skipped call has
-    no times and no ``duration`` (an ISO 8601 duration otherwise)."""
+    no times and no ``duration`` (a ``timedelta`` otherwise: see ``Run``)."""
 
     id: str
     path: str
@@ -311,14 +379,16 @@ class RunSequence:
     outcome: SequenceOutcome
     started_at: AwareDatetime | None
     ended_at: AwareDatetime | None
-    duration: str | None
+    duration: timedelta | None
 
 
 @attrs.frozen
 class Run:
     """A test run, as ``GET /v2/runs`` returns it.
 
-    ``duration`` is ISO 8601 (``PT1M30.5S``). ``execution_id``, ``slot_key`` and ``slot_name``
+    ``duration`` is a ``timedelta``, read from the API's ISO 8601 text (``PT90.5S``), which
+    ``aiotofu.to_json_dict(run)`` (and the command line's jsonl and csv) writes back in that
+    form. ``execution_id``, ``slot_key`` and ``slot_name``
     are set for the runs of a multi-slot execution. ``created_by_*`` and ``operated_by`` are
     ``None`` when the API leaves them out; ``metadata`` and ``sequences`` are present only when
     the listing asked for them (``include_metadata``, ``include_sequences``).
@@ -328,7 +398,7 @@ class Run:
     created_at: AwareDatetime
     started_at: AwareDatetime
     ended_at: AwareDatetime
-    duration: str
+    duration: timedelta
     outcome: Outcome
     execution_id: str | None
     slot_key: str | None
@@ -339,8 +409,10 @@ class Run:
     created_by_user: MemberRef | None = None
     created_by_station: StationRef | None = None
     operated_by: Operator | None = None
-    metadata: dict[str, str | float | bool] | None = None
-    sequences: list[RunSequence] | None = None
+    metadata: Metadata | None = None
+    sequences: tuple[RunSequence, ...] | None = None
+
+    __attrs_post_init__ = _freeze_metadata
 
 
 @attrs.frozen
@@ -404,7 +476,7 @@ class Deployment:
     procedure: ProcedureRef | None
     commit: DeploymentCommit | None
     repository: DeploymentRepository | None
-    stations: list[StationRef]
+    stations: tuple[StationRef, ...]
 
 
 @attrs.frozen
@@ -439,6 +511,8 @@ class Phase:
 
     ``retry_count`` is 0 for the first attempt; ``sequence_path`` is ``None`` for a phase
     written in the procedure itself; times are ``None`` when the API did not record them.
+    ``duration_ms`` is the API's own value (whole milliseconds); ``duration`` is the same as a
+    ``timedelta``, as on runs and their sequence calls (and a duration column in tables).
     """
 
     id: str
@@ -446,7 +520,8 @@ class Phase:
     outcome: PhaseOutcome
     started_at: AwareDatetime | None
     ended_at: AwareDatetime | None
-    duration_ms: int | None
+    # The unit makes it a duration in tables (aiotofu.schema): the API's value, typed.
+    duration_ms: int | None = attrs.field(metadata={DURATION_UNIT: "ms"})
     retry_count: int
     sequence_path: str | None
     is_final_attempt: bool
@@ -454,6 +529,12 @@ class Phase:
     run_outcome: Outcome
     serial_number: str | None
     sample: Sample | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        """``duration_ms`` as a ``timedelta`` (None when the API has no duration)."""
+        ms = self.duration_ms
+        return None if ms is None else timedelta(milliseconds=ms)
 
 
 @attrs.frozen
@@ -463,7 +544,7 @@ class Validator:
 
     outcome: MeasurementOutcome
     operator: str | None
-    expected_value: bool | float | str | list[float | str] | None
+    expected_value: bool | float | str | tuple[float | str, ...] | None
     expression: str
     is_decisive: bool | None
     is_expression_only: bool
@@ -494,7 +575,7 @@ class Measurement:
     measurement_type: MeasurementType
     retry_count: int
     is_final_attempt: bool
-    validators: list[Validator] | None
+    validators: tuple[Validator, ...] | None
 
 
 # The fields whose JSON key is not their name: the API's only two camelCase keys.

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -25,6 +25,10 @@ import attrs
 from ._models import Page
 from ._pagestate import Chunk, Fetch, PageState, PinFrom, Position
 from .errors import StateError, TofuPilotError
+
+if TYPE_CHECKING:  # the tables' extras: imported only by the methods that need them
+    import pandas
+    import pyarrow
 
 __all__ = ["PageFetcher", "PageSource", "Paginator"]
 
@@ -348,6 +352,42 @@ class Paginator(Generic[T]):
             # or the cancelled requests would outlive the stream.
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
+
+    # -- tables (aiotofu._tables): thin methods, the work is done there ------------------------
+
+    async def feed_pages(self, take: Callable[[Sequence[T]], None]) -> None:
+        """Hand every remaining page's records to ``take`` as each arrives, then close (for
+        ``to_arrow()``: no page is kept here). As ``collect()``: if it fails, nothing it took
+        counts as handed out, and iterating again continues from where it started."""
+        saved = (self._state.snapshot(), self._chunk, self._records, self._index)
+        try:
+            while (taken := await self._take_rest()) is not None:
+                chunk, first = taken
+                take(chunk.records[first:])
+        except BaseException:
+            await self._cancel_pending()
+            self._state, self._chunk, self._records, self._index = saved
+            raise
+        await self.aclose()
+
+    async def to_arrow(self) -> pyarrow.Table:
+        """Every remaining record as a ``pyarrow.Table`` with ``aiotofu.schema()`` of the
+        records' class (the same for an empty listing), built a page at a time: each page
+        becomes a record batch as it arrives and its records are let go. If it fails, nothing
+        counts as handed out (as ``collect()``). Needs ``pip install 'aiotofu[arrow]'``."""
+        from ._tables import TableBuilder, record_type_of
+
+        builder = TableBuilder(record_type_of(self))
+        await self.feed_pages(builder.add)
+        return builder.table()
+
+    async def to_pandas(self) -> pandas.DataFrame:
+        """``to_arrow()`` as a pandas DataFrame, with the same dtypes whatever the data
+        (nullable ``Int64`` and ``boolean``, UTC timestamps, timedeltas, categoricals, strings).
+        Needs ``pip install 'aiotofu[pandas]'``."""
+        from ._tables import record_type_of, to_pandas
+
+        return to_pandas(await self.to_arrow(), record_type_of(self))
 
 
 class _Pages(Generic[T]):

@@ -58,6 +58,9 @@ from .errors import InvalidParameterError, StateError, TofuPilotError
 __all__ = ["SyncClient", "SyncPaginator", "SyncShards", "SyncWatcher"]
 
 if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
     # A TypeVar default (PEP 696) is for type checkers alone, which read typing_extensions
     # from their own stubs: at run time a TypeVar needs none, and the package no dependency.
     from typing_extensions import TypeVar
@@ -522,6 +525,30 @@ class SyncPaginator(Generic[T]):
         else:
             position = self._paginator.position
         return self._paginator.token_at(position)
+
+    def to_arrow(self) -> pyarrow.Table:
+        """Every remaining record as a ``pyarrow.Table``, page by page (see the async
+        ``to_arrow()``): the records taken but not handed out yet first, then each page as it
+        arrives. If it fails, nothing counts as handed out."""
+        from ._tables import TableBuilder, record_type_of
+
+        builder = TableBuilder(record_type_of(self._paginator))
+        builder.add(self._records[self._index :])
+        for chunk, first in self._taken:
+            builder.add(chunk.records[first:])
+        if not self._closed:
+            self._check_process()
+            self._client._call(self._paginator.feed_pages, builder.add)
+        # Everything is handed out: the position is the listing's own, after its last record.
+        self._chunk, self._records, self._index = None, (), 0
+        self._taken.clear()
+        return builder.table()
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """``to_arrow()`` as a pandas DataFrame (see the async ``to_pandas()``)."""
+        from ._tables import record_type_of, to_pandas
+
+        return to_pandas(self.to_arrow(), record_type_of(self._paginator))
 
     def close(self) -> None:
         """Cancel the requests in flight."""

@@ -44,6 +44,7 @@ from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy, is_seconds
 from ._shards import Shard, shardable
+from ._tables import ParquetSink
 from ._terminal import json_line, shown
 from ._transport import is_loopback
 from ._watch import Watcher
@@ -124,8 +125,14 @@ def _parser() -> argparse.ArgumentParser:
         listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
         listing.add_argument(
             "--format",
-            choices=("jsonl", "csv", "table"),
-            help="output format (default: table on a terminal, jsonl otherwise)",
+            choices=("jsonl", "csv", "table", "parquet"),
+            help="output format (default: table on a terminal, jsonl otherwise; parquet needs "
+            "--output)",
+        )
+        listing.add_argument(
+            "--output",
+            metavar="FILE",
+            help="with --format parquet: the file to write, page by page (aiotofu[arrow])",
         )
         listing.add_argument(
             "--resume", metavar="TOKEN", help="continue a listing from its resume token"
@@ -435,6 +442,7 @@ def _run_list(args: argparse.Namespace) -> int:
     endpoint: Endpoint[Any, Any] = args.endpoint
     out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     _refuse_with_resume(args, _list_parameters(endpoint))
+    sink = _parquet_sink(args, out_format, endpoint)
     client = _client(args)
     resource = getattr(client, endpoint.name)
 
@@ -455,12 +463,48 @@ def _run_list(args: argparse.Namespace) -> int:
             ),
         )
 
-    return _stream(
-        client,
-        _rename_errors(listing, endpoint),
-        _writer(out_format, sys.stdout, endpoint),
-        noun=endpoint.name,
-    )
+    if sink is None:
+        return _stream(
+            client,
+            _rename_errors(listing, endpoint),
+            _writer(out_format, sys.stdout, endpoint),
+            noun=endpoint.name,
+        )
+    status = EXIT_FAILED
+    try:
+        status = _stream(client, _rename_errors(listing, endpoint), sink.write, noun=endpoint.name)
+    finally:
+        # Whatever ended the listing, the records it gave are in the file (a valid one, that
+        # --resume continues after); a listing that failed before any leaves no file.
+        sink.close(keep=status in (EXIT_OK, EXIT_INTERRUPTED))
+    return status
+
+
+def _parquet_sink(
+    args: argparse.Namespace, out_format: str, endpoint: Endpoint[Any, Any]
+) -> ParquetSink | None:
+    """The Parquet file of ``--format parquet --output FILE`` (None for the other formats)."""
+    if out_format != "parquet":
+        if args.output is not None:
+            raise UsageError("--output: only with --format parquet (the others write to stdout)")
+        return None
+    if args.output is None:
+        raise UsageError("--format parquet: give the file to write with --output FILE")
+    if os.path.exists(args.output) and not os.path.isfile(args.output):
+        # A device or a pipe: opened without blocking (a FIFO with no reader would wait).
+        with contextlib.suppress(OSError):
+            device = os.open(args.output, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+            try:
+                terminal = os.isatty(device)
+            finally:
+                os.close(device)
+            if terminal:
+                raise UsageError("--output: Parquet is binary, never written to a terminal")
+    page_size = 100 if args.page_size is None else args.page_size
+    try:
+        return ParquetSink(args.output, endpoint.model, page_size=max(page_size, 1))
+    except ImportError as exc:
+        raise UsageError(f"--format parquet: {exc}") from None
 
 
 def _run_plan(args: argparse.Namespace) -> int:

@@ -1,11 +1,15 @@
 """A plan's shards read on Dask: ``aiotofu.dask.read(plan)`` is a ``dask.bag.Bag`` of records,
-one partition per shard (extra ``aiotofu[dask]``; ``import aiotofu`` never imports Dask).
+``aiotofu.dask.read_dataframe(plan)`` a ``dask.dataframe.DataFrame`` of their flat columns, one
+partition per shard (extra ``aiotofu[dask]``, and ``aiotofu[pandas]`` for the dataframe;
+``import aiotofu`` never imports Dask).
 
 ::
 
     plan = await client.runs.plan(target_size=20_000)
     runs = aiotofu.dask.read(plan)             # a Bag of aiotofu.Run, len(plan.shards) partitions
     failed = runs.filter(lambda run: run.outcome == "FAIL").count().compute()
+    frame = aiotofu.dask.read_dataframe(plan)  # the columns of aiotofu.schema(aiotofu.Run)
+    per_outcome = frame.groupby("outcome", observed=True).size().compute()
 
 Each partition is one task that opens a fresh ``aiotofu.Client`` in ``asyncio.run`` on the thread
 the worker gives it, reads its shard with ``client.<resource>.read(shard)`` and returns the
@@ -25,7 +29,7 @@ import os
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import dask.bag
@@ -41,9 +45,13 @@ from ._filters import check_int
 from ._listings import MAX_PREFETCH
 from ._options import MAX_PAGE_SIZE
 from ._shards import Plan, Shard
+from .endpoints import ENDPOINTS
 from .errors import InvalidParameterError, TofuPilotError
 
-__all__ = ["read"]
+if TYPE_CHECKING:  # read_dataframe imports it: a bag needs neither pandas nor pyarrow
+    import dask.dataframe
+
+__all__ = ["read", "read_dataframe"]
 
 T = TypeVar("T")
 
@@ -81,6 +89,70 @@ def read(
     Every argument is checked here, before anything is sent to a cluster:
     InvalidParameterError naming the one that is wrong.
     """
+    parts = _tasks(plan, _read_shard, "read", base_url, page_size, prefetch, client_options)
+    bag: dask.bag.Bag = dask.bag.from_delayed(parts)  # type: ignore[no-untyped-call]
+    return bag
+
+
+def read_dataframe(
+    plan: Plan,
+    *,
+    base_url: str | None = None,
+    page_size: int = 100,
+    prefetch: int = 2,
+    **client_options: Any,
+) -> dask.dataframe.DataFrame:
+    """The records of ``plan`` as a ``dask.dataframe.DataFrame``: the flat columns of
+    ``aiotofu.schema()`` of the plan's records, with ``to_pandas()``'s dtypes, one partition
+    per shard, in the plan's order (each partition oldest first, with an index of its own).
+
+    The same tasks as ``read()`` (the same arguments, the same rules for the key), each
+    making its shard's records a pandas DataFrame page by page. The frame's ``meta`` comes
+    from the schema, so Dask never reads a partition to learn the columns. Needs pandas and
+    pyarrow (``pip install 'aiotofu[dask,pandas]'``).
+    """
+    from ._tables import TableBuilder, to_pandas
+
+    try:
+        import dask.dataframe
+    except ImportError as exc:
+        raise ImportError(
+            "aiotofu.dask.read_dataframe needs dask.dataframe: "
+            f"pip install 'aiotofu[dask,pandas]' ({exc})",
+            name=exc.name,
+        ) from exc
+    if not isinstance(plan, Plan):
+        raise InvalidParameterError("plan", f"expected an aiotofu.Plan, got {type(plan).__name__}")
+    cls = _model(plan.resource)
+    meta = to_pandas(TableBuilder(cls).table(), cls)
+    parts = _tasks(plan, _read_frame, "frame", base_url, page_size, prefetch, client_options)
+    if not parts:  # a plan of an empty listing: one empty partition with the columns
+        empty: dask.dataframe.DataFrame = dask.dataframe.from_pandas(  # type: ignore[no-untyped-call]
+            meta, npartitions=1
+        )
+        return empty
+    frame: dask.dataframe.DataFrame = dask.dataframe.from_delayed(parts, meta=meta)
+    return frame
+
+
+def _model(resource: str) -> type[Any]:
+    for endpoint in ENDPOINTS:
+        if endpoint.name == resource:
+            return endpoint.model
+    raise InvalidParameterError("plan", f"no resource named {resource!r}")
+
+
+def _tasks(
+    plan: Plan,
+    task: Callable[[Shard, dict[str, Any]], Any],
+    kind: str,
+    base_url: str | None,
+    page_size: int,
+    prefetch: int,
+    client_options: dict[str, Any],
+) -> list[Delayed]:
+    """One task per shard of ``plan``, each running ``task(shard, options)`` on a worker;
+    every argument checked here first."""
     if not isinstance(plan, Plan):
         raise InvalidParameterError("plan", f"expected an aiotofu.Plan, got {type(plan).__name__}")
     if "api_key" in client_options and client_options["api_key"] is None:
@@ -108,18 +180,29 @@ def read(
     token = tokenize(plan.to_json(), sorted(public.items(), key=lambda item: item[0]))
     if "api_key" in options:
         token = f"{token}-{uuid.uuid4().hex}"
-    parts: list[Delayed] = [
-        delayed(_read_shard, pure=True)(
-            shard, options, dask_key_name=f"aiotofu-read-{plan.resource}-{token}-{index}"
+    return [
+        delayed(task, pure=True)(
+            shard, options, dask_key_name=f"aiotofu-{kind}-{plan.resource}-{token}-{index}"
         )
         for index, shard in enumerate(plan.shards)
     ]
-    bag: dask.bag.Bag = dask.bag.from_delayed(parts)  # type: ignore[no-untyped-call]
-    return bag
 
 
 def _read_shard(shard: Shard, options: dict[str, Any]) -> list[Any]:
     """One task: the records of ``shard``, read by a client of its own on this worker."""
+    return _on_worker(shard, options, lambda listing: listing.collect())
+
+
+def _read_frame(shard: Shard, options: dict[str, Any]) -> Any:
+    """One task of ``read_dataframe``: the records of ``shard`` as a pandas DataFrame."""
+    return _on_worker(shard, options, lambda listing: listing.to_pandas())
+
+
+def _on_worker(
+    shard: Shard, options: dict[str, Any], take: Callable[[Any], Coroutine[Any, Any, T]]
+) -> T:
+    """Read ``shard`` with a client of its own on this worker; ``take`` makes the result of
+    its listing (a Paginator)."""
     options = dict(options)
     page_size, prefetch = options.pop("page_size"), options.pop("prefetch")
     if options.get("api_key") is None and not os.environ.get(API_KEY_ENV):
@@ -128,14 +211,12 @@ def _read_shard(shard: Shard, options: dict[str, Any]) -> list[Any]:
             "worker (or pass api_key= to aiotofu.dask.read(), which puts it in the task graph)"
         )
 
-    async def collect() -> list[Any]:
+    async def collect() -> T:
         async with Client(**options) as client:
-            records: list[Any] = (
-                await getattr(client, shard.resource)
-                .read(shard, page_size=page_size, prefetch=prefetch)
-                .collect()
+            listing = getattr(client, shard.resource).read(
+                shard, page_size=page_size, prefetch=prefetch
             )
-            return records
+            return await take(listing)
 
     return _run(collect)
 

@@ -16,6 +16,7 @@ EXPECTED = [
     "Deployment",
     "DeploymentCommit",
     "DeploymentRepository",
+    "FrozenDict",
     "InvalidParameterError",
     "LastRun",
     "LinkedRepository",
@@ -61,6 +62,9 @@ EXPECTED = [
     "Validator",
     "Watcher",
     "__version__",
+    "schema",
+    "to_dict",
+    "to_json_dict",
     "unstructure",
 ]
 

@@ -158,3 +158,50 @@ def test_aiotofu_dask_without_dask_says_which_extra_to_install() -> None:
     )
     assert "pip install 'aiotofu[dask]'" in str(result["error"])
     assert str(result["name"]).split(".")[0] == "dask"  # what failed to import
+
+
+@pytest.mark.slow
+def test_importing_aiotofu_never_imports_pyarrow_or_pandas() -> None:
+    """The tables' extras are imported by the calls that make a table, never by the package,
+    its testing helpers, the command line or ``aiotofu.dask`` (a bag needs neither)."""
+    result = loaded_after(
+        """
+        import sys
+        import aiotofu, aiotofu.testing, aiotofu.cli, aiotofu.dask
+        aiotofu.schema  # noqa: B018 - the name resolves without pyarrow
+        result = {"tables": sorted(n for n in ("pyarrow", "pandas") if n in sys.modules)}
+        """
+    )
+    assert result == {"tables": [], "heavy": []}
+
+
+@pytest.mark.slow
+def test_tables_without_pyarrow_or_pandas_say_which_extra_to_install() -> None:
+    """pyarrow (then pandas) absent: schema(), to_pandas() and the command line's Parquet say
+    what to install, as an ImportError (one line, exit 2, on the command line)."""
+    result = loaded_after(
+        """
+        import sys
+        sys.modules["pyarrow"] = None
+        import aiotofu, aiotofu.cli
+        from aiotofu._tables import TableBuilder
+        result = {}
+        try:
+            aiotofu.schema(aiotofu.Run)
+        except ImportError as exc:
+            result["arrow"] = str(exc)
+        result["cli"] = aiotofu.cli.main(
+            ["runs", "list", "--format", "parquet", "--output", "x.parquet", "--api-key", "k"]
+        )
+        del sys.modules["pyarrow"]
+        sys.modules["pandas"] = None
+        from aiotofu._tables import to_pandas
+        try:
+            to_pandas(TableBuilder(aiotofu.Run).table(), aiotofu.Run)
+        except ImportError as exc:
+            result["pandas"] = str(exc)
+        """
+    )
+    assert "pip install 'aiotofu[arrow]'" in str(result["arrow"])
+    assert result["cli"] == 2
+    assert "pip install 'aiotofu[pandas]'" in str(result["pandas"])

@@ -135,7 +135,7 @@ async def parts() -> None:
             sort_by="name",
         )
         async for part in listing:
-            revisions: list[aiotofu.PartRevision] = part.revisions
+            revisions: tuple[aiotofu.PartRevision, ...] = part.revisions
             del revisions
     with aiotofu.SyncClient("key") as sync:
         every: list[aiotofu.Part] = sync.parts.list(procedure_ids="p").collect()
@@ -146,7 +146,7 @@ async def stations() -> None:
     async with aiotofu.Client("key") as client:
         async for station in client.stations.list(procedure_ids=["p"], include_metadata=True):
             team: aiotofu.TeamRef | None = station.team
-            procedures: list[aiotofu.ProcedureRef] = station.procedures
+            procedures: tuple[aiotofu.ProcedureRef, ...] = station.procedures
             del team, procedures
 
 
@@ -171,7 +171,7 @@ async def every_endpoint() -> None:
             assert_type(run.outcome, Literal["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"])
             serial: str = run.unit.serial_number
             tag: str | None = run.procedure.version.tag if run.procedure.version else None
-            sequences: list[aiotofu.RunSequence] | None = run.sequences
+            sequences: tuple[aiotofu.RunSequence, ...] | None = run.sequences
             del serial, tag, sequences
         async for unit in client.units.watch(part_numbers="PCB-V1.2", latest_only=True):
             assert_type(unit, aiotofu.Unit)
@@ -309,3 +309,35 @@ async def limits() -> None:
     del window, rate
     with aiotofu.SyncClient("key", adaptive=False, rate_limit=2) as sync:
         sync.batches.list().collect()
+
+
+async def tables_and_values() -> None:
+    """Typed durations, hashable records, to_dict / to_json_dict, schema, to_arrow / to_pandas."""
+    from collections.abc import Mapping
+    from datetime import timedelta
+    from typing import Any
+
+    import pyarrow
+
+    async with aiotofu.Client("key") as client:
+        async for run in client.runs.list(include_metadata=True):
+            took: timedelta = run.duration
+            metadata: Mapping[str, str | float | bool] | None = run.metadata
+            seen: set[aiotofu.Run] = {run}
+            plain: dict[str, Any] = aiotofu.to_dict(run)
+            data: dict[str, Any] = aiotofu.to_json_dict(run)
+            del took, metadata, seen, plain, data
+        async for phase in client.phases.list(procedure_id="p"):
+            ms: int | None = phase.duration_ms
+            phase_took: timedelta | None = phase.duration
+            del ms, phase_took
+        table: pyarrow.Table = await client.runs.list().to_arrow()
+        frame = await client.runs.list().to_pandas()
+        del table, frame
+    schema: pyarrow.Schema = aiotofu.schema(aiotofu.Run)
+    frozen: dict[str, int] = aiotofu.FrozenDict({"a": 1})
+    del schema, frozen
+    with aiotofu.SyncClient("key") as sync:
+        sync_table: pyarrow.Table = sync.runs.list().to_arrow()
+        sync_frame = sync.runs.list().to_pandas()
+        del sync_table, sync_frame
