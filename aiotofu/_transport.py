@@ -7,10 +7,12 @@ This is the only module of the client that imports aiohttp. The body is read in 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
 import netrc
 import os
+import ssl
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,12 +21,14 @@ import aiohttp
 import aiohttp.helpers
 from yarl import URL  # aiohttp's own URL type (a dependency of aiohttp), for its proxy lookup
 
+from . import _tls
 from ._sansio import Request, Response
 from .errors import (
     DecodeError,
     InvalidParameterError,
     RequestTimeoutError,
     StateError,
+    TLSError,
     TransportError,
 )
 
@@ -113,6 +117,28 @@ def _env_proxy(url: str) -> URL | None:
     return proxy
 
 
+def _ssl_cause(exc: BaseException) -> BaseException:
+    """The ssl module's exception behind an aiohttp one (``certificate_error``, or the
+    ``__cause__`` / ``__context__`` chain), else ``exc`` itself."""
+    certificate_error = getattr(exc, "certificate_error", None)
+    if isinstance(certificate_error, BaseException):
+        return certificate_error
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle must not loop
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, aiohttp.ClientError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    os_error = getattr(exc, "os_error", None)
+    return os_error if isinstance(os_error, BaseException) else exc
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2]
+
+
 class AiohttpTransport:
     """Sends requests on an aiohttp session: the caller's, or one it creates and later closes.
 
@@ -124,9 +150,19 @@ class AiohttpTransport:
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession | None, timeout: float, *, trust_env: bool = True
+        self,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        *,
+        trust_env: bool = True,
+        tls: ssl.SSLContext | bool | None = None,
+        client_cert: bool = False,
     ) -> None:
         self._session = session
+        # None: aiohttp's default (the lent session's connector decides); a context or False,
+        # from verify= and cert= (``_tls.ssl_context``), is given with every request.
+        self._ssl: ssl.SSLContext | bool = True if tls is None else tls
+        self._client_cert = client_cert
         self._owns_session = session is None
         self._trust_env = trust_env
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -170,6 +206,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 proxy=proxy,
                 timeout=self._timeout,
+                ssl=self._ssl,
                 # A lent session may raise on error statuses; the status is ours to decipher.
                 raise_for_status=False,
             ) as response:
@@ -180,9 +217,31 @@ class AiohttpTransport:
                 f"{request.method} {request.url}: no complete answer within "
                 f"{self._timeout_seconds:g} s"
             ) from exc
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            raise TLSError(_tls.explain(_ssl_cause(exc), _host(request.url))) from exc
         except aiohttp.ClientError as exc:
+            cause = _ssl_cause(exc)
+            if isinstance(cause, ssl.SSLError):
+                # A TLS 1.3 server checks the client's certificate after the handshake: its
+                # refusal arrives as the connection's first read failing.
+                raise TLSError(_tls.explain(cause, _host(request.url))) from exc
+            hint = ""
+            if (
+                request.url.startswith("https:")
+                and not self._client_cert
+                and (
+                    isinstance(exc, aiohttp.ServerDisconnectedError)
+                    or getattr(exc, "errno", None) == errno.ECONNRESET
+                )
+            ):
+                # TLS 1.3 checks a client certificate after the handshake: a server that
+                # requires one may only reset the connection of a client that sent none.
+                hint = (
+                    " (if this server requires a client certificate, mutual TLS, pass "
+                    "cert='client.pem'; the command line's --client-cert)"
+                )
             raise TransportError(
-                f"{request.method} {request.url}: {type(exc).__name__}: {exc}"
+                f"{request.method} {request.url}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
     async def _proxy(self, session: aiohttp.ClientSession, url: str) -> URL | None:
