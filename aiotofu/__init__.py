@@ -45,6 +45,7 @@ from ._models import (
     UserRef,
     Validator,
 )
+from ._events import PageEvent
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
@@ -66,6 +67,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     StateError,
+    TLSError,
     TofuPilotError,
     TransportError,
 )
@@ -98,6 +100,7 @@ __all__ = [
     "NotFoundError",
     "Operator",
     "Page",
+    "PageEvent",
     "PaginationError",
     "Paginator",
     "Part",
@@ -123,6 +126,7 @@ __all__ = [
     "Station",
     "StationRef",
     "SyncClient",
+    "TLSError",
     "TeamRef",
     "TofuPilotError",
     "TransportError",
