@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
 from ._convert import unstructure
+from ._events import PageEvent
 from ._models import (
     Batch,
     BatchRef,
@@ -45,7 +46,6 @@ from ._models import (
     UserRef,
     Validator,
 )
-from ._events import PageEvent
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy

@@ -39,6 +39,7 @@ from ._models import Batch, Page, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._planning import ShardSearch
+from ._requester import RetryEvent
 from ._resources import (
     Batches,
     Deployments,
@@ -51,7 +52,6 @@ from ._resources import (
     Stations,
     Units,
 )
-from ._requester import RetryEvent
 from ._retry import RetryPolicy
 from ._shards import Plan, Shard
 from ._tls import CertOption, VerifyOption

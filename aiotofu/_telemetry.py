@@ -141,9 +141,7 @@ class Telemetry:
         attributes["url.full"] = f"{request.url}?{query}" if query else request.url
         if attempt > 1:
             attributes["http.request.resend_count"] = attempt - 1
-        span = self._tracer.start_span(
-            target.name, kind=self._client_kind, attributes=attributes
-        )
+        span = self._tracer.start_span(target.name, kind=self._client_kind, attributes=attributes)
         ctx = self._trace.set_span_in_context(span)
         if self._suppress is not None:
             ctx = self._context.set_value(self._suppress, True, ctx)

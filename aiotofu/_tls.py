@@ -20,15 +20,14 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Union
 
 from .errors import InvalidParameterError
 
 __all__ = ["CertOption", "VerifyOption", "explain", "ssl_context"]
 
 # What ``verify=`` and ``cert=`` take (also used in the public signatures).
-VerifyOption = Union[bool, str, os.PathLike[str], ssl.SSLContext]
-CertOption = Union[None, str, os.PathLike[str], tuple[Union[str, os.PathLike[str]], ...]]
+VerifyOption = bool | str | os.PathLike[str] | ssl.SSLContext
+CertOption = str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]] | None
 
 _ENV = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -85,27 +84,27 @@ def ssl_context(
 def _verifying_context(
     cafile: str | None, env: Mapping[str, str], trust_env: bool
 ) -> ssl.SSLContext:
+    capath: str | None = None
     if cafile is not None:
         option, location = "verify", cafile
-        isdir = os.path.isdir(cafile)
-        kwargs = {"capath": cafile} if isdir else {"cafile": cafile}
+        if os.path.isdir(cafile):
+            cafile, capath = None, cafile
     elif env:
         option = " and ".join(env)
         location = ", ".join(env.values())
-        kwargs = {"cafile": env.get("SSL_CERT_FILE"), "capath": env.get("SSL_CERT_DIR")}
+        cafile, capath = env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR")
     elif not trust_env:
         # The compiled-in defaults, without the variables OpenSSL would otherwise read.
         paths = ssl.get_default_verify_paths()
-        cafile_default = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
-        capath_default = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
-        if cafile_default is None and capath_default is None:
+        cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
+        capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
+        if cafile is None and capath is None:
             return ssl.create_default_context()
         option, location = "trust_env", "the system's default CA locations"
-        kwargs = {"cafile": cafile_default, "capath": capath_default}
     else:
         return ssl.create_default_context()
     try:
-        return ssl.create_default_context(**kwargs)
+        return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError) as exc:
         raise InvalidParameterError(
             option,

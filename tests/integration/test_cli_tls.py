@@ -56,9 +56,7 @@ def test_an_untrusted_certificate_is_one_line_naming_ca_file(
     ca: trustme.CA, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with served(ca, tmp_path) as server:
-        status = run(
-            "batches", "list", "--base-url", server.base_url, "--api-key", server.api_key
-        )
+        status = run("batches", "list", "--base-url", server.base_url, "--api-key", server.api_key)
     _, err = capsys.readouterr()
     assert status != 0
     assert "TLSError" in err

@@ -5,9 +5,7 @@ at once, never retried, saying what failed and which option fixes it."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,7 +16,13 @@ import trustme
 import aiotofu
 from aiotofu.testing import VirtualClock
 
-from .tls_server import certificate_demanding_server, tls_emulator, write_ca, write_client_cert
+from .tls_server import (
+    certificate_demanding_server,
+    hashed_ca_directory,
+    tls_emulator,
+    write_ca,
+    write_client_cert,
+)
 
 
 @pytest.fixture(scope="module")
@@ -125,20 +129,10 @@ async def test_ssl_cert_file_is_honoured_when_trust_env(
 async def test_ssl_cert_dir_is_honoured_when_trust_env(
     ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = tmp_path / "certs"
-    directory.mkdir()
     async with tls_emulator(ca, tmp_path) as server:
-        # OpenSSL finds a CA in a directory by the hash of its subject.
-        openssl = shutil.which("openssl")
-        if openssl is None:
+        directory = await asyncio.to_thread(hashed_ca_directory, server.ca_file, tmp_path / "c")
+        if directory is None:
             pytest.skip("no openssl command to hash the CA's subject")
-        digest = subprocess.run(
-            [openssl, "x509", "-hash", "-noout", "-in", server.ca_file],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        (directory / f"{digest}.0").write_bytes(Path(server.ca_file).read_bytes())
         monkeypatch.setenv("SSL_CERT_DIR", str(directory))
         async with aiotofu.Client(server.api_key, base_url=server.base_url) as client:
             assert len(await client.batches.list(max_items=3).collect()) == 3
@@ -182,12 +176,14 @@ async def test_a_tls13_server_dropping_a_client_without_certificate_hints_at_cer
     client may only see the connection reset: a TransportError (it may be a network fault, so
     it is retried as one) whose message says what cert= would change."""
     clients = trustme.CA()
-    async with tls_emulator(ca, tmp_path, client_ca=clients) as server:
-        async with aiotofu.Client(
+    async with (
+        tls_emulator(ca, tmp_path, client_ca=clients) as server,
+        aiotofu.Client(
             server.api_key, base_url=server.base_url, verify=server.ca_file, retry=None
-        ) as client:
-            with pytest.raises(aiotofu.TransportError) as caught:
-                await client.batches.list().collect()
+        ) as client,
+    ):
+        with pytest.raises(aiotofu.TransportError) as caught:
+            await client.batches.list().collect()
     assert "cert=" in str(caught.value)
 
 

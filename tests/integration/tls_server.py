@@ -8,8 +8,10 @@ signed by that CA (mutual TLS).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -123,3 +125,20 @@ def certificate_demanding_server(
         stop.set()
         thread.join(5)
         listener.close()
+
+
+def hashed_ca_directory(ca_file: str, directory: Path) -> Path | None:
+    """A directory holding ``ca_file`` under its subject's hash, as OpenSSL looks a CA up in
+    ``SSL_CERT_DIR``; None without the openssl command to compute the hash."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    digest = subprocess.run(
+        [openssl, "x509", "-hash", "-noout", "-in", ca_file],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    directory.mkdir(exist_ok=True)
+    (directory / f"{digest}.0").write_bytes(Path(ca_file).read_bytes())
+    return directory
