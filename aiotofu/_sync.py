@@ -233,6 +233,9 @@ class SyncClient:
     that would look like the end of the listing: what it was fetching does not count as
     handed out, so ``resume_token`` continues just after the last record received.
 
+    ``on_retry`` and ``on_page`` are called in the client's loop thread, not the caller's:
+    keep them quick, and thread-safe (appending to a list, a metrics counter).
+
     A client used before ``os.fork()`` (multiprocessing's fork start method, gunicorn
     ``--preload``, celery prefork) works in the child: the child starts a loop thread and an
     HTTP session of its own, and leaves the parent's (whose connections it shares) untouched.

@@ -246,3 +246,16 @@ def test_the_tls_options_never_show_in_the_repr(tmp_path: Path) -> None:
     client = aiotofu.Client("secret-key", base_url="https://tofupilot.corp/api", verify=False)
     assert "secret-key" not in repr(client)
     assert "verify=False" in repr(client)
+
+
+async def test_emulator_client_takes_the_tls_options_and_a_tls_front_end_url(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    """``Emulator.client(base_url=..., verify=...)``: the emulator's key, a TLS front end's URL."""
+    from aiotofu.testing import Emulator
+
+    async with tls_emulator(ca, tmp_path) as server:
+        emu = Emulator.__new__(Emulator)
+        emu._server = server.server
+        async with emu.client(base_url=server.base_url, verify=server.ca_file) as client:
+            assert len(await client.batches.list(max_items=2).collect()) == 2

@@ -288,3 +288,38 @@ def on_dask(plan: aiotofu.Plan) -> None:
     aiotofu.dask.read(plan.shards[0])  # type: ignore[arg-type]
     aiotofu.dask.read(plan, page_size="100")  # type: ignore[arg-type]
     del bag
+
+
+async def operations() -> None:
+    """TLS, events and telemetry options, as a self-hosted daemon writes them."""
+    import ssl
+    from pathlib import Path
+
+    pages: list[aiotofu.PageEvent] = []
+    async with aiotofu.Client(
+        "key",
+        base_url="https://tofupilot.corp",
+        verify="corp-ca.pem",
+        cert=("client.pem", "client.key"),
+        on_page=pages.append,
+        tracer_provider=None,
+        meter_provider=None,
+    ) as client:
+        del client
+    aiotofu.Client("key", verify=ssl.create_default_context(), cert=Path("both.pem"))
+    aiotofu.Client("key", verify=False)
+    with aiotofu.SyncClient("key", verify=Path("ca.pem"), on_page=pages.append) as sync:
+        del sync
+    event = pages[0]
+    total: int = event.records + event.cursor + event.attempts
+    seconds: float = event.seconds
+    resource: str = event.resource
+    del total, seconds, resource
+    aiotofu.Client("key", verify=42)  # type: ignore[arg-type]
+    aiotofu.Client("key", cert=("a", "b", "c"))  # type: ignore[arg-type]
+
+
+def tls_errors(error: aiotofu.TransportError) -> None:
+    if isinstance(error, aiotofu.TLSError):
+        text: str = str(error)
+        del text
