@@ -134,6 +134,26 @@ def _ssl_cause(exc: BaseException) -> BaseException:
     return os_error if isinstance(os_error, BaseException) else exc
 
 
+# A TLS connection cut short (end of file, a reset during the handshake): the network's doing,
+# perhaps an overloaded load balancer's, not a certificate's; retried as any lost connection.
+_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def _is_tls_failure(exc: aiohttp.ClientError, cause: BaseException) -> bool:
+    """Whether ``exc`` says TLS refused the connection (a certificate, a server's alert, a
+    server that does not speak TLS there): raised at once as TLSError, never retried."""
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return True
+    if isinstance(cause, ssl.CertificateError):  # SSLCertVerificationError among them
+        return True
+    if not isinstance(cause, ssl.SSLError) or isinstance(cause, _CUT_SHORT):
+        return False
+    if isinstance(exc, aiohttp.ClientSSLError):  # during the handshake
+        return True
+    # After it: a TLS 1.3 server refuses a client certificate with an alert on the first read.
+    return "ALERT" in str(getattr(cause, "reason", "") or "").upper()
+
+
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc.rpartition("@")[2]
@@ -217,13 +237,9 @@ class AiohttpTransport:
                 f"{request.method} {request.url}: no complete answer within "
                 f"{self._timeout_seconds:g} s"
             ) from exc
-        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
-            raise TLSError(_tls.explain(_ssl_cause(exc), _host(request.url))) from exc
         except aiohttp.ClientError as exc:
             cause = _ssl_cause(exc)
-            if isinstance(cause, ssl.SSLError):
-                # A TLS 1.3 server checks the client's certificate after the handshake: its
-                # refusal arrives as the connection's first read failing.
+            if _is_tls_failure(exc, cause):
                 raise TLSError(_tls.explain(cause, _host(request.url))) from exc
             hint = ""
             if (
