@@ -275,7 +275,7 @@ class Requester:
             extra={"retry": event},
         )
         if self._telemetry is not None:
-            self._telemetry.retry(event)
+            self._telemetry.retry(event.path, event.kind)
         if self._on_retry is not None:
             self._on_retry(event)
 

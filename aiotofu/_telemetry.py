@@ -26,16 +26,13 @@ injected into the request's headers here instead, so the server still joins the 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import attrs
 
 from ._events import PageEvent, resource_of
 from ._sansio import Request
-
-if TYPE_CHECKING:
-    from ._requester import RetryEvent
 
 __all__ = ["Exchange", "Telemetry", "create"]
 
@@ -185,11 +182,9 @@ class Telemetry:
         self._pages.add(1, attributes)
         self._records.add(event.records, attributes)
 
-    def retry(self, event: RetryEvent) -> None:
-        """Count a retry, by what failed."""
-        self._retries.add(
-            1, {"aiotofu.resource": resource_of(event.path), "error.type": event.kind}
-        )
+    def retry(self, path: str, kind: str) -> None:
+        """Count a retry of a request for ``path``, by what failed (a RetryEvent's ``kind``)."""
+        self._retries.add(1, {"aiotofu.resource": resource_of(path), "error.type": kind})
 
     def concurrency_limit(self, limit: int, server: str) -> None:
         """Record the requests allowed in flight (call again whenever it changes)."""
