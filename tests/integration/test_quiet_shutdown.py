@@ -9,11 +9,20 @@ import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 
 import pytest
 
 import aiotofu
 from aiotofu.testing import Emulator
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """A small emulator: a few pages are all these tests need."""
+    async with Emulator(batches=100) as server:
+        yield server
+
 
 # Real time (the emulator's latency is real): retries, if any, come quickly and are seen.
 FAST = aiotofu.RetryPolicy(initial_backoff=0.001, max_backoff=0.001)
