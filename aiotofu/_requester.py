@@ -183,10 +183,14 @@ class Requester:
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
                     return result
+                if self._closing:
+                    # Cut off by the client closing its connections, not failed: traced and
+                    # logged as cancelled, never retried nor reported as a retry.
+                    self._finish(request, attempt, sent, None, asyncio.CancelledError(), exchange)
+                    raise StateError(
+                        "this client was closed while the request was in flight"
+                    ) from error
                 self._finish(request, attempt, sent, status, error, exchange)
-            if self._closing:
-                # Failed because the client closed its connections: not the server's doing.
-                raise StateError("this client was closed while the request was in flight")
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
             if wait is None:
                 raise error
