@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import Client
 from ._convert import to_dict, to_json_dict, unstructure
+from ._events import PageEvent
 from ._models import (
     Batch,
     BatchRef,
@@ -68,6 +69,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
     StateError,
+    TLSError,
     TofuPilotError,
     TransportError,
 )
@@ -101,6 +103,7 @@ __all__ = [
     "NotFoundError",
     "Operator",
     "Page",
+    "PageEvent",
     "PaginationError",
     "Paginator",
     "Part",
@@ -126,6 +129,7 @@ __all__ = [
     "Station",
     "StationRef",
     "SyncClient",
+    "TLSError",
     "TeamRef",
     "TofuPilotError",
     "TransportError",

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import _telemetry
 from ._clock import get_clock
+from ._events import PageEvent
 from ._requester import Requester, RetryEvent, Transport
 from ._resources import (
     Batches,
@@ -24,6 +26,7 @@ from ._resources import (
     Users,
 )
 from ._retry import RetryPolicy, is_seconds
+from ._tls import CertOption, VerifyOption, ssl_context
 from ._transport import AiohttpTransport, is_loopback, is_session, user_agent
 from .errors import InvalidParameterError, TofuPilotError
 
@@ -61,6 +64,20 @@ class Client:
     are never proxied, and ``~/.netrc`` never replaces the key. ``transport`` replaces the HTTP
     layer (``aiotofu.testing.MockTransport`` answers from a function, without a socket), and
     ``on_retry`` is called with a :class:`aiotofu.RetryEvent` before each retry.
+
+    ``verify`` checks the server's certificate: True (the system's CAs, and ``SSL_CERT_FILE``
+    / ``SSL_CERT_DIR`` when ``trust_env``), the path of a CA bundle (a self-hosted server
+    behind a private CA), an ``ssl.SSLContext``, or False (no check at all: a last resort).
+    ``cert`` is a client certificate for mutual TLS: a PEM file holding the certificate and its
+    key, or a (certificate, key) pair. A certificate failure raises :class:`aiotofu.TLSError`
+    at once, never retried. With a lent ``session``, these apply to every request it sends
+    for this client (the default leaves the session's own settings).
+
+    ``on_page`` is called with an :class:`aiotofu.PageEvent` for each page answered. With
+    OpenTelemetry's API installed (the ``otel`` extra), each request is a span and the client
+    records metrics (see the README, "Running in production"), on ``tracer_provider`` and
+    ``meter_provider`` if given, else on the application's global providers; nothing is
+    configured, and nothing is done until the application installs an SDK.
     """
 
     def __init__(
@@ -77,6 +94,11 @@ class Client:
         on_retry: Callable[[RetryEvent], None] | None = None,
         adaptive: bool = True,
         rate_limit: float | None = None,
+        verify: VerifyOption = True,
+        cert: CertOption = None,
+        on_page: Callable[[PageEvent], None] | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None
@@ -124,12 +146,21 @@ class Client:
             raise InvalidParameterError("transport", "give a transport or a session, not both")
         if on_retry is not None and not callable(on_retry):
             raise InvalidParameterError("on_retry", f"expected a callable, got {on_retry!r}")
+        if on_page is not None and not callable(on_page):
+            raise InvalidParameterError("on_page", f"expected a callable, got {on_page!r}")
+        # Built now: a missing or malformed file is an error here, before anything is sent.
+        tls = ssl_context(verify, cert, trust_env=trust_env)
+        self._verify = verify is not False
         if transport is None:
             # A proxy cannot reach this machine's loopback: never send a local emulator's
             # traffic (and its key) to one.
             host = urlsplit(self._base_url).hostname or ""
             transport = AiohttpTransport(
-                session, self._timeout, trust_env=trust_env and not is_loopback(host)
+                session,
+                self._timeout,
+                trust_env=trust_env and not is_loopback(host),
+                tls=tls,
+                client_cert=cert is not None,
             )
         self._transport = transport
         self._requester = Requester(
@@ -143,6 +174,8 @@ class Client:
             on_retry=on_retry,
             adaptive=adaptive,
             rate_limit=None if rate_limit is None else float(rate_limit),
+            on_page=on_page,
+            telemetry=_telemetry.create(tracer_provider, meter_provider),
         )
         self.batches = Batches(self._requester)
         """Batches: ``list()``, ``resume()``, ``watch()``."""
@@ -175,7 +208,9 @@ class Client:
     def __repr__(self) -> str:
         return (
             f"<aiotofu.Client base_url={self._base_url!r} "
-            f"max_concurrency={self._max_concurrency} timeout={self._timeout:g}>"
+            f"max_concurrency={self._max_concurrency} timeout={self._timeout:g}"
+            + ("" if self._verify else " verify=False")
+            + ">"
         )
 
     async def __aenter__(self) -> Client:
@@ -186,6 +221,8 @@ class Client:
 
     async def aclose(self) -> None:
         """Close the HTTP session this client created (a session passed in stays open)."""
+        # First: the requests that fail as the connections close are not retried.
+        self._requester.close()
         await self._transport.aclose()
 
 

@@ -6,7 +6,13 @@ in its ``_Gate``, in order of arrival), the retry loop (the decisions are RetryP
 waiting happens here, on the client's clock) and hands each complete answer to a decoder
 that maps statuses to errors. Each retry is reported as data, a :class:`RetryEvent`, to the
 client's ``on_retry`` hook and on the ``aiotofu`` logger's record (``record.retry``), never as
-text to be parsed.
+text to be parsed; each page answered as a :class:`PageEvent` to ``on_page``. Each try is
+logged at DEBUG (``record.request``, a :class:`RequestLog`) and, with OpenTelemetry installed,
+traced (``_telemetry``).
+
+Once the client is closing, a request that fails is not retried nor reported: it failed because
+the client closed its connections (aiohttp's "Connector is closed"), and it ends with
+StateError, which a listing's prefetch, whose consumer has gone, drops silently.
 """
 
 from __future__ import annotations
@@ -14,24 +20,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 
 from ._clock import Clock
 from ._concurrency import Controller, Outcome, Ticket, classify
+from ._events import PageEvent, resource_of
+from ._models import Page
 from ._retry import RetryPolicy
 from ._sansio import Request, Response, build_request, explain_not_found
-from .errors import APIError, NotFoundError, RateLimitError, RequestTimeoutError, TransportError
+from .errors import (
+    APIError,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeoutError,
+    StateError,
+    TransportError,
+)
 
-__all__ = ["Requester", "RetryEvent", "Transport"]
+if TYPE_CHECKING:
+    from ._telemetry import Exchange, Telemetry
+
+__all__ = ["RequestLog", "Requester", "RetryEvent", "Transport"]
 
 R = TypeVar("R")
 
 logger = logging.getLogger("aiotofu")
+# A library's logger: silent unless the application configures logging (without a handler,
+# logging would print its warnings through its handler of last resort).
+logger.addHandler(logging.NullHandler())
 
 
 class Transport(Protocol):
@@ -76,6 +98,21 @@ class RetryEvent:
         return str(self.error.status) if isinstance(self.error, APIError) else "transport"
 
 
+@attrs.frozen(kw_only=True)
+class RequestLog:
+    """One try of a request, as logged at DEBUG (``record.request``): ``method``, ``target``
+    (the path with its query: the key is never in it, it travels in a header), ``status``
+    (None when no answer came), ``error`` (the exception's class name, or None), ``seconds``
+    and ``attempt`` (1 for the first try)."""
+
+    method: str
+    target: str
+    status: int | None
+    error: str | None
+    seconds: float
+    attempt: int
+
+
 class Requester:
     """Builds, limits, sends, retries and decodes the requests of one client."""
 
@@ -92,6 +129,8 @@ class Requester:
         on_retry: Callable[[RetryEvent], None] | None = None,
         adaptive: bool = True,
         rate_limit: float | None = None,
+        on_page: Callable[[PageEvent], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -102,6 +141,17 @@ class Requester:
         self._gate = _Gate(self.control, clock)
         self.clock = clock
         self._on_retry = on_retry
+        self._on_page = on_page
+        self._telemetry = telemetry
+        self._base_path = urlsplit(base_url).path
+        self._closing = False
+        if telemetry is not None:
+            telemetry.concurrency_limit(max_concurrency, urlsplit(base_url).hostname or "")
+
+    def close(self) -> None:
+        """The client is closing: requests that fail from now on are neither retried nor
+        reported (their connections are being closed under them)."""
+        self._closing = True
 
     def __repr__(self) -> str:
         return f"<aiotofu requester for {self.base_url}>"
@@ -119,13 +169,23 @@ class Requester:
         earn more 429s.
         """
         attempt = 0
+        began = 0.0
         while True:
             attempt += 1
             async with _Slot(self._gate) as slot:
                 # The controller admits a try once the window has room, the rate buckets
                 # a token and any 429's pause is over; each outcome adapts them.
+                sent = time.perf_counter()
+                if attempt == 1:
+                    began = sent
+                exchange = self._start(request, attempt)
+                status: int | None = None
                 try:
-                    return decode(await self.transport.send(request))
+                    response = await self.transport.send(
+                        request if exchange is None else exchange.request
+                    )
+                    status = response.status
+                    result = decode(response)
                 except NotFoundError as exc:  # on a list path: most likely a wrong base URL
                     error: APIError | TransportError = explain_not_found(
                         exc, request, self.base_url
@@ -134,6 +194,22 @@ class Requester:
                     error = exc
                     status = exc.status if isinstance(exc, APIError) else None
                     slot.outcome = classify(status, isinstance(exc, RequestTimeoutError))
+                except BaseException as exc:  # cancelled, a body that does not decode...
+                    self._finish(request, attempt, sent, status, exc, exchange)
+                    raise
+                else:
+                    self._finish(request, attempt, sent, status, None, exchange)
+                    if isinstance(result, Page):
+                        self._page(request, result, began, attempt)
+                    return result
+                if self._closing:
+                    # Cut off by the client closing its connections, not failed: traced and
+                    # logged as cancelled, never retried nor reported as a retry.
+                    self._finish(request, attempt, sent, None, asyncio.CancelledError(), exchange)
+                    raise StateError(
+                        "this client was closed while the request was in flight"
+                    ) from error
+                self._finish(request, attempt, sent, status, error, exchange)
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
             if wait is None:
                 raise error
@@ -143,6 +219,60 @@ class Requester:
             self._report(request, attempt, wait, error)
             if not isinstance(error, RateLimitError):
                 await self.clock.sleep(wait)
+
+    def _start(self, request: Request, attempt: int) -> Exchange | None:
+        telemetry = self._telemetry
+        return None if telemetry is None else telemetry.start(request, attempt, self._base_path)
+
+    def _finish(
+        self,
+        request: Request,
+        attempt: int,
+        sent: float,
+        status: int | None,
+        error: BaseException | None,
+        exchange: Exchange | None,
+    ) -> None:
+        """One try is over: trace it, and log it at DEBUG."""
+        if exchange is not None:
+            assert self._telemetry is not None
+            self._telemetry.finish(exchange, self._base_path, status, error)
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        query = urlencode(request.query)
+        path = urlsplit(request.url).path
+        entry = RequestLog(
+            method=request.method,
+            target=f"{path}?{query}" if query else path,
+            status=status,
+            error=None if error is None or status is not None else type(error).__name__,
+            seconds=time.perf_counter() - sent,
+            attempt=attempt,
+        )
+        logger.debug(
+            "%s %s: %s in %.3f s (try %d)",
+            entry.method,
+            entry.target,
+            entry.status if entry.status is not None else entry.error,
+            entry.seconds,
+            entry.attempt,
+            extra={"request": entry},
+        )
+
+    def _page(self, request: Request, page: Page[Any], began: float, attempt: int) -> None:
+        if self._on_page is None and self._telemetry is None:
+            return
+        event = PageEvent(
+            resource=resource_of(urlsplit(request.url).path),
+            cursor=page.cursor,
+            records=len(page.items),
+            seconds=time.perf_counter() - began,
+            attempts=attempt,
+        )
+        if self._telemetry is not None:
+            self._telemetry.page(event)
+        if self._on_page is not None:
+            self._on_page(event)
 
     def _report(
         self, request: Request, attempt: int, wait: float, error: APIError | TransportError
@@ -170,6 +300,8 @@ class Requester:
             error,
             extra={"retry": event},
         )
+        if self._telemetry is not None:
+            self._telemetry.retry(event.path, event.kind)
         if self._on_retry is not None:
             self._on_retry(event)
 

@@ -17,6 +17,7 @@ from .errors import (
     InvalidParameterError,
     RateLimitError,
     ServerError,
+    TLSError,
     TofuPilotError,
     TransportError,
 )
@@ -27,7 +28,10 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def is_retryable(error: TofuPilotError) -> bool:
-    """True for 429, 500, 502, 503, 504, connection errors and timeouts; never for a DecodeError."""
+    """True for 429, 500, 502, 503, 504, connection errors and timeouts; never for a DecodeError,
+    nor for a TLSError (trying again cannot change a certificate)."""
+    if isinstance(error, TLSError):
+        return False
     if isinstance(error, TransportError):
         return True
     if isinstance(error, (RateLimitError, ServerError)):

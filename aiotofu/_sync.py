@@ -34,10 +34,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, overload
 
 from ._client import API_KEY_ENV, Client
+from ._events import PageEvent
 from ._models import Batch, Page, User
 from ._pagestate import Chunk
 from ._paginate import Paginator
 from ._planning import ShardSearch
+from ._requester import RetryEvent
 from ._resources import (
     Batches,
     Deployments,
@@ -52,6 +54,7 @@ from ._resources import (
 )
 from ._retry import RetryPolicy
 from ._shards import Plan, Shard
+from ._tls import CertOption, VerifyOption
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
 
@@ -233,6 +236,9 @@ class SyncClient:
     that would look like the end of the listing: what it was fetching does not count as
     handed out, so ``resume_token`` continues just after the last record received.
 
+    ``on_retry`` and ``on_page`` are called in the client's loop thread, not the caller's:
+    keep them quick, and thread-safe (appending to a list, a metrics counter).
+
     A client used before ``os.fork()`` (multiprocessing's fork start method, gunicorn
     ``--preload``, celery prefork) works in the child: the child starts a loop thread and an
     HTTP session of its own, and leaves the parent's (whose connections it shares) untouched.
@@ -252,6 +258,12 @@ class SyncClient:
         trust_env: bool = True,
         adaptive: bool = True,
         rate_limit: float | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        verify: VerifyOption = True,
+        cert: CertOption = None,
+        on_page: Callable[[PageEvent], None] | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
         if session is not None:
             raise InvalidParameterError(
@@ -274,6 +286,12 @@ class SyncClient:
                 trust_env=trust_env,
                 adaptive=adaptive,
                 rate_limit=rate_limit,
+                on_retry=on_retry,
+                verify=verify,
+                cert=cert,
+                on_page=on_page,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
             )
 
         # Built here, in the caller's thread, so that bad arguments raise before any thread starts.
@@ -334,14 +352,7 @@ class SyncClient:
         if finalizer is not None:
             finalizer.detach()
         if thread is not None:
-            iterators = list(self._iterators)
-
-            async def cleanup() -> None:
-                for iterator in iterators:
-                    await iterator.aclose()
-                await self._client.aclose()
-
-            thread.stop(cleanup)
+            _shut_down(thread, self._client, self._iterators)
 
     def _call(self, func: Callable[..., Awaitable[R]], *args: Any) -> R:
         """Run ``func(*args)`` in the client's loop and wait for the result."""
@@ -412,8 +423,30 @@ class SyncClient:
                 self._thread = _LoopThread()
                 # Never closed: closed when collected, or at exit (the thread is a daemon, so
                 # the exit is never held up, and this closes the session cleanly before it).
-                self._finalizer = weakref.finalize(self, self._thread.stop, self._client.aclose)
+                # Its iterators are closed first, so that their prefetches are cancelled
+                # rather than failed by the closing session.
+                self._finalizer = weakref.finalize(
+                    self, _shut_down, self._thread, self._client, self._iterators
+                )
             return self._thread
+
+
+def _shut_down(
+    thread: _LoopThread,
+    client: Client,
+    iterators: weakref.WeakSet[SyncPaginator[Any] | SyncWatcher[Any] | SyncShards],
+) -> None:
+    """Close ``iterators`` (cancelling their requests), then ``client``, then stop ``thread``:
+    what ``SyncClient.close()`` does, and its finalizer at exit (which must not hold the
+    client itself, hence the parts)."""
+    open_iterators = list(iterators)
+
+    async def cleanup() -> None:
+        for iterator in open_iterators:
+            await iterator.aclose()
+        await client.aclose()
+
+    thread.stop(cleanup)
 
 
 class SyncPaginator(Generic[T]):
@@ -581,8 +614,20 @@ class SyncPaginator(Generic[T]):
     def __del__(self) -> None:
         thread = getattr(self._client, "_thread", None)
         if thread is not None and self._origin is self._client._client:
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                asyncio.run_coroutine_threadsafe(self._paginator.aclose(), thread.loop)
+            _close_soon(self._paginator, thread.loop)
+
+
+def _close_soon(paginator: Paginator[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Have ``loop`` close ``paginator``, from any thread (a collector's). A loop already
+    closed (at interpreter exit, after the client's finalizer) has nothing left to cancel: the
+    coroutine is then never made, so that none is left "never awaited"."""
+    if loop.is_closed():
+        return
+    closing = paginator.aclose()
+    try:
+        asyncio.run_coroutine_threadsafe(closing, loop)
+    except RuntimeError:  # closed meanwhile
+        closing.close()
 
 
 class SyncWatcher(Generic[W]):

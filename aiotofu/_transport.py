@@ -7,10 +7,12 @@ This is the only module of the client that imports aiohttp. The body is read in 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
 import netrc
 import os
+import ssl
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,12 +21,14 @@ import aiohttp
 import aiohttp.helpers
 from yarl import URL  # aiohttp's own URL type (a dependency of aiohttp), for its proxy lookup
 
+from . import _tls
 from ._sansio import Request, Response
 from .errors import (
     DecodeError,
     InvalidParameterError,
     RequestTimeoutError,
     StateError,
+    TLSError,
     TransportError,
 )
 
@@ -113,6 +117,48 @@ def _env_proxy(url: str) -> URL | None:
     return proxy
 
 
+def _ssl_cause(exc: BaseException) -> BaseException:
+    """The ssl module's exception behind an aiohttp one (``certificate_error``, or the
+    ``__cause__`` / ``__context__`` chain), else ``exc`` itself."""
+    certificate_error = getattr(exc, "certificate_error", None)
+    if isinstance(certificate_error, BaseException):
+        return certificate_error
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle must not loop
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, aiohttp.ClientError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    os_error = getattr(exc, "os_error", None)
+    return os_error if isinstance(os_error, BaseException) else exc
+
+
+# A TLS connection cut short (end of file, a reset during the handshake): the network's doing,
+# perhaps an overloaded load balancer's, not a certificate's; retried as any lost connection.
+_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def _is_tls_failure(exc: aiohttp.ClientError, cause: BaseException) -> bool:
+    """Whether ``exc`` says TLS refused the connection (a certificate, a server's alert, a
+    server that does not speak TLS there): raised at once as TLSError, never retried."""
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return True
+    if isinstance(cause, ssl.CertificateError):  # SSLCertVerificationError among them
+        return True
+    if not isinstance(cause, ssl.SSLError) or isinstance(cause, _CUT_SHORT):
+        return False
+    if isinstance(exc, aiohttp.ClientSSLError):  # during the handshake
+        return True
+    # After it: a TLS 1.3 server refuses a client certificate with an alert on the first read.
+    return "ALERT" in str(getattr(cause, "reason", "") or "").upper()
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2]
+
+
 class AiohttpTransport:
     """Sends requests on an aiohttp session: the caller's, or one it creates and later closes.
 
@@ -124,9 +170,19 @@ class AiohttpTransport:
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession | None, timeout: float, *, trust_env: bool = True
+        self,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        *,
+        trust_env: bool = True,
+        tls: ssl.SSLContext | bool | None = None,
+        client_cert: bool = False,
     ) -> None:
         self._session = session
+        # None: aiohttp's default (the lent session's connector decides); a context or False,
+        # from verify= and cert= (``_tls.ssl_context``), is given with every request.
+        self._ssl: ssl.SSLContext | bool = True if tls is None else tls
+        self._client_cert = client_cert
         self._owns_session = session is None
         self._trust_env = trust_env
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -170,6 +226,7 @@ class AiohttpTransport:
                 headers=request.headers,
                 proxy=proxy,
                 timeout=self._timeout,
+                ssl=self._ssl,
                 # A lent session may raise on error statuses; the status is ours to decipher.
                 raise_for_status=False,
             ) as response:
@@ -181,8 +238,26 @@ class AiohttpTransport:
                 f"{self._timeout_seconds:g} s"
             ) from exc
         except aiohttp.ClientError as exc:
+            cause = _ssl_cause(exc)
+            if _is_tls_failure(exc, cause):
+                raise TLSError(_tls.explain(cause, _host(request.url))) from exc
+            hint = ""
+            if (
+                request.url.startswith("https:")
+                and not self._client_cert
+                and (
+                    isinstance(exc, aiohttp.ServerDisconnectedError)
+                    or getattr(exc, "errno", None) == errno.ECONNRESET
+                )
+            ):
+                # TLS 1.3 checks a client certificate after the handshake: a server that
+                # requires one may only reset the connection of a client that sent none.
+                hint = (
+                    " (if this server requires a client certificate, mutual TLS, pass "
+                    "cert='client.pem'; the command line's --client-cert)"
+                )
             raise TransportError(
-                f"{request.method} {request.url}: {type(exc).__name__}: {exc}"
+                f"{request.method} {request.url}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
     async def _proxy(self, session: aiohttp.ClientSession, url: str) -> URL | None:

@@ -302,6 +302,25 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "--base-url", help=f"API base URL (default: ${BASE_URL_ENV} or TofuPilot's)"
     )
     parser.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV})")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="trust the certificate authorities in this file (a self-hosted server behind a "
+        "private CA; default: the system's, and $SSL_CERT_FILE)",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate (a last resort: anyone in the middle "
+        "reads the API key)",
+    )
+    parser.add_argument(
+        "--client-cert",
+        metavar="PEM",
+        help="a client certificate for mutual TLS: one PEM file with the certificate and its "
+        "key, or CERT.pem,KEY.pem",
+    )
 
 
 def _add_emulator_data(parser: argparse.ArgumentParser, *, batches: int) -> None:
@@ -405,7 +424,20 @@ def _client(args: argparse.Namespace) -> Client:
     """The client of a command; a missing key is a usage error with a hint."""
     if args.api_key is None and not os.environ.get(API_KEY_ENV):
         raise UsageError(f"no API key: pass --api-key KEY or set {API_KEY_ENV}")
-    return Client(args.api_key, base_url=args.base_url)  # config errors raise before any I/O
+    verify: str | bool = True
+    if getattr(args, "insecure", False):
+        print(
+            "aiotofu: warning: --insecure: the server's certificate is not verified, so "
+            "anyone in the middle can read the API key",
+            file=sys.stderr,
+        )
+        verify = False
+    elif getattr(args, "ca_file", None):
+        verify = args.ca_file
+    client_cert = getattr(args, "client_cert", None)
+    cert = tuple(client_cert.split(",", 1)) if client_cert and "," in client_cert else client_cert
+    # Config errors (a missing certificate file too) raise before any I/O.
+    return Client(args.api_key, base_url=args.base_url, verify=verify, cert=cert)
 
 
 def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> None:
@@ -648,18 +680,24 @@ def _escaped_last_resort() -> Iterator[None]:
     """The library's warnings (a request being retried, with the error it met: server text)
     printed escaped, one line each.
 
-    With no logging configured, as in a plain ``aiotofu`` run, logging prints warnings through
-    its handler of last resort, raw: for the command's duration that handler is one that shows
-    control characters escaped. Logging configured by whoever embeds ``main()`` is left alone.
+    With no logging configured, as in a plain ``aiotofu`` run, nothing would print them: the
+    ``aiotofu`` logger's only handler is a NullHandler, as a library's is. For the command's
+    duration it gets a handler that shows control characters escaped, in the format of
+    logging's handler of last resort. Logging configured by whoever embeds ``main()`` (a
+    handler on the root logger) is left alone.
     """
+    if logging.getLogger().handlers:
+        yield
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_ShownFormatter("%(message)s"))  # the last resort's own format
-    previous, logging.lastResort = logging.lastResort, handler
+    logger = logging.getLogger("aiotofu")
+    logger.addHandler(handler)
     try:
         yield
     finally:
-        logging.lastResort = previous
+        logger.removeHandler(handler)
 
 
 class _ShownFormatter(logging.Formatter):

@@ -14,7 +14,8 @@
     │   └── ServerError             5xx
     ├── StateError (also RuntimeError)              misuse: a closed client, a second consumer
     ├── TransportError                              connection failures and timeouts
-    │   └── RequestTimeoutError (also TimeoutError)  no complete answer within the timeout
+    │   ├── RequestTimeoutError (also TimeoutError)  no complete answer within the timeout
+    │   └── TLSError                                 a certificate or TLS handshake failed
     └── DecodeError                                 a body that is not the documented shape
         └── PaginationError                         meta that would loop forever
             └── ConsistencyError                    a listing that cannot prove its place
@@ -43,6 +44,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "StateError",
+    "TLSError",
     "TofuPilotError",
     "TransportError",
 ]
@@ -189,6 +191,15 @@ class TransportError(TofuPilotError):
 class RequestTimeoutError(TransportError, TimeoutError):
     """No complete answer arrived within the client's ``timeout`` (also a builtin
     TimeoutError, so ``except TimeoutError`` catches it)."""
+
+
+class TLSError(TransportError):
+    """The TLS connection could not be established: the server's certificate was not trusted
+    (an unknown certificate authority, a name that does not match the URL's host, an expired
+    certificate) or the handshake failed (the server asked for a client certificate, spoke
+    plain HTTP...). Raised at once, never retried: trying again cannot change a certificate.
+    The message says what failed and which option fixes it (``verify=``, ``cert=``,
+    ``SSL_CERT_FILE``, or the CLI's ``--ca-file``, ``--client-cert``)."""
 
 
 class DecodeError(TofuPilotError):

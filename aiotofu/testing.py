@@ -214,8 +214,11 @@ class Emulator:
         return self._server.state.api_key
 
     def client(self, **options: Any) -> Client:
-        """A Client for this emulator; ``options`` go to the Client (``retry``, ``timeout``...)."""
-        return Client(self.api_key, base_url=self.base_url, **options)
+        """A Client for this emulator; ``options`` go to the Client (``retry``, ``timeout``,
+        ``on_page``...). The emulator speaks plain HTTP on loopback; ``verify=`` and ``cert=``
+        apply when it is served behind a TLS front end (``base_url=`` its HTTPS URL)."""
+        options.setdefault("base_url", self.base_url)
+        return Client(self.api_key, **options)
 
     def add_batch(
         self,

@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, depth, ratelimit, runs_page, watch_lookback
+from benchmarks import contenders, depth, ratelimit, runs_page, telemetry, watch_lookback
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -392,6 +392,8 @@ def report(results: dict[str, Any]) -> str:
         lines += watch_lookback.report(results["watch_lookback"])
     if "depth" in results:
         lines += depth.report(results["depth"])
+    if "telemetry" in results:
+        lines += telemetry.report(results["telemetry"])
     targets = [
         (name, ok)
         for section in results.values()
@@ -421,6 +423,7 @@ SCENARIOS = {
     "watch-lookback": watch_lookback.watch_lookback,
     "depth": depth.depth,
     "ratelimit": ratelimit.ratelimit,
+    "telemetry": telemetry.telemetry,
 }
 
 

@@ -205,3 +205,31 @@ def test_tables_without_pyarrow_or_pandas_say_which_extra_to_install() -> None:
     assert "pip install 'aiotofu[arrow]'" in str(result["arrow"])
     assert result["cli"] == 2
     assert "pip install 'aiotofu[pandas]'" in str(result["pandas"])
+
+
+def test_importing_aiotofu_never_imports_opentelemetry() -> None:
+    """Only making a Client looks for OpenTelemetry's API (the ``otel`` extra)."""
+    result = loaded_after(
+        """
+        import sys
+        import aiotofu, aiotofu.testing, aiotofu.cli
+        result = {"otel": sorted(n for n in sys.modules if n.startswith("opentelemetry"))}
+        """
+    )
+    assert result == {"otel": [], "heavy": []}
+
+
+@pytest.mark.slow
+def test_without_opentelemetry_a_client_does_nothing_of_it() -> None:
+    """The API absent (a None in sys.modules fails its import as a missing package does): the
+    client works, with no telemetry."""
+    result = loaded_after(
+        """
+        import sys
+        sys.modules["opentelemetry"] = None
+        import aiotofu
+        client = aiotofu.Client("key", base_url="https://tofupilot.corp/api")
+        result = {"telemetry": repr(client._requester._telemetry)}
+        """
+    )
+    assert result == {"telemetry": "None", "heavy": []}

@@ -341,3 +341,38 @@ async def tables_and_values() -> None:
         sync_table: pyarrow.Table = sync.runs.list().to_arrow()
         sync_frame = sync.runs.list().to_pandas()
         del sync_table, sync_frame
+
+
+async def operations() -> None:
+    """TLS, events and telemetry options, as a self-hosted daemon writes them."""
+    import ssl
+    from pathlib import Path
+
+    pages: list[aiotofu.PageEvent] = []
+    async with aiotofu.Client(
+        "key",
+        base_url="https://tofupilot.corp",
+        verify="corp-ca.pem",
+        cert=("client.pem", "client.key"),
+        on_page=pages.append,
+        tracer_provider=None,
+        meter_provider=None,
+    ) as client:
+        del client
+    aiotofu.Client("key", verify=ssl.create_default_context(), cert=Path("both.pem"))
+    aiotofu.Client("key", verify=False)
+    with aiotofu.SyncClient("key", verify=Path("ca.pem"), on_page=pages.append) as sync:
+        del sync
+    event = pages[0]
+    total: int = event.records + event.cursor + event.attempts
+    seconds: float = event.seconds
+    resource: str = event.resource
+    del total, seconds, resource
+    aiotofu.Client("key", verify=42)  # type: ignore[arg-type]
+    aiotofu.Client("key", cert=("a", "b", "c"))  # type: ignore[arg-type]
+
+
+def tls_errors(error: aiotofu.TransportError) -> None:
+    if isinstance(error, aiotofu.TLSError):
+        text: str = str(error)
+        del text

@@ -1,0 +1,191 @@
+"""OpenTelemetry: a span per HTTP request and the client's metrics, when the API is installed.
+
+Installed with the ``otel`` extra (``opentelemetry-api`` alone); imported when a Client is
+made, never by ``import aiotofu``, and without it :func:`create` returns None and nothing is
+done. Nothing is configured here: spans and metrics go to the providers given to the Client
+(``tracer_provider=``, ``meter_provider=``), else to the application's global ones, which do
+nothing until the application installs the SDK and an exporter.
+
+- A CLIENT span per try of an HTTP request, as the HTTP semantic conventions name it
+  (``GET /v2/runs``: the method and the path below the base URL, a low-cardinality name), with
+  ``http.request.method``, ``server.address``, ``server.port``, ``url.full`` (the query never
+  holds the key: it travels in a header), ``url.template``, ``http.response.status_code``,
+  ``error.type`` and, on a retry, ``http.request.resend_count``.
+- Metrics: ``http.client.request.duration`` (seconds, per try), ``aiotofu.records`` and
+  ``aiotofu.pages`` (from each :class:`PageEvent`), ``aiotofu.retries`` (from each
+  ``RetryEvent``, by ``error.type``: the status or ``transport``) and
+  ``aiotofu.concurrency.limit`` (the requests allowed in flight, a gauge).
+
+With ``opentelemetry-instrumentation-aiohttp-client`` also on, each try would get a second
+CLIENT span (and a second duration) from aiohttp's own hooks. Ours replaces it: while a request
+is sent, the context carries OpenTelemetry's "suppress HTTP instrumentation" key, which that
+instrumentation (like those of requests, httpx and urllib3) honours; the trace context is
+injected into the request's headers here instead, so the server still joins the trace.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import attrs
+
+from ._events import PageEvent, resource_of
+from ._sansio import Request
+
+__all__ = ["Exchange", "Telemetry", "create"]
+
+SCOPE = "aiotofu"
+
+
+def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry | None:
+    """A Telemetry on these providers (None: the global ones), or None without OpenTelemetry."""
+    try:
+        from opentelemetry import context, metrics, propagate, trace
+    except ImportError:
+        return None
+    from . import __version__
+
+    tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
+    meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
+    return Telemetry(tracer, meter, context=context, propagate=propagate, trace=trace)
+
+
+@attrs.frozen
+class Exchange:
+    """One try in flight: the request as sent (with the trace context's headers), its span,
+    the context token to detach, and when it started."""
+
+    request: Request
+    span: Any
+    token: object
+    started: float
+
+
+@attrs.frozen
+class _Target:
+    """What the spans and durations of one URL path share, computed once."""
+
+    name: str
+    span_attributes: dict[str, Any]
+    metric_attributes: dict[str, Any]
+    resource: str
+
+
+class Telemetry:
+    """Spans and metrics for one client (see the module docstring)."""
+
+    def __init__(self, tracer: Any, meter: Any, *, context: Any, propagate: Any, trace: Any):
+        self._tracer = tracer
+        self._context = context
+        self._propagate = propagate
+        self._trace = trace
+        self._client_kind = trace.SpanKind.CLIENT
+        self._error_status = trace.Status(trace.StatusCode.ERROR)
+        # Private in opentelemetry-api (no public name yet), and what every HTTP client
+        # instrumentation reads: absent from some release, the spans may double, no more.
+        self._suppress = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+        self._duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests.",
+        )
+        self._records = meter.create_counter(
+            "aiotofu.records", unit="{record}", description="Records received in pages."
+        )
+        self._pages = meter.create_counter(
+            "aiotofu.pages", unit="{page}", description="Pages received."
+        )
+        self._retries = meter.create_counter(
+            "aiotofu.retries", unit="{retry}", description="Requests retried, by error type."
+        )
+        self._limit = meter.create_gauge(
+            "aiotofu.concurrency.limit",
+            unit="{request}",
+            description="Requests the client allows in flight at once.",
+        )
+        self._targets: dict[tuple[str, str], _Target] = {}
+
+    def _target(self, request: Request, base_path: str) -> _Target:
+        key = (request.method, request.url)
+        target = self._targets.get(key)
+        if target is None:
+            parts = urlsplit(request.url)
+            template = parts.path[len(base_path) :] if parts.path.startswith(base_path) else ""
+            template = template or parts.path
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            common = {
+                "http.request.method": request.method,
+                "server.address": parts.hostname or "",
+                "server.port": port,
+                "url.template": template,
+            }
+            target = _Target(
+                name=f"{request.method} {template}",
+                span_attributes={**common, "url.scheme": parts.scheme},
+                metric_attributes=common,
+                resource=resource_of(parts.path),
+            )
+            self._targets[key] = target
+        return target
+
+    def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
+        """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``."""
+        target = self._target(request, base_path)
+        attributes = dict(target.span_attributes)
+        query = urlencode(request.query)
+        attributes["url.full"] = f"{request.url}?{query}" if query else request.url
+        if attempt > 1:
+            attributes["http.request.resend_count"] = attempt - 1
+        span = self._tracer.start_span(target.name, kind=self._client_kind, attributes=attributes)
+        ctx = self._trace.set_span_in_context(span)
+        if self._suppress is not None:
+            ctx = self._context.set_value(self._suppress, True, ctx)
+        carrier: dict[str, str] = {}
+        self._propagate.inject(carrier, context=ctx)
+        if carrier:
+            request = attrs.evolve(request, headers={**request.headers, **carrier})
+        token = self._context.attach(ctx)
+        return Exchange(request, span, token, time.perf_counter())
+
+    def finish(
+        self,
+        exchange: Exchange,
+        base_path: str,
+        status: int | None,
+        error: BaseException | None,
+    ) -> None:
+        """Close the span of ``exchange`` and record its duration."""
+        seconds = time.perf_counter() - exchange.started
+        self._context.detach(exchange.token)
+        span = exchange.span
+        attributes = dict(self._target(exchange.request, base_path).metric_attributes)
+        if status is not None:
+            attributes["http.response.status_code"] = status
+            span.set_attribute("http.response.status_code", status)
+        error_type = None
+        if status is not None and status >= 400:
+            error_type = str(status)
+        elif error is not None:
+            error_type = type(error).__qualname__
+        if error_type is not None:
+            attributes["error.type"] = error_type
+            span.set_attribute("error.type", error_type)
+            span.set_status(self._error_status)
+        span.end()
+        self._duration.record(seconds, attributes)
+
+    def page(self, event: PageEvent) -> None:
+        """Count a page and its records."""
+        attributes = {"aiotofu.resource": event.resource}
+        self._pages.add(1, attributes)
+        self._records.add(event.records, attributes)
+
+    def retry(self, path: str, kind: str) -> None:
+        """Count a retry of a request for ``path``, by what failed (a RetryEvent's ``kind``)."""
+        self._retries.add(1, {"aiotofu.resource": resource_of(path), "error.type": kind})
+
+    def concurrency_limit(self, limit: int, server: str) -> None:
+        """Record the requests allowed in flight (call again whenever it changes)."""
+        self._limit.set(limit, {"server.address": server})

@@ -1,0 +1,171 @@
+"""OpenTelemetry with the SDK's in-memory exporter and metric reader: a CLIENT span per try
+(HTTP semantic conventions, resend count on retries), the metrics, trace context propagated,
+and no double span beside opentelemetry-instrumentation-aiohttp-client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import aiotofu
+from aiotofu.testing import Emulator, VirtualClock
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer_provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider
+    provider.shutdown()
+
+
+@pytest.fixture
+def reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+def meter_provider(reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
+    provider = MeterProvider(metric_readers=[reader])
+    yield provider
+    provider.shutdown()
+
+
+def metrics(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    """Each metric's data points, by name."""
+    found: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found.setdefault(metric.name, []).extend(metric.data.data_points)
+    return found
+
+
+async def test_a_span_per_try_following_the_http_conventions(
+    clock: VirtualClock,
+    tracer_provider: TracerProvider,
+    meter_provider: MeterProvider,
+    exporter: InMemorySpanExporter,
+    reader: InMemoryMetricReader,
+) -> None:
+    async with Emulator(batches=25) as emu:
+        emu.inject(503, cursor=0)
+        events: list[aiotofu.PageEvent] = []
+        async with emu.client(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, on_page=events.append
+        ) as c:
+            assert len(await c.batches.list(page_size=10, prefetch=0).collect()) == 25
+    spans = exporter.get_finished_spans()
+    assert {span.name for span in spans} == {"GET /v2/batches"}
+    assert all(span.kind is SpanKind.CLIENT for span in spans)
+    first, retried = spans[0], spans[1]
+    assert first.attributes is not None
+    assert retried.attributes is not None
+    assert first.attributes["http.request.method"] == "GET"
+    assert first.attributes["server.address"] == "127.0.0.1"
+    assert first.attributes["http.response.status_code"] == 503
+    assert first.attributes["error.type"] == "503"
+    assert "http.request.resend_count" not in first.attributes
+    assert retried.attributes["http.response.status_code"] == 200
+    assert retried.attributes["http.request.resend_count"] == 1
+    assert "error.type" not in retried.attributes
+    url = str(retried.attributes["url.full"])
+    assert url.startswith(emu.base_url + "/v2/batches?")
+    assert emu.api_key not in url
+    assert all(emu.api_key not in str(span.attributes) for span in spans)
+
+    found = metrics(reader)
+    durations = found["http.client.request.duration"]
+    assert sum(point.count for point in durations) == len(spans)
+    assert {p.attributes.get("http.response.status_code") for p in durations} == {200, 503}
+    [records] = found["aiotofu.records"]
+    # Made from the page events: the records received, each page's overlap with the last
+    # (continuity is verified) included.
+    assert records.value == sum(event.records for event in events) >= 25
+    assert records.attributes == {"aiotofu.resource": "batches"}
+    [pages] = found["aiotofu.pages"]
+    assert pages.value == len(events) == len(spans) - 1  # the 503 was not a page
+    [retries] = found["aiotofu.retries"]
+    assert retries.value == 1
+    assert retries.attributes == {"aiotofu.resource": "batches", "error.type": "503"}
+    [limit] = found["aiotofu.concurrency.limit"]
+    assert limit.value == 4
+
+
+async def test_a_transport_failure_is_an_error_span(
+    clock: VirtualClock, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with aiotofu.Client(
+        "key", base_url="http://127.0.0.1:9/api", retry=None, tracer_provider=tracer_provider
+    ) as client:
+        with pytest.raises(aiotofu.TransportError):
+            await client.batches.list().collect()
+    [span] = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "TransportError"
+    assert not span.status.is_ok
+
+
+async def test_the_trace_context_reaches_the_server(
+    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A traceparent header carries the request's span: the server can join the trace."""
+    seen: list[str | None] = []
+
+    def handler(request: aiotofu.testing.Request) -> aiotofu.testing.Response:
+        seen.append(request.headers.get("traceparent"))
+        return aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+
+    transport = aiotofu.testing.MockTransport(handler)
+    async with aiotofu.Client(
+        "key", transport=transport, tracer_provider=tracer_provider
+    ) as client:
+        await client.batches.list().collect()
+    [span] = exporter.get_finished_spans()
+    [traceparent] = seen
+    assert traceparent is not None
+    assert format(span.context.span_id, "016x") in traceparent
+
+
+async def test_no_double_span_beside_the_aiohttp_instrumentation(
+    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """With opentelemetry-instrumentation-aiohttp-client on, each try has one CLIENT span:
+    ours. It suppresses HTTP instrumentation while it sends (OpenTelemetry's context key)."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    instrumentor = AioHttpClientInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        async with Emulator(batches=5) as emu:
+            async with emu.client(tracer_provider=tracer_provider) as client:
+                assert len(await client.batches.list().collect()) == 5
+            # The instrumentation is on: a plain aiohttp request gets its span.
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session, session.get(emu.base_url) as answer:
+                await answer.read()
+    finally:
+        instrumentor.uninstrument()
+    spans = exporter.get_finished_spans()
+    ours = [s for s in spans if s.instrumentation_scope.name == "aiotofu"]
+    theirs = [s for s in spans if s.instrumentation_scope.name != "aiotofu"]
+    assert [s.name for s in ours] == ["GET /v2/batches"]
+    assert len(theirs) == 1  # the plain request's, none for aiotofu's
