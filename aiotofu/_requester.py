@@ -144,9 +144,10 @@ class Requester:
         self._on_page = on_page
         self._telemetry = telemetry
         self._base_path = urlsplit(base_url).path
+        self._host = urlsplit(base_url).hostname or ""
         self._closing = False
         if telemetry is not None:
-            telemetry.concurrency_limit(max_concurrency, urlsplit(base_url).hostname or "")
+            telemetry.concurrency_limit(self.control.window, self._host)
 
     def close(self) -> None:
         """The client is closing: requests that fail from now on are neither retried nor
@@ -268,9 +269,12 @@ class Requester:
             records=len(page.items),
             seconds=time.perf_counter() - began,
             attempts=attempt,
+            concurrency_limit=self.control.window,
+            rate_limit=self.control.rate,
         )
         if self._telemetry is not None:
             self._telemetry.page(event)
+            self._telemetry.concurrency_limit(self.control.window, self._host)
         if self._on_page is not None:
             self._on_page(event)
 
@@ -302,6 +306,7 @@ class Requester:
         )
         if self._telemetry is not None:
             self._telemetry.retry(event.path, event.kind)
+            self._telemetry.concurrency_limit(self.control.window, self._host)
         if self._on_retry is not None:
             self._on_retry(event)
 

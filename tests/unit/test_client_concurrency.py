@@ -172,3 +172,19 @@ def test_the_sync_client_passes_both_options_on() -> None:
     with aiotofu.SyncClient("k", adaptive=False, rate_limit=3) as client:
         control = client._client._requester.control
         assert (control.adaptive, control.rate_limit) == (False, 3.0)
+
+
+async def test_each_page_event_carries_the_limits_in_force(clock: VirtualClock) -> None:
+    pages: list[aiotofu.PageEvent] = []
+    limited = Response(429, {"Retry-After": "0.5"}, b"")
+    transport = server(40, {2: limited})
+    async with aiotofu.Client(
+        "k", transport=transport, max_concurrency=4, rate_limit=50.0, on_page=pages.append
+    ) as client:
+        await client.batches.list(page_size=10, prefetch=0).collect()
+    # Before the 429, the ceiling; after it, the narrowed window; the cap throughout.
+    assert pages[0].concurrency_limit == 4
+    assert pages[-1].concurrency_limit is not None
+    assert pages[-1].concurrency_limit < 4
+    assert pages[0].rate_limit == 50.0
+    assert all(event.rate_limit is not None and event.rate_limit <= 50.0 for event in pages)
