@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -120,7 +121,10 @@ class Client:
             )
         if type(adaptive) is not bool:
             raise InvalidParameterError("adaptive", f"expected True or False, got {adaptive!r}")
-        if rate_limit is not None and (not is_seconds(rate_limit) or not rate_limit > 0):
+        # 1 / rate_limit is the spacing of requests: it must be finite too (1e-310 is > 0).
+        if rate_limit is not None and (
+            not is_seconds(rate_limit) or not rate_limit > 0 or not math.isfinite(1.0 / rate_limit)
+        ):
             raise InvalidParameterError(
                 "rate_limit",
                 f"expected a finite number of requests per second > 0 or None, got {rate_limit!r}",

@@ -28,8 +28,8 @@ Four limits, the tightest one wins:
 A throttled answer cuts the window and the rate once per round trip, not once per answer: the
 requests already in flight when the first 429 came back were sent at the old rate and say
 nothing new about the cut one (TCP's rule; without it a burst of 429s would collapse the window
-to 1). Both buckets hold one token (no bursts): over any second the cap admits at most
-``ceil(rate_limit)`` requests.
+to 1). Both buckets hold one token (no bursts): over any half-open second ``[t, t + 1)`` the
+cap admits at most ``ceil(rate_limit)`` requests.
 """
 
 from __future__ import annotations
@@ -161,11 +161,14 @@ class Controller:
         """Successes per second over the last ``MEASURE_SPAN`` seconds not paused (over the
         time since the first admission while that is shorter, at least ``MIN_SPAN``)."""
         active = self._active(now)
-        successes = self._successes
-        while successes and successes[0] <= active - MEASURE_SPAN:
-            successes.popleft()
+        self._forget_before(active - MEASURE_SPAN)
         since = active if self._since is None else self._since
-        return len(successes) / max(MIN_SPAN, min(MEASURE_SPAN, active - since))
+        return len(self._successes) / max(MIN_SPAN, min(MEASURE_SPAN, active - since))
+
+    def _forget_before(self, active: float) -> None:
+        successes = self._successes
+        while successes and successes[0] <= active:
+            successes.popleft()
 
     def _active(self, now: float) -> float:
         """``now`` on the active clock: the seconds not paused."""
@@ -175,7 +178,11 @@ class Controller:
         return now - paused
 
     def _succeeded(self, now: float, in_use: int) -> None:
-        self._successes.append(self._active(now))
+        active = self._active(now)
+        # Forgotten here too, not only when a rate is measured: a client that is never
+        # throttled never measures one, and would keep a time per request for ever.
+        self._forget_before(active - MEASURE_SPAN)
+        self._successes.append(active)
         if in_use * 2 >= self.window:
             self._window = min(float(self.ceiling), self._window + 1.0 / self._window)
         if self._rate is not None:

@@ -57,7 +57,16 @@ T = TypeVar("T")
 
 # What a task may hand to its Client: plain configuration that pickles. A session or a
 # transport belongs to one event loop in one process, and each task runs its own.
-_CLIENT_OPTIONS = ("api_key", "max_concurrency", "retry", "timeout", "trust_env", "on_retry")
+_CLIENT_OPTIONS = (
+    "api_key",
+    "max_concurrency",
+    "adaptive",
+    "rate_limit",
+    "retry",
+    "timeout",
+    "trust_env",
+    "on_retry",
+)
 _PER_LOOP = {
     "session": "an aiohttp session belongs to one event loop, and each task runs its own",
     "transport": "a transport belongs to one event loop, and each task runs its own",
@@ -78,9 +87,11 @@ def read(
 
     Nothing is read until the bag is computed. Each task opens a fresh ``aiotofu.Client`` on
     its worker with ``base_url`` (None: the worker's ``TOFUPILOT_URL``, else TofuPilot's) and
-    ``client_options`` (``max_concurrency``, ``retry``, ``timeout``, ``trust_env``,
-    ``on_retry``: they travel in the task graph, so they must pickle), reads its shard with
-    ``page_size`` and ``prefetch``, and closes the client.
+    ``client_options`` (``max_concurrency``, ``adaptive``, ``rate_limit``, ``retry``,
+    ``timeout``, ``trust_env``, ``on_retry``: they travel in the task graph, so they must
+    pickle), reads its shard with ``page_size`` and ``prefetch``, and closes the client.
+    Each task's client is a client of its own: ``rate_limit`` holds each task, so a cluster
+    running N tasks at once on one key may send N times that (divide it by N to hold the key).
 
     The key: workers resolve it from ``TOFUPILOT_API_KEY`` in their own environment, and it
     never enters the task graph. ``api_key=`` given here does enter it: it is sent to the

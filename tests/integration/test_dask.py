@@ -116,6 +116,16 @@ def test_the_bag_is_an_ordinary_bag_on_the_synchronous_scheduler(
     assert bag.count().compute(scheduler="sync") == len(numbers)
 
 
+def test_the_concurrency_options_reach_every_task(world: Emulator, env_key: str) -> None:
+    """``adaptive`` and ``rate_limit`` are client options like the others (the rate limit holds
+    each task's client: the README says so)."""
+    plan = plan_of(world, "batches")
+    bag = aiotofu.dask.read(plan, base_url=world.base_url, adaptive=False, rate_limit=1000.0)
+    assert sorted(bag.map(lambda batch: batch.number).compute(scheduler="sync")) == sorted(
+        batch.number for batch in truth(world, plan)
+    )
+
+
 async def test_the_synchronous_scheduler_works_inside_a_running_event_loop(
     world: Emulator, env_key: str
 ) -> None:
@@ -210,6 +220,7 @@ def test_an_empty_plan_is_an_empty_bag(
         ({"prefetch": -1}, "prefetch"),
         ({"timeout": 0}, "timeout"),
         ({"max_concurrency": "4"}, "max_concurrency"),
+        ({"rate_limit": 0}, "rate_limit"),
         ({"base_url": "ftp://example.com"}, "base_url"),
         ({"api_key": ""}, "api_key"),
         ({"session": object()}, "session"),

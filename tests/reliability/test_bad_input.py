@@ -49,6 +49,8 @@ CLIENT_ARGUMENTS: dict[str, list[Any]] = {
         5,
     ],
     "max_concurrency": [0, -1, 1.5, "4", None],
+    # 1e-310 is > 0, but one request every 1 / 1e-310 seconds is never (it hung).
+    "rate_limit": [0, -1.0, float("inf"), float("nan"), 1e-310, "5", True],
     "retry": [5, "default", {"attempts": 3}],
     "timeout": [0, -1, "30", None, True],
     "session": [object(), "session"],

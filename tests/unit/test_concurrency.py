@@ -38,6 +38,15 @@ def test_a_server_that_never_throttles_sees_the_ceiling_and_no_rate() -> None:
     assert (control.window, control.rate, control.throttled) == (4, None, False)
 
 
+def test_a_client_that_is_never_throttled_keeps_no_history() -> None:
+    """The successes that measure a rate are kept for MEASURE_SPAN seconds, throttled or not:
+    a daemon on a healthy server must not keep one per request for ever."""
+    control = Controller(2)
+    for step in range(10_000):
+        control.release(admit(control, step * 0.01), "ok", step * 0.01 + 0.005)
+    assert len(control._successes) <= 101  # the last second's, at 100 a second
+
+
 def test_the_window_shrinks_once_per_round_trip_on_429_503_and_timeouts() -> None:
     control = Controller(16)
     first = [admit(control, 0.0) for _ in range(16)]
