@@ -109,12 +109,6 @@ class Controller:
         rates = [r for r in (self._rate, self.rate_limit) if r is not None]
         return min(rates) if rates else None
 
-    @property
-    def throttled(self) -> bool:
-        """Whether the server has pushed back: the window is below the ceiling or the bucket
-        is open (a prefetch depth should not rise then)."""
-        return self._rate is not None or self.window < self.ceiling
-
     def admit(self, now: float) -> Ticket | float:
         """Start a try now (a Ticket), or the seconds to wait before asking again: ``math.inf``
         while the window is full (ask again after a release)."""

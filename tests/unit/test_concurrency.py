@@ -35,7 +35,7 @@ def test_a_server_that_never_throttles_sees_the_ceiling_and_no_rate() -> None:
         assert control.admit(step * 0.01) == math.inf  # the window is full
         for ticket in tickets:
             control.release(ticket, "ok", step * 0.01 + 0.005)
-    assert (control.window, control.rate, control.throttled) == (4, None, False)
+    assert (control.window, control.rate) == (4, None)
 
 
 def test_a_client_that_is_never_throttled_keeps_no_history() -> None:
@@ -208,7 +208,7 @@ def test_without_adaptation_only_the_cap_and_the_pause_apply() -> None:
     control = Controller(4, adaptive=False)
     for step in range(10):
         control.release(admit(control, float(step)), "throttled", step + 0.5)
-    assert (control.window, control.rate, control.throttled) == (4, None, False)
+    assert (control.window, control.rate) == (4, None)
     capped = Controller(4, adaptive=False, rate_limit=2.0)
     admit(capped, 0.0)
     assert capped.admit(0.0) == 0.5
