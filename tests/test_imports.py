@@ -207,6 +207,7 @@ def test_tables_without_pyarrow_or_pandas_say_which_extra_to_install() -> None:
     assert "pip install 'aiotofu[pandas]'" in str(result["pandas"])
 
 
+@pytest.mark.slow
 def test_importing_aiotofu_never_imports_opentelemetry() -> None:
     """Only making a Client looks for OpenTelemetry's API (the ``otel`` extra)."""
     result = loaded_after(
