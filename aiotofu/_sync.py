@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, overload
 
 from ._client import API_KEY_ENV, Client
 from ._models import Batch, Page, User
-from ._pagestate import Chunk
+from ._pagestate import Chunk, Position
 from ._paginate import Paginator
 from ._planning import ShardSearch
 from ._resources import (
@@ -51,11 +51,12 @@ from ._resources import (
     Units,
 )
 from ._retry import RetryPolicy
+from ._shardreader import ShardReader
 from ._shards import Plan, Shard
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
 
-__all__ = ["SyncClient", "SyncPaginator", "SyncShards", "SyncWatcher"]
+__all__ = ["SyncClient", "SyncPaginator", "SyncShardReader", "SyncShards", "SyncWatcher"]
 
 if TYPE_CHECKING:
     # A TypeVar default (PEP 696) is for type checkers alone, which read typing_extensions
@@ -509,15 +510,17 @@ class SyncPaginator(Generic[T]):
 
         The same inside and after a ``with`` block: closing hands out nothing more.
         """
+        return self._paginator.token_at(self._position())
+
+    def _position(self) -> Position:
+        """Where the listing stands for this iterator's caller: after its last record."""
         if self._chunk is not None:
-            position = self._chunk.position(self._first + self._index)
-        elif self._taken:
+            return self._chunk.position(self._first + self._index)
+        if self._taken:
             # Taken, none handed out yet: just before the first of them.
             chunk, first = self._taken[0]
-            position = chunk.position(first)
-        else:
-            position = self._paginator.position
-        return self._paginator.token_at(position)
+            return chunk.position(first)
+        return self._paginator.position
 
     def close(self) -> None:
         """Cancel the requests in flight."""
@@ -552,6 +555,26 @@ class SyncPaginator(Generic[T]):
         if thread is not None and self._origin is self._client._client:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 asyncio.run_coroutine_threadsafe(self._paginator.aclose(), thread.loop)
+
+
+class SyncShardReader(SyncPaginator[T]):
+    """What ``SyncClient.<resource>.read(shard)`` returns: a blocking iterator over a shard's
+    records (see ``SyncPaginator``) whose ``remainder`` is what it has not handed out (see
+    the async ``ShardReader``)."""
+
+    _paginator: ShardReader[T]
+
+    @property
+    def remainder(self) -> Shard | None:
+        """The part of the shard not handed out by this iterator (see the async
+        ``ShardReader.remainder``); None once the shard was read to its end."""
+        paginator = self._paginator
+        handed_out = not self._taken and (
+            self._chunk is None or self._first + self._index >= len(self._chunk.records)
+        )
+        if handed_out and paginator.remainder is None:
+            return None
+        return paginator.remainder_at(self._position())
 
 
 class SyncWatcher(Generic[W]):
@@ -673,6 +696,10 @@ async def _awaited(awaitable: Awaitable[R]) -> R:
 
 @overload
 def blocking(
+    method: Callable[Concatenate[Any, P], ShardReader[T]],
+) -> Callable[Concatenate[SyncResource, P], SyncShardReader[T]]: ...
+@overload
+def blocking(
     method: Callable[Concatenate[Any, P], Paginator[T]],
 ) -> Callable[Concatenate[SyncResource, P], SyncPaginator[T]]: ...
 @overload
@@ -714,6 +741,8 @@ def blocking(
             iterator = SyncWatcher(self._client, made)
         elif isinstance(made, ShardSearch):
             iterator = SyncShards(self._client, made)
+        elif isinstance(made, ShardReader):
+            iterator = SyncShardReader(self._client, made)
         else:
             iterator = SyncPaginator(self._client, made)
         self._client._iterators.add(iterator)

@@ -47,6 +47,7 @@ EXPECTED = [
     "RunUnit",
     "ServerError",
     "Shard",
+    "ShardReader",
     "StateError",
     "Station",
     "StationRef",
