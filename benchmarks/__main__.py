@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, depth, runs_page, watch_lookback
+from benchmarks import contenders, depth, runs_page, shards, watch_lookback
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -381,6 +381,8 @@ def report(results: dict[str, Any]) -> str:
         lines += watch_lookback.report(results["watch_lookback"])
     if "depth" in results:
         lines += depth.report(results["depth"])
+    if "shards" in results:
+        lines += shards.report(results["shards"])
     targets = [
         (name, ok)
         for section in results.values()
@@ -409,6 +411,7 @@ SCENARIOS = {
     "emulator": emulator_speed,
     "watch-lookback": watch_lookback.watch_lookback,
     "depth": depth.depth,
+    "shards": shards.shards,
 }
 
 
@@ -434,6 +437,10 @@ def main() -> None:
         (args.output.parent / "depth.json").write_text(json.dumps(section, indent=2))
         if not depth.plot(results["depth"], args.output.parent / "depth.png"):
             print("(no plot: matplotlib is in the bench extra)", file=sys.stderr)
+    if "shards" in results and not args.quick:
+        # What the README's shards table reports, kept beside.
+        section = {"machine": results["machine"], **results["shards"]}
+        (args.output.parent / "shards.json").write_text(json.dumps(section, indent=2))
     print(report(results))
     print(f"\n(all figures in {args.output})", file=sys.stderr)
 
