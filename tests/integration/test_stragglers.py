@@ -308,3 +308,17 @@ async def test_a_deleted_tie_already_read_on_an_unstable_order_loses_nothing() -
             now = set(ids(await client.batches.list(page_size=100).collect()))
             lost += bool(now - set(ids(head + rest)))
     assert lost == 0
+
+
+async def test_a_bad_budget_is_refused_before_any_request() -> None:
+    async with Emulator(batches=0) as emu, emu.client() as client:
+        build(emu, TIMES[:5])
+        shard = await one_shard(client)
+        emu.reset_stats()
+        for bad in (-1, "10", True, 1.5):
+            with pytest.raises(aiotofu.InvalidParameterError, match="budget"):
+                client.batches.read(shard, budget=bad)  # type: ignore[arg-type]
+        assert emu.stats["requests"] == 0
+        reader = client.batches.read(shard, budget=2)
+        assert repr(reader).startswith("<aiotofu.ShardReader open")
+        assert len(await reader.collect()) == 2
