@@ -50,6 +50,7 @@ from ._models import (
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy
+from ._shardreader import ShardReader
 from ._shards import Plan, Shard
 from ._sync import SyncClient
 from ._tables import schema
@@ -125,6 +126,7 @@ __all__ = [
     "RunUnit",
     "ServerError",
     "Shard",
+    "ShardReader",
     "StateError",
     "Station",
     "StationRef",

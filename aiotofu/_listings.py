@@ -36,10 +36,11 @@ from ._models import Page
 from ._options import MAX_CURSOR, MAX_PAGE_SIZE
 from ._pages import TICK, EndpointPages, anchor_from_payload
 from ._pagestate import Fetch, Position
-from ._paginate import PageFetcher, Paginator
+from ._paginate import PageFetcher, PageSource, Paginator
 from ._planning import ShardSearch
 from ._requester import Requester
 from ._retry import is_seconds
+from ._shardreader import ShardReader, start_of
 from ._shards import Shard, shardable
 from ._tokens import ListingToken, WatchToken, decode_payload, encode_payload
 from ._watch import MAX_REMEMBERED, Watcher, WatchState
@@ -119,19 +120,22 @@ class EndpointEngine(Generic[T, F]):
         start: Position,
     ) -> Paginator[T]:
         """A Paginator over ``query`` from ``start`` (arguments already checked)."""
-        pages = EndpointPages(self.endpoint, query, self.requester, page_size)
-        source = pages.source(start)
-        if start.pin is not None and query.by_time and query.sort_order == "asc":
-            # Oldest first a listing has no pin of its own: this is a shard's read.
-            time_of = operator.attrgetter(self._time_field())
-            source = attrs.evolve(source, fetch=_ending(source.fetch, time_of, start.pin + TICK))
         return Paginator(
-            source,
+            self._source(query, page_size, start),
             page_size=page_size,
             max_items=max_items,
             prefetch=prefetch,
             start=start,
         )
+
+    def _source(self, query: Query[F], page_size: int, start: Position) -> PageSource[T]:
+        """The pages of ``query`` from ``start``, cut at the end of a shard if it reads one."""
+        source = EndpointPages(self.endpoint, query, self.requester, page_size).source(start)
+        end = _shard_end(query, start)
+        if end is not None:
+            time_of = operator.attrgetter(self._time_field())
+            source = attrs.evolve(source, fetch=_ending(source.fetch, time_of, end))
+        return source
 
     async def newest_time(self, query: Query[F]) -> Any:
         """The time of the newest record that matches ``query`` now (None: there is none)."""
@@ -180,9 +184,18 @@ class EndpointEngine(Generic[T, F]):
             empty_as_of=empty,
         )
 
-    def read(self, shard: Shard, *, page_size: int = 100, prefetch: int = 2) -> Paginator[T]:
+    def read(
+        self,
+        shard: Shard,
+        *,
+        page_size: int = 100,
+        prefetch: int = 2,
+        budget: int | None = None,
+    ) -> ShardReader[T]:
         """Every record of ``shard``, oldest first, with the guarantees of one listing: the
-        records that match its filters and whose time ``t`` satisfies ``start <= t < end``."""
+        records that match its filters and whose time ``t`` satisfies ``start <= t < end``
+        (for a remainder, but for its ``taken`` records of ``start``); after ``budget``
+        records if given, it stops, and its ``remainder`` is the rest."""
         time_field = self._shard_field()
         if not isinstance(shard, Shard):
             raise InvalidParameterError(
@@ -194,20 +207,25 @@ class EndpointEngine(Generic[T, F]):
                 f"a shard of {shard.resource}, not of {self.endpoint.name}: read it with "
                 f"client.{shard.resource}.read()",
             )
+        page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        prefetch = check_int("prefetch", prefetch, 0, MAX_PREFETCH)
+        budget = None if budget is None else check_int("budget", budget, 0, MAX_CURSOR)
         after = (self.endpoint.time_bounds or ("",))[0]
         filters = typing.cast(F, shard.filters)  # of this endpoint (Shard checks it)
         given = getattr(filters, after)
+        if shard.taken and given is not None and given > shard.start:
+            # The offsets of a remainder count from its start: a later bound would move them.
+            raise InvalidParameterError(
+                "shard", f"a remainder that starts before its own filter {after}"
+            )
         start = shard.start if given is None else max(given, shard.start)
         query = self.endpoint.query(
             attrs.evolve(filters, **{after: start}), sort_by=time_field, sort_order="asc"
         )
-        return self.paginate(
-            query,
-            page_size=check_int("page_size", page_size, 1, MAX_PAGE_SIZE),
-            max_items=None,
-            prefetch=check_int("prefetch", prefetch, 0, MAX_PREFETCH),
-            # The pin is the shard's last instant: every request sends created_before=end.
-            start=Position(0, pin=shard.end - TICK),
+        # The pin is the shard's last instant: every request sends created_before=end.
+        source = self._source(query, page_size, start_of(shard))
+        return ShardReader(
+            source, shard=shard, page_size=page_size, budget=budget, prefetch=prefetch
         )
 
     def _shard_field(self) -> str:
@@ -357,6 +375,18 @@ class EndpointEngine(Generic[T, F]):
 def _earlier(given: datetime | None, bound: datetime) -> datetime:
     """``bound``, or the caller's own bound if it is earlier (narrowed, never widened)."""
     return bound if given is None else min(given, bound)
+
+
+def _shard_end(query: Query[Any], start: Position) -> datetime | None:
+    """Where a listing ends if it reads a shard: one TICK after its pin, where the listing is
+    oldest first by its time field and pinned. Such a listing is a shard's read, and nothing
+    else: oldest first a listing has no pin of its own (new records land after everything),
+    so a pin there is the one ``read()`` set at the shard's last instant, or the one a resume
+    token of that read carries back (which says nothing more of the shard)."""
+    if start.pin is not None and query.by_time and query.sort_order == "asc":
+        end: datetime = start.pin + TICK
+        return end
+    return None
 
 
 def _ending(pages: PageFetcher[T], time_of: Callable[[T], Any], end: datetime) -> PageFetcher[T]:

@@ -38,6 +38,7 @@ from ._paginate import Paginator
 from ._planning import ShardSearch
 from ._requester import Requester
 from ._sansio import decode_records
+from ._shardreader import ShardReader
 from ._shards import Shard
 from ._watch import Watcher
 from .endpoints import (
@@ -167,15 +168,27 @@ class _Sharded(Generic[T, F]):
 
     _listings: EndpointEngine[T, F]
 
-    def read(self, shard: Shard, *, page_size: int = 100, prefetch: int = 2) -> Paginator[T]:
+    def read(
+        self,
+        shard: Shard,
+        *,
+        page_size: int = 100,
+        prefetch: int = 2,
+        budget: int | None = None,
+    ) -> ShardReader[T]:
         """Every record of ``shard`` (from ``plan()`` or ``shards()`` of this resource, or
         ``Shard.from_json()``), oldest first, each exactly once, with the guarantees of one
         listing: the records that match its filters and whose time ``t`` (to the millisecond,
         as the API answers it) satisfies ``shard.start <= t < shard.end``. A normal Paginator:
         ``pages()``, ``collect()``, prefetch, and a ``resume_token`` that ``resume()``
         continues. A shard of another resource raises InvalidParameterError.
+
+        Stragglers: with ``budget=N`` the read stops after N records; wherever it stops
+        (the budget, a ``break``), ``remainder`` is a Shard of what it has not handed out,
+        None once it has read the shard to its end. Read the remainder anywhere (or
+        ``split()`` it for two workers): with what was handed out, it is the shard's read.
         """
-        return self._listings.read(shard, page_size=page_size, prefetch=prefetch)
+        return self._listings.read(shard, page_size=page_size, prefetch=prefetch, budget=budget)
 
     def _shards(self, filters: F, *, target_size: int) -> ShardSearch:
         """The shards of the listing of ``filters`` (checked), as they are found."""

@@ -8,6 +8,14 @@ record's time when planning began, so that together they hold every record whose
 API answers it, to the millisecond) is at most ``as_of``. How they are found is
 ``_planning``'s business; how one is read, the engine's (``_listings``).
 
+A shard read that stops early (a budget, a worker that falls behind) hands back its remainder
+(``ShardReader.remainder``): a Shard again, ``[t, end)`` from the time ``t`` of the last record
+read, with ``taken``, the records of ``t`` already read (and their ids, ``taken_ids``: a tie
+group is cut by who was read, not by where, so an order that moves ties keeps it exact). It
+splits like any shard, ``depth`` counting the splits from a planned shard up to
+``MAX_SPLIT_DEPTH``, so that idle workers take halves of a slow shard and no chain of halvings
+goes on without end.
+
 Both are frozen attrs classes, equal by value, picklable and JSON-able (``to_json()`` /
 ``from_json()``, checked strictly on the way in: a JSON that is not one of ours, or altered,
 raises InvalidParameterError naming what is wrong). Neither ever holds the API key: a shard is
@@ -17,7 +25,7 @@ what a worker on another machine needs, and it brings its own credentials.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,13 +38,29 @@ from ._options import MAX_CURSOR
 from .endpoints import ENDPOINTS
 from .errors import InvalidParameterError
 
-__all__ = ["TICK", "Plan", "Shard", "midpoint", "shardable", "sharded_endpoint"]
+__all__ = [
+    "MAX_SPLIT_DEPTH",
+    "TICK",
+    "Plan",
+    "Shard",
+    "midpoint",
+    "remainder",
+    "shardable",
+    "sharded_endpoint",
+]
 
 # The precision of the API's times (see ``_pages.TICK``, the same millisecond): the last
 # shard ends one TICK after ``as_of``, and no shard is split below it.
 TICK = timedelta(milliseconds=1)
 # What a JSON of ours says it is, and the version of its shape.
 _VERSION = 1
+# Splits from a planned shard, at most (Airbyte bounds its own at 10): each halves the window,
+# so ten leave a thousandth of it, and past that a slow shard is slow for its records (a tie
+# group, records of one instant), which no window cuts.
+MAX_SPLIT_DEPTH = 10
+# Keys a shard's JSON holds only when they differ from their defaults (a planned shard's JSON
+# is the same as before remainders existed).
+_SHARD_OPTIONAL = {"taken": 0, "taken_ids": [], "depth": 0}
 
 
 def shardable(endpoint: Endpoint[Any, Any]) -> bool:
@@ -78,10 +102,26 @@ def midpoint(start: datetime, end: datetime) -> datetime | None:
     return start + (ticks // 2) * TICK
 
 
+def remainder(shard: Shard, time: datetime, ids: Sequence[str], taken: int) -> Shard:
+    """What is left of ``shard`` once its records up to one at ``time`` were read, in time
+    order: ``[time, end)`` but for the ``taken`` records of ``time`` read (``ids``: theirs, the
+    last read last; fewer than ``taken`` when there were too many to keep, the last always)."""
+    if not shard.start <= time < shard.end:
+        window = f"[{format_datetime(shard.start)}, {format_datetime(shard.end)})"
+        raise InvalidParameterError(
+            "shard", f"a record read at {format_datetime(time)} is not in {window}"
+        )
+    return attrs.evolve(shard, start=time, taken=taken, taken_ids=tuple(ids))
+
+
 def _utc(name: str, value: Any) -> datetime:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidParameterError(name, f"expected a timezone-aware datetime, got {value!r}")
     return value.astimezone(timezone.utc)
+
+
+def _tuple_of_ids(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(ids)
 
 
 @attrs.frozen
@@ -93,6 +133,12 @@ class Shard:
 
     Read it with ``client.<resource>.read(shard)``; hand half of it to another worker with
     ``split()``; send it anywhere with ``to_json()`` or pickle. It never holds the API key.
+
+    A remainder (``ShardReader.remainder``, what a read that stopped has not read) starts at
+    the time of the last record read, inside that instant: ``taken`` records of ``start`` were
+    read already (``taken_ids`` their ids, in the order read, the last one the last record;
+    past ``_pagestate.MAX_TIES`` of them, only that last one) and are not read again. A planned
+    shard has none. ``depth`` counts the ``split()`` calls since it was planned.
     """
 
     resource: str
@@ -100,6 +146,10 @@ class Shard:
     end: datetime
     filters: Filters
     at_most: int
+    taken: int = 0
+    taken_ids: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_ids)
+    # Bookkeeping, not what the shard holds: halves equal the shards of the same windows.
+    depth: int = attrs.field(default=0, eq=False)
 
     def __attrs_post_init__(self) -> None:
         endpoint = sharded_endpoint(self.resource, "shard")
@@ -115,6 +165,19 @@ class Shard:
                 f"got {type(self.filters).__name__}",
             )
         check_int("at_most", self.at_most, 0, MAX_CURSOR)
+        check_int("taken", self.taken, 0, MAX_CURSOR)
+        check_int("depth", self.depth, 0, MAX_SPLIT_DEPTH)
+        ids = self.taken_ids
+        if not all(isinstance(one, str) and one for one in ids):
+            raise InvalidParameterError("taken_ids", "expected record ids (non-empty strings)")
+        if len(set(ids)) != len(ids):
+            raise InvalidParameterError("taken_ids", "an id is there twice")
+        if len(ids) > self.taken or (self.taken and not ids):
+            raise InvalidParameterError(
+                "taken_ids",
+                f"{len(ids)} ids for taken={self.taken}: expected the ids of the records taken "
+                "(at least the last one, at most all of them)",
+            )
         # In UTC: equal shards compare equal and print the same, however they were made.
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
@@ -122,9 +185,10 @@ class Shard:
     def split(self) -> tuple[Shard, Shard]:
         """The two halves of this shard at its time midpoint (on a whole millisecond):
         ``[start, middle)`` and ``[middle, end)``, whose reads together are this shard's.
-        Each keeps ``at_most`` (a bound on either half too). A shard shorter than two
-        milliseconds holds one instant, as the API answers times, and cannot be split:
-        InvalidParameterError."""
+        Each keeps ``at_most`` (a bound on either half too), the first keeps ``taken`` (a
+        remainder's records already read), and both count one more ``depth``. A shard shorter
+        than two milliseconds holds one instant, as the API answers times, and cannot be split,
+        nor can one split ``MAX_SPLIT_DEPTH`` times already: InvalidParameterError."""
         middle = midpoint(self.start, self.end)
         if middle is None:
             raise InvalidParameterError(
@@ -133,7 +197,16 @@ class Shard:
                 "2 ms: its records share one instant (the API's times are milliseconds), which "
                 "no window can cut",
             )
-        return attrs.evolve(self, end=middle), attrs.evolve(self, start=middle)
+        if self.depth >= MAX_SPLIT_DEPTH:
+            raise InvalidParameterError(
+                "shard",
+                f"split {self.depth} times already (at most {MAX_SPLIT_DEPTH}): read it as it is",
+            )
+        depth = self.depth + 1
+        return (
+            attrs.evolve(self, end=middle, depth=depth),
+            attrs.evolve(self, start=middle, taken=0, taken_ids=(), depth=depth),
+        )
 
     def to_json(self) -> str:
         """This shard as JSON text (what ``Shard.from_json()`` and ``--shard`` take)."""
@@ -146,7 +219,7 @@ class Shard:
         return cls._from_data(_load(text, "shard"), "shard")
 
     def _to_data(self) -> dict[str, Any]:
-        return {
+        data = {
             "aiotofu": "shard",
             "version": _VERSION,
             "resource": self.resource,
@@ -155,18 +228,30 @@ class Shard:
             "filters": self.filters.to_json(),
             "at_most": self.at_most,
         }
+        given = {"taken": self.taken, "taken_ids": list(self.taken_ids), "depth": self.depth}
+        return data | {key: value for key, value in given.items() if value}
 
     @classmethod
     def _from_data(cls, data: Any, name: str) -> Shard:
-        fields = _fields(data, "shard", name, ("resource", "start", "end", "filters", "at_most"))
+        keys = ("resource", "start", "end", "filters", "at_most")
+        fields = _fields(data, "shard", name, keys, optional=tuple(_SHARD_OPTIONAL))
         endpoint = sharded_endpoint(fields["resource"], name)
-        return cls(
-            resource=endpoint.name,
-            start=_datetime(fields["start"], name, "start"),
-            end=_datetime(fields["end"], name, "end"),
-            filters=_filters(endpoint, fields["filters"], name),
-            at_most=_at_most(fields["at_most"], name),
-        )
+        optional = {key: fields.get(key, default) for key, default in _SHARD_OPTIONAL.items()}
+        if not isinstance(optional["taken_ids"], list):
+            raise InvalidParameterError(name, "taken_ids: expected a list of record ids")
+        try:
+            return cls(
+                resource=endpoint.name,
+                start=_datetime(fields["start"], name, "start"),
+                end=_datetime(fields["end"], name, "end"),
+                filters=_filters(endpoint, fields["filters"], name),
+                at_most=_at_most(fields["at_most"], name),
+                **optional,
+            )
+        except InvalidParameterError as exc:
+            if exc.parameter == name:
+                raise
+            raise InvalidParameterError(name, str(exc)) from None
 
 
 def _tuple_of_shards(shards: Iterable[Shard]) -> tuple[Shard, ...]:
@@ -224,6 +309,12 @@ class Plan:
                 )
             if shard.filters != self.filters:
                 raise InvalidParameterError("plan", f"{where} has other filters than the plan")
+            if shard.taken:
+                raise InvalidParameterError(
+                    "plan",
+                    f"{where} is a remainder (it leaves out {shard.taken} records of its first "
+                    "instant, read before): a plan's shards hold whole instants",
+                )
             if previous is not None and shard.start != previous.end:
                 gap = "overlaps" if shard.start < previous.end else "leaves a gap after"
                 raise InvalidParameterError(
@@ -286,8 +377,11 @@ def _load(text: Any, name: str) -> Any:
         raise InvalidParameterError(name, f"not JSON ({exc})") from None
 
 
-def _fields(data: Any, kind: str, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The fields of a JSON object of ours of ``kind``, every key there and no other."""
+def _fields(
+    data: Any, kind: str, name: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The fields of a JSON object of ours of ``kind``: every key of ``keys`` there, those of
+    ``optional`` if they like, and no other."""
     if not isinstance(data, Mapping):
         raise InvalidParameterError(name, f"not a {kind}: expected a JSON object")
     tag = data.get("aiotofu")
@@ -300,7 +394,7 @@ def _fields(data: Any, kind: str, name: str, keys: tuple[str, ...]) -> dict[str,
             name, f"a {kind} of version {data.get('version')!r}; this aiotofu reads {_VERSION}"
         )
     given = set(data) - {"aiotofu", "version"}
-    missing, unknown = set(keys) - given, given - set(keys)
+    missing, unknown = set(keys) - given, given - set(keys) - set(optional)
     if missing:
         raise InvalidParameterError(name, f"not a valid {kind}: {sorted(missing)[0]} is missing")
     if unknown:

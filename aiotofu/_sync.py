@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, overload
 from ._client import API_KEY_ENV, Client
 from ._events import PageEvent
 from ._models import Batch, Page, User
-from ._pagestate import Chunk
+from ._pagestate import Chunk, Position
 from ._paginate import Paginator
 from ._planning import ShardSearch
 from ._requester import RetryEvent
@@ -53,12 +53,13 @@ from ._resources import (
     Units,
 )
 from ._retry import RetryPolicy
+from ._shardreader import ShardReader
 from ._shards import Plan, Shard
 from ._tls import CertOption, VerifyOption
 from ._watch import Watcher, WatchState
 from .errors import InvalidParameterError, StateError, TofuPilotError
 
-__all__ = ["SyncClient", "SyncPaginator", "SyncShards", "SyncWatcher"]
+__all__ = ["SyncClient", "SyncPaginator", "SyncShardReader", "SyncShards", "SyncWatcher"]
 
 if TYPE_CHECKING:
     import pandas
@@ -549,15 +550,17 @@ class SyncPaginator(Generic[T]):
 
         The same inside and after a ``with`` block: closing hands out nothing more.
         """
+        return self._paginator.token_at(self._position())
+
+    def _position(self) -> Position:
+        """Where the listing stands for this iterator's caller: after its last record."""
         if self._chunk is not None:
-            position = self._chunk.position(self._first + self._index)
-        elif self._taken:
+            return self._chunk.position(self._first + self._index)
+        if self._taken:
             # Taken, none handed out yet: just before the first of them.
             chunk, first = self._taken[0]
-            position = chunk.position(first)
-        else:
-            position = self._paginator.position
-        return self._paginator.token_at(position)
+            return chunk.position(first)
+        return self._paginator.position
 
     def to_arrow(self) -> pyarrow.Table:
         """Every remaining record as a ``pyarrow.Table``, page by page (see the async
@@ -628,6 +631,26 @@ def _close_soon(paginator: Paginator[Any], loop: asyncio.AbstractEventLoop) -> N
         asyncio.run_coroutine_threadsafe(closing, loop)
     except RuntimeError:  # closed meanwhile
         closing.close()
+
+
+class SyncShardReader(SyncPaginator[T]):
+    """What ``SyncClient.<resource>.read(shard)`` returns: a blocking iterator over a shard's
+    records (see ``SyncPaginator``) whose ``remainder`` is what it has not handed out (see
+    the async ``ShardReader``)."""
+
+    _paginator: ShardReader[T]
+
+    @property
+    def remainder(self) -> Shard | None:
+        """The part of the shard not handed out by this iterator (see the async
+        ``ShardReader.remainder``); None once the shard was read to its end."""
+        paginator = self._paginator
+        handed_out = not self._taken and (
+            self._chunk is None or self._first + self._index >= len(self._chunk.records)
+        )
+        if handed_out and paginator.remainder is None:
+            return None
+        return paginator.remainder_at(self._position())
 
 
 class SyncWatcher(Generic[W]):
@@ -749,6 +772,10 @@ async def _awaited(awaitable: Awaitable[R]) -> R:
 
 @overload
 def blocking(
+    method: Callable[Concatenate[Any, P], ShardReader[T]],
+) -> Callable[Concatenate[SyncResource, P], SyncShardReader[T]]: ...
+@overload
+def blocking(
     method: Callable[Concatenate[Any, P], Paginator[T]],
 ) -> Callable[Concatenate[SyncResource, P], SyncPaginator[T]]: ...
 @overload
@@ -790,6 +817,8 @@ def blocking(
             iterator = SyncWatcher(self._client, made)
         elif isinstance(made, ShardSearch):
             iterator = SyncShards(self._client, made)
+        elif isinstance(made, ShardReader):
+            iterator = SyncShardReader(self._client, made)
         else:
             iterator = SyncPaginator(self._client, made)
         self._client._iterators.add(iterator)

@@ -24,7 +24,15 @@ from typing import Any
 
 os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not phone home
 
-from benchmarks import contenders, depth, ratelimit, runs_page, telemetry, watch_lookback
+from benchmarks import (
+    contenders,
+    depth,
+    ratelimit,
+    runs_page,
+    shards,
+    telemetry,
+    watch_lookback,
+)
 from benchmarks.emulator import Server, emulator
 
 RESULTS = Path(__file__).parent / "results"
@@ -394,6 +402,8 @@ def report(results: dict[str, Any]) -> str:
         lines += depth.report(results["depth"])
     if "telemetry" in results:
         lines += telemetry.report(results["telemetry"])
+    if "shards" in results:
+        lines += shards.report(results["shards"])
     targets = [
         (name, ok)
         for section in results.values()
@@ -424,6 +434,7 @@ SCENARIOS = {
     "depth": depth.depth,
     "ratelimit": ratelimit.ratelimit,
     "telemetry": telemetry.telemetry,
+    "shards": shards.shards,
 }
 
 
@@ -452,6 +463,10 @@ def main() -> None:
         (args.output.parent / "depth.json").write_text(json.dumps(section, indent=2))
         if not depth.plot(results["depth"], args.output.parent / "depth.png"):
             print("(no plot: matplotlib is in the bench extra)", file=sys.stderr)
+    if "shards" in results and not args.quick:
+        # What the README's shards table reports, kept beside.
+        section = {"machine": results["machine"], **results["shards"]}
+        (args.output.parent / "shards.json").write_text(json.dumps(section, indent=2))
     print(report(results))
     print(f"\n(all figures in {args.output})", file=sys.stderr)
 

@@ -49,6 +49,7 @@ EXPECTED = [
     "RunUnit",
     "ServerError",
     "Shard",
+    "ShardReader",
     "StateError",
     "Station",
     "StationRef",

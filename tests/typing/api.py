@@ -244,16 +244,26 @@ async def shards() -> None:
             start: datetime = shard.start
             bound: int = shard.at_most
             runs = client.runs.read(shard, page_size=100, prefetch=4)
-            assert_type(runs, aiotofu.Paginator[aiotofu.Run])
+            assert_type(runs, aiotofu.ShardReader[aiotofu.Run])
+            still: aiotofu.Paginator[aiotofu.Run] = runs  # a Paginator as well
+            straggler = client.runs.read(shard, budget=1_000)
+            rest = straggler.remainder
+            assert_type(rest, aiotofu.Shard | None)
+            if rest is not None:
+                taken: int = rest.taken
+                ids: tuple[str, ...] = rest.taken_ids
+                depth: int = rest.split()[0].depth
+                del taken, ids, depth
+            del still
             left, right = shard.split()
             again: aiotofu.Shard = aiotofu.Shard.from_json(left.to_json())
             del start, bound, right, again
         async for found in client.batches.shards(target_size=5_000, part_numbers="PCB"):
             assert_type(found, aiotofu.Shard)
-            assert_type(client.batches.read(found), aiotofu.Paginator[aiotofu.Batch])
+            assert_type(client.batches.read(found), aiotofu.ShardReader[aiotofu.Batch])
         same: aiotofu.Plan = aiotofu.Plan.from_json(plan.to_json())
         logs = client.logs.read((await client.logs.plan(target_size=10)).shards[0])
-        assert_type(logs, aiotofu.Paginator[aiotofu.Log])
+        assert_type(logs, aiotofu.ShardReader[aiotofu.Log])
         del as_of, resource, same
     with aiotofu.SyncClient("key") as sync:
         planned: aiotofu.Plan = sync.units.plan(target_size=1_000, latest_only=True)
@@ -261,6 +271,9 @@ async def shards() -> None:
             assert_type(piece, aiotofu.Shard)
         for unit in sync.units.read(planned.shards[0]):
             assert_type(unit, aiotofu.Unit)
+        blocking_read = sync.units.read(planned.shards[0], budget=10)
+        assert_type(blocking_read.remainder, aiotofu.Shard | None)
+        assert_type(blocking_read.collect(), list[aiotofu.Unit])
 
 
 async def shard_misuses(
@@ -275,6 +288,8 @@ async def shard_misuses(
     client.batches.shards(target_size=1, sort_by="number")  # type: ignore[call-arg]
     client.runs.read(shard, page_sise=3)  # type: ignore[call-arg]
     client.runs.read("shard")  # type: ignore[arg-type]
+    client.runs.read(shard, budget="10")  # type: ignore[arg-type]
+    client.runs.read(shard).remainder = shard  # type: ignore[misc]
     sync.runs.plan(target_size=1, outcomes=["FIAL"])  # type: ignore[list-item]
 
 

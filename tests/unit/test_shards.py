@@ -11,6 +11,7 @@ import pickle
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -423,3 +424,101 @@ def test_exactly_the_shardable_endpoints_have_plan_shards_and_read() -> None:
                 assert hasattr(resource, name) == shardable(endpoint), (endpoint.name, name)
     assert sorted(e.name for e in ENDPOINTS if shardable(e)) == ["batches", "logs", "runs", "units"]
     sync.close()
+
+
+# -- remainders (stragglers) ------------------------------------------------------------------
+
+
+def remainder_of(start: int = 3, end: int = 10, ids: tuple[str, ...] = ("a", "b")) -> Shard:
+    """A remainder of runs: [T0 + start ms, T0 + end ms), its first instant's ``ids`` read."""
+    return attrs.evolve(shard(start, end), taken=len(ids), taken_ids=ids)
+
+
+def test_a_remainder_round_trips_json_and_pickle_with_its_position_and_depth() -> None:
+    rest = attrs.evolve(remainder_of(), depth=3)
+    for copy in (Shard.from_json(rest.to_json()), pickle.loads(pickle.dumps(rest))):
+        assert copy == rest
+        assert (copy.taken, copy.taken_ids, copy.depth) == (2, ("a", "b"), 3)
+    assert json.loads(rest.to_json())["taken_ids"] == ["a", "b"]
+
+
+def test_a_planned_shard_writes_no_remainder_keys_and_old_json_still_reads() -> None:
+    data = json.loads(shard().to_json())
+    assert not {"taken", "taken_ids", "depth"} & set(data)
+    assert Shard.from_json(json.dumps(data)) == shard()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"taken": -1}, "taken"),
+        ({"taken": 1, "taken_ids": ()}, "taken_ids"),
+        ({"taken": 1, "taken_ids": ("a", "b")}, "taken_ids"),
+        ({"taken": 2, "taken_ids": ("a", "a")}, "twice"),
+        ({"taken": 1, "taken_ids": ("",)}, "taken_ids"),
+        ({"taken": 1, "taken_ids": (7,)}, "taken_ids"),
+        ({"depth": 11}, "depth"),
+        ({"depth": -1}, "depth"),
+    ],
+)
+def test_a_bad_remainder_is_refused_naming_what_is_wrong(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        attrs.evolve(shard(), **change)
+    data = json.loads(shard().to_json()) | {
+        key: list(value) if isinstance(value, tuple) else value for key, value in change.items()
+    }
+    with pytest.raises(InvalidParameterError, match=message) as raised:
+        Shard.from_json(json.dumps(data))
+    assert raised.value.parameter == "shard"
+
+
+def test_taken_ids_in_json_must_be_a_list() -> None:
+    data = json.loads(remainder_of().to_json()) | {"taken_ids": "ab"}
+    with pytest.raises(InvalidParameterError, match="taken_ids: expected a list"):
+        Shard.from_json(json.dumps(data))
+
+
+def test_a_remainder_splits_keeping_its_position_on_the_left_and_counting_depth() -> None:
+    left, right = remainder_of(3, 10).split()
+    assert (left.start, left.end, left.taken, left.taken_ids) == (
+        T0 + 3 * MS,
+        T0 + 6 * MS,
+        2,
+        ("a", "b"),
+    )
+    assert (right.start, right.taken, right.taken_ids) == (T0 + 6 * MS, 0, ())
+    assert left.depth == right.depth == 1
+    assert right.split()[0].depth == 2
+
+
+def test_depth_is_bounded_and_is_not_part_of_equality() -> None:
+    piece = shard(0, 10_000)
+    for _ in range(10):
+        piece = piece.split()[0]
+    assert piece.depth == 10
+    assert piece == shard(0, 9)  # 10 000 ms halved ten times, on whole milliseconds
+    with pytest.raises(InvalidParameterError, match="split 10 times already"):
+        piece.split()
+
+
+def test_a_plan_holding_a_remainder_is_refused() -> None:
+    plan = plan_of(0, 3, 10)
+    shards = [plan.shards[0], remainder_of(3, 10)]
+    with pytest.raises(InvalidParameterError, match=r"shards\[1\] is a remainder"):
+        Plan("runs", plan.as_of, shards, RunFilters(), 50).validate()
+
+
+def test_the_remainder_of_a_read_is_cut_at_its_last_record() -> None:
+    from aiotofu._shards import remainder
+
+    rest = remainder(shard(0, 10), T0 + 4 * MS, ("x", "y"), 2)
+    assert (rest.start, rest.end, rest.taken, rest.taken_ids) == (
+        T0 + 4 * MS,
+        T0 + 10 * MS,
+        2,
+        ("x", "y"),
+    )
+    with pytest.raises(InvalidParameterError, match="not in"):
+        remainder(shard(0, 10), T0 + 10 * MS, ("x",), 1)
