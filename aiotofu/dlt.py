@@ -42,14 +42,17 @@ read once, when the source is made, kept out of every repr, and never given to d
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 try:
     import dlt
     from dlt.extract.source import DltSource
+    from dlt.pipeline.pipeline import Pipeline
 except ImportError as exc:  # pragma: no cover - the suite installs the extra
     raise ImportError(
         f"aiotofu.dlt needs dlt: pip install 'aiotofu[dlt]' ({exc})", name=exc.name
@@ -62,7 +65,7 @@ from ._filters import check_int
 from ._options import MAX_PAGE_SIZE
 from .errors import InvalidParameterError, TofuPilotError
 
-__all__ = ["INCREMENTAL", "RESOURCES", "source"]
+__all__ = ["INCREMENTAL", "RESOURCES", "duckdb_pipeline", "run", "source"]
 
 SECTION = "tofupilot"
 """dlt's name for the source, and the section its secrets and config are read from."""
@@ -155,6 +158,53 @@ def source(
 
     made_source: DltSource = tofupilot()
     return made_source
+
+
+def duckdb_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    pipeline_name: str | None = None,
+    pipelines_dir: str | os.PathLike[str] | None = None,
+) -> Pipeline:
+    """The dlt pipeline ``aiotofu load`` runs: into the DuckDB file ``path``, dataset
+    ``tofupilot``. Its name (which keys the incremental state dlt keeps in ``pipelines_dir``,
+    by default dlt's own) is one per file unless given, so that the state of one database
+    never makes a load into another skip what that one never received."""
+    resolved = Path(path).resolve()
+    name = pipeline_name or "aiotofu_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    where = {} if pipelines_dir is None else {"pipelines_dir": str(pipelines_dir)}
+    made: Pipeline = dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(resolved)),
+        dataset_name="tofupilot",
+        **where,
+    )
+    return made
+
+
+def run(pipeline: Pipeline, source: DltSource) -> dict[str, int]:
+    """Run ``pipeline`` on ``source``; the rows loaded per table (dlt's own tables left out).
+
+    A load that fails because of TofuPilot (a refused key, the network, retries run out)
+    raises aiotofu's own error, not dlt's wrapper around it; anything else raises a
+    TofuPilotError with the first line of dlt's message (the key is in no dlt message: it
+    never reaches dlt).
+    """
+    try:
+        pipeline.run(source)
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, TofuPilotError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, TofuPilotError):
+            raise cause from None
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else ""
+        raise TofuPilotError(f"the load failed: {type(exc).__name__}: {first_line}") from exc
+    trace = pipeline.last_trace
+    info = None if trace is None else trace.last_normalize_info
+    counts = {} if info is None else info.row_counts
+    return {table: count for table, count in counts.items() if not table.startswith("_dlt")}
 
 
 def _names(resources: Iterable[str]) -> tuple[str, ...]:

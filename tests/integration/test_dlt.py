@@ -143,3 +143,30 @@ def test_bad_arguments_are_refused_naming_them(monkeypatch: pytest.MonkeyPatch) 
     made = aiotofu.dlt.source(resources="runs", start=datetime(2024, 1, 1, tzinfo=timezone.utc))
     assert list(made.selected_resources) == ["runs"]
     assert "from-dlt-secrets" not in repr(made) + repr(made.resources["runs"])
+
+
+def test_the_load_command_loads_the_resources_named_and_then_only_what_is_new(
+    small: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiotofu.cli import main
+
+    database = tmp_path / "cli.duckdb"
+    command = ["load", "--destination", "duckdb", "--path", str(database)]
+    command += ["--resources", "runs,units", "--base-url", small.base_url]
+    assert main([*command, "--api-key", small.api_key]) == 0
+    printed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert printed["runs"] == "40"
+    assert int(printed["units"]) > 0
+    assert len(rows(tmp_path, "cli", "runs")) == 40
+    small.add_run()
+    assert main([*command, "--api-key", small.api_key]) == 0
+    assert int(dict(line.split("\t") for line in capsys.readouterr().out.splitlines())["runs"]) < 5
+    assert len(rows(tmp_path, "cli", "runs")) == 41
+    # A refused key: one line naming aiotofu's error, exit 1, the key nowhere.
+    assert main([*command, "--api-key", "tp-not-the-key"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aiotofu: AuthenticationError")
+    assert "Traceback" not in err
+    assert "tp-not-the-key" not in err
+    assert main([*command, "--resources", "runs,nope", "--api-key", small.api_key]) == 2
+    assert "resources" in capsys.readouterr().err
