@@ -172,7 +172,7 @@ def duckdb_pipeline(
     never makes a load into another skip what that one never received."""
     resolved = Path(path).resolve()
     name = pipeline_name or "aiotofu_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
-    where = {} if pipelines_dir is None else {"pipelines_dir": str(pipelines_dir)}
+    where: dict[str, Any] = {} if pipelines_dir is None else {"pipelines_dir": str(pipelines_dir)}
     made: Pipeline = dlt.pipeline(
         pipeline_name=name,
         destination=dlt.destinations.duckdb(str(resolved)),
