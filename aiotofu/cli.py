@@ -1007,7 +1007,7 @@ def _run_load(args: argparse.Namespace) -> int:
     counts = loading.run(pipeline, source)
     for table, count in sorted(counts.items()):
         print(f"{table}\t{count}")
-    print(f"aiotofu: loaded into {args.path} (dataset tofupilot)", file=sys.stderr)
+    print(f"aiotofu: loaded into {args.path} (dataset {loading.DATASET})", file=sys.stderr)
     return EXIT_OK
 
 

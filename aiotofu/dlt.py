@@ -65,10 +65,15 @@ from ._filters import check_int
 from ._options import MAX_PAGE_SIZE
 from .errors import InvalidParameterError, TofuPilotError
 
-__all__ = ["INCREMENTAL", "RESOURCES", "duckdb_pipeline", "run", "source"]
+__all__ = ["DATASET", "INCREMENTAL", "RESOURCES", "duckdb_pipeline", "run", "source"]
 
 SECTION = "tofupilot"
 """dlt's name for the source, and the section its secrets and config are read from."""
+
+DATASET = "tofupilot_data"
+"""The dataset (a DuckDB schema) ``duckdb_pipeline`` loads into: not ``tofupilot``, because
+DuckDB names a file's catalog after the file, and a ``tofupilot.duckdb`` holding a schema
+``tofupilot`` makes every ``tofupilot.runs`` ambiguous (dlt's load then fails)."""
 
 INCREMENTAL = ("batches", "units", "runs")
 """The resources listed incrementally on the server's creation time, ``created_at``."""
@@ -167,16 +172,19 @@ def duckdb_pipeline(
     pipelines_dir: str | os.PathLike[str] | None = None,
 ) -> Pipeline:
     """The dlt pipeline ``aiotofu load`` runs: into the DuckDB file ``path``, dataset
-    ``tofupilot``. Its name (which keys the incremental state dlt keeps in ``pipelines_dir``,
-    by default dlt's own) is one per file unless given, so that the state of one database
-    never makes a load into another skip what that one never received."""
+    ``DATASET`` (``tofupilot_data``). Its name (which keys the incremental state dlt keeps
+    in ``pipelines_dir``, by default dlt's own) is one per file unless given, so that the
+    state of one database never makes a load into another skip what that one never
+    received."""
     resolved = Path(path).resolve()
+    if resolved.stem == DATASET:
+        raise InvalidParameterError("path", f"a file named {DATASET} hides the dataset: rename it")
     name = pipeline_name or "aiotofu_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
     where: dict[str, Any] = {} if pipelines_dir is None else {"pipelines_dir": str(pipelines_dir)}
     made: Pipeline = dlt.pipeline(
         pipeline_name=name,
         destination=dlt.destinations.duckdb(str(resolved)),
-        dataset_name="tofupilot",
+        dataset_name=DATASET,
         **where,
     )
     return made
@@ -333,4 +341,12 @@ def _by_procedure(
                             _row(record) | {"procedure_id": procedure.id} for record in page.items
                         ]
 
-    return dlt.resource(pages, name=name, write_disposition="merge", primary_key="id")
+    # A limit is a number, a boolean or a string: one text column whatever a load meets first
+    # (dlt would otherwise type it from the first value and add variant columns for the rest).
+    hints: dict[str, Any] = {}
+    if name == "measurements":
+        limit = dlt.mark.make_nested_hints(
+            columns=[{"name": "expected_value", "data_type": "text"}]
+        )
+        hints["nested_hints"] = {"validators": limit}
+    return dlt.resource(pages, name=name, write_disposition="merge", primary_key="id", **hints)

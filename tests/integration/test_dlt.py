@@ -40,9 +40,11 @@ def source(emu: Emulator, **options: Any) -> Any:
     return aiotofu.dlt.source(api_key=emu.api_key, base_url=emu.base_url, **options)
 
 
-def rows(path: Path, name: str, table: str, columns: str = "id") -> list[Any]:
+def rows(
+    path: Path, name: str, table: str, columns: str = "id", dataset: str = "tofupilot"
+) -> list[Any]:
     with duckdb.connect(str(path / f"{name}.duckdb"), read_only=True) as connection:
-        return connection.sql(f"SELECT {columns} FROM tofupilot.{table}").fetchall()
+        return connection.sql(f"SELECT {columns} FROM {dataset}.{table}").fetchall()
 
 
 def test_two_loads_with_an_upload_between_them_add_exactly_the_new_run(
@@ -157,11 +159,11 @@ def test_the_load_command_loads_the_resources_named_and_then_only_what_is_new(
     printed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
     assert printed["runs"] == "40"
     assert int(printed["units"]) > 0
-    assert len(rows(tmp_path, "cli", "runs")) == 40
+    assert len(rows(tmp_path, "cli", "runs", dataset=aiotofu.dlt.DATASET)) == 40
     small.add_run()
     assert main([*command, "--api-key", small.api_key]) == 0
     assert int(dict(line.split("\t") for line in capsys.readouterr().out.splitlines())["runs"]) < 5
-    assert len(rows(tmp_path, "cli", "runs")) == 41
+    assert len(rows(tmp_path, "cli", "runs", dataset=aiotofu.dlt.DATASET)) == 41
     # A refused key: one line naming aiotofu's error, exit 1, the key nowhere.
     assert main([*command, "--api-key", "tp-not-the-key"]) == 1
     err = capsys.readouterr().err
@@ -170,3 +172,15 @@ def test_the_load_command_loads_the_resources_named_and_then_only_what_is_new(
     assert "tp-not-the-key" not in err
     assert main([*command, "--resources", "runs,nope", "--api-key", small.api_key]) == 2
     assert "resources" in capsys.readouterr().err
+
+
+def test_a_database_file_named_like_the_dataset_loads(small: Emulator, tmp_path: Path) -> None:
+    """DuckDB names a file's catalog after it: ``tofupilot.duckdb`` with a dataset (a schema)
+    named ``tofupilot`` made every table name ambiguous, and the load failed. The dataset of
+    ``duckdb_pipeline`` is named so that the natural file name works."""
+    pipeline = aiotofu.dlt.duckdb_pipeline(tmp_path / "tofupilot.duckdb")
+    loaded = aiotofu.dlt.run(pipeline, source(small, resources=["runs"]))
+    assert loaded["runs"] == 40
+    with duckdb.connect(str(tmp_path / "tofupilot.duckdb"), read_only=True) as connection:
+        [[count]] = connection.sql(f"SELECT count(*) FROM {aiotofu.dlt.DATASET}.runs").fetchall()
+    assert count == 40
