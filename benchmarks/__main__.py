@@ -281,6 +281,10 @@ def report(results: dict[str, Any]) -> str:
         f"Python {results['machine']['python']}",
         "",
     ]
+    if "load" in results:
+        from benchmarks import load
+
+        lines += [*load.report(results["load"]), ""]
     if "latency_bound" in results:
         section = results["latency_bound"]
         lines += [
@@ -400,6 +404,13 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_scenario(quick: bool) -> dict[str, Any]:
+    """aiotofu.dlt.source() against dlt's own REST API source (benchmarks/load.py)."""
+    from benchmarks import load  # dlt and DuckDB: the dlt extra, imported for this one only
+
+    return load.load(quick)
+
+
 SCENARIOS = {
     "latency": latency_bound,
     "cpu": cpu_bound,
@@ -409,6 +420,7 @@ SCENARIOS = {
     "emulator": emulator_speed,
     "watch-lookback": watch_lookback.watch_lookback,
     "depth": depth.depth,
+    "load": load_scenario,
 }
 
 
