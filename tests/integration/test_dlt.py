@@ -6,6 +6,8 @@ duplicates. One small emulator and one pipeline into a DuckDB file of its own pe
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -184,3 +186,30 @@ def test_a_database_file_named_like_the_dataset_loads(small: Emulator, tmp_path:
     with duckdb.connect(str(tmp_path / "tofupilot.duckdb"), read_only=True) as connection:
         [[count]] = connection.sql(f"SELECT count(*) FROM {aiotofu.dlt.DATASET}.runs").fetchall()
     assert count == 40
+
+
+def test_the_same_source_loads_into_postgresql_when_a_server_is_given(
+    small: Emulator, tmp_path: Path
+) -> None:
+    """PostgreSQL, as a team would load it: the same source, dlt's own pipeline. Skipped
+    unless ``AIOTOFU_TEST_POSTGRES`` is a ``postgresql://`` URL (and psycopg2 is installed)."""
+    credentials = os.environ.get("AIOTOFU_TEST_POSTGRES")
+    if not credentials:
+        pytest.skip("no PostgreSQL server: set AIOTOFU_TEST_POSTGRES to a postgresql:// URL")
+    pytest.importorskip("psycopg2")
+    pipeline = dlt.pipeline(
+        pipeline_name="postgres",
+        destination=dlt.destinations.postgres(credentials),
+        dataset_name=f"aiotofu_test_{uuid.uuid4().hex[:8]}",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    try:
+        for _ in range(2):
+            assert aiotofu.dlt.run(pipeline, source(small, resources=["runs"]))["runs"] <= 40
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("runs")
+            [[count, ids]] = client.execute_sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
+        assert count == ids == 40
+    finally:
+        with pipeline.sql_client() as client:
+            client.drop_dataset()
