@@ -7,6 +7,7 @@
     aiotofu runs plan --target-size 20000 --outcome FAIL > plan.json
     aiotofu runs read --shard "$(jq -c '.shards[0]' plan.json)" > shard-0.jsonl
     aiotofu emulator --port 8080 --batches 10000
+    aiotofu load --destination duckdb --path tofupilot.duckdb --resources runs,measurements
     aiotofu demo
 
 Usage and API errors print one line on stderr and exit non-zero (2: usage, 1: the API or the
@@ -194,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_database(demo, precision=False)
     _add_faults(demo, latency=0.02, fail_rate=0.1, drop_rate=0.02)
     demo.set_defaults(run=_run_demo)
+    _add_load(commands)
     return parser
 
 
@@ -1044,6 +1046,58 @@ def _describe(batch: Batch) -> str:
         f"{batch.number} created {format_datetime(batch.created_at)} by {creator}, "
         f"{batch.unit_count} units"
     )
+
+
+# -- load: the dlt source into a destination ------------------------------------------------
+
+
+def _add_load(commands: Any) -> None:
+    load = commands.add_parser(
+        "load",
+        help="load records into a database with dlt (extra aiotofu[dlt])",
+        description="Load TofuPilot's records into a database with aiotofu.dlt.source(): the "
+        "first load takes everything, each later one what was created since (less --lag), "
+        "merged on id. Prints the rows loaded per table.",
+    )
+    load.add_argument("--destination", choices=("duckdb",), required=True, help="duckdb")
+    load.add_argument("--path", required=True, metavar="FILE", help="the database file")
+    load.add_argument(
+        "--resources",
+        metavar="NAMES",
+        help="comma-separated resources to load (default: all of them)",
+    )
+    load.add_argument("--start", metavar="DATETIME", help="the first load starts here (ISO 8601)")
+    load.add_argument(
+        "--lag", type=float, default=10.0, metavar="MINUTES", help="the lag window (10)"
+    )
+    load.add_argument(
+        "--pipeline-name",
+        metavar="NAME",
+        help="dlt's pipeline, which keeps the incremental state (default: one per --path)",
+    )
+    _add_connection(load)
+    load.set_defaults(run=_run_load)
+
+
+def _run_load(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from . import dlt as loading  # dlt is imported here, by this command only
+
+    options: dict[str, Any] = {"api_key": args.api_key, "base_url": args.base_url}
+    if args.resources is not None:
+        options["resources"] = [name.strip() for name in args.resources.split(",")]
+    if not is_seconds(args.lag):
+        raise UsageError(f"--lag: expected minutes >= 0, got {args.lag!r}")
+    source = loading.source(
+        start=_datetime_flag("--start", args.start), lag=timedelta(minutes=args.lag), **options
+    )
+    pipeline = loading.duckdb_pipeline(args.path, pipeline_name=args.pipeline_name)
+    counts = loading.run(pipeline, source)
+    for table, count in sorted(counts.items()):
+        print(f"{table}\t{count}")
+    print(f"aiotofu: loaded into {args.path} (dataset {loading.DATASET})", file=sys.stderr)
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

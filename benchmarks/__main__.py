@@ -300,6 +300,10 @@ def report(results: dict[str, Any]) -> str:
             *ratelimit.table(section),
             "",
         ]
+    if "load" in results:
+        from benchmarks import load
+
+        lines += [*load.report(results["load"]), ""]
     if "latency_bound" in results:
         section = results["latency_bound"]
         lines += [
@@ -423,6 +427,13 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_scenario(quick: bool) -> dict[str, Any]:
+    """aiotofu.dlt.source() against dlt's own REST API source (benchmarks/load.py)."""
+    from benchmarks import load  # dlt and DuckDB: the dlt extra, imported for this one only
+
+    return load.load(quick)
+
+
 SCENARIOS = {
     "latency": latency_bound,
     "cpu": cpu_bound,
@@ -435,6 +446,7 @@ SCENARIOS = {
     "ratelimit": ratelimit.ratelimit,
     "telemetry": telemetry.telemetry,
     "shards": shards.shards,
+    "load": load_scenario,
 }
 
 

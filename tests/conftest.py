@@ -12,6 +12,8 @@ from aiotofu.testing import Emulator, VirtualClock, virtual_clock
 
 # The official SDK (a test dependency) must never try to report anything over the network.
 os.environ["DISABLE_TELEMETRY"] = "1"
+# Nor dlt (aiotofu.dlt's tests, the README's Analysis example in a subprocess).
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
 
 @pytest.fixture(autouse=True)

@@ -234,3 +234,37 @@ def test_without_opentelemetry_a_client_does_nothing_of_it() -> None:
         """
     )
     assert result == {"telemetry": "None", "heavy": []}
+
+
+@pytest.mark.slow
+def test_importing_aiotofu_never_imports_dlt() -> None:
+    """``aiotofu.dlt`` is the only module that imports dlt (and DuckDB is only dlt's): not the
+    package, its testing helpers or the command line, whose ``load`` imports it when it runs."""
+    result = loaded_after(
+        """
+        import sys
+        import aiotofu, aiotofu.testing, aiotofu.cli
+        result = {"dlt": sorted(n for n in ("dlt", "duckdb") if n in sys.modules)}
+        """
+    )
+    assert result == {"dlt": [], "heavy": []}
+
+
+@pytest.mark.slow
+def test_aiotofu_dlt_without_dlt_says_which_extra_to_install() -> None:
+    """dlt absent: an ImportError that names the extra, and ``import aiotofu`` still works."""
+    result = loaded_after(
+        """
+        import sys
+        sys.modules["dlt"] = None
+        import aiotofu
+        try:
+            import aiotofu.dlt
+        except ImportError as exc:
+            result = {"error": str(exc), "name": exc.name}
+        else:
+            result = {"error": None}
+        """
+    )
+    assert "pip install 'aiotofu[dlt]'" in str(result["error"])
+    assert str(result["name"]).split(".")[0] == "dlt"

@@ -90,3 +90,11 @@ def test_the_dask_extra_brings_distributed_and_the_test_extra_tests_it() -> None
     for name in ("dask", "test"):
         assert extra(name)["dask"].extras == {"distributed"}, name
     assert extra("dask")["dask"].specifier == extra("test")["dask"].specifier
+
+
+def test_the_dlt_extra_brings_dlt_and_duckdb_and_the_test_extra_tests_them() -> None:
+    """``aiotofu[dlt]`` installs what ``aiotofu.dlt`` imports and the DuckDB ``aiotofu load``
+    writes to; the `test` extra the same, so that the README's test command runs their tests."""
+    for name in ("dlt", "test"):
+        assert {"dlt", "duckdb"} <= set(extra(name)), name
+        assert "1.31" in str(extra(name)["dlt"].specifier), name

@@ -99,6 +99,32 @@ _PLANS: dict[str, list[tuple[str, str | None, list[tuple[Any, ...]]]]] = {
     ],
     "Firmware flashing": [("flash", None, [("image_crc", "string", "0x1f2e")])],
 }
+# Each numeric measurement's process, which its outcomes follow: where its mean sits between
+# its limits (0: the low one, 1: the high one) and its capability, Cpk = min(mean - low,
+# high - mean) / 3 sigma. 1.33 is the usual target; below 1 a measurement fails often enough
+# to show in a day's yield, and the Cpk a query computes from the values finds these again.
+_PROCESS: dict[str, tuple[float, float]] = {
+    "inrush_current": (0.45, 1.5),
+    "vcc_3v3": (0.55, 1.33),
+    "vcc_5v": (0.5, 1.67),
+    "rssi": (0.6, 0.6),
+    "r12": (0.5, 1.33),
+    "c3": (0.4, 0.75),
+    "board_temp": (0.5, 1.0),
+    "offset_mv": (0.5, 1.5),
+    "gain_error": (0.6, 0.55),
+}
+# How often the other judged measurements fail: a defect counted, a check that says no, a
+# string that does not match.
+_SLIP: dict[str, float] = {
+    "open_nets": 0.03,
+    "errors": 0.04,
+    "link_ok": 0.03,
+    "scratches": 0.03,
+    "fw_version": 0.02,
+    "label_text": 0.02,
+    "image_crc": 0.02,
+}
 _SEQUENCES = {"power": "Power checks", "radio": "Radio checks", "cal": "Calibration steps"}
 _DECLARED_OPERATORS = ["Night shift", "Line lead", "Contractor A"]
 _FIXTURES = ["F1", "F2", "F3", "F4"]
@@ -668,37 +694,53 @@ def _phases(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, str]:
     """The attempts of every phase of a run and their measurements; the run's end and outcome.
 
-    A failed attempt is retried once in three; a run that errs, times out or is aborted stops
-    there, and its remaining phases are skipped."""
+    The measurements decide: each is drawn from its process (``_PROCESS``) and judged against
+    its limits, an attempt fails when one of its measurements does, and a run fails when the
+    last attempt of one of its phases did. A failed attempt is retried once in three (the
+    retry draws afresh, and may fail again). A run that errs, times out or is aborted stops at
+    a phase, which ends in ERROR, and its remaining phases are skipped. An ``outcome`` asked
+    for is made true: FAIL forces one measurement out of its limits, PASS keeps them all in.
+    """
     if outcome is None:
         outcome = next((o for o, chance in _OUTCOMES_BY_CHANCE if rng.random() < chance), None)
-    stop_at = rng.randrange(len(_PLANS[procedure])) if outcome not in (None, "PASS", "FAIL") else -1
-    must_fail = rng.randrange(len(_PLANS[procedure])) if outcome == "FAIL" else -1
+    plans = _PLANS[procedure]
+    stop_at = rng.randrange(len(plans)) if outcome not in (None, "PASS", "FAIL") else -1
+    judged = [index for index, (_, _, plan) in enumerate(plans) if _judged(plan)]
+    must_fail = judged[rng.randrange(len(judged))] if outcome == "FAIL" else -1
+    force = "PASS" if outcome == "PASS" else None
     phases: list[dict[str, Any]] = []
     measurements: list[dict[str, Any]] = []
     at = started
     failed = False
-    for index, (name, sequence, plan) in enumerate(_PLANS[procedure]):
+    for index, (name, sequence, plan) in enumerate(plans):
         if 0 <= stop_at < index:
             phases.append(_phase(run_id, name, sequence, "SKIP", None, None, 0, True))
             continue
-        attempts = 1
-        fail = index == must_fail or (outcome is None and rng.random() < 0.04)
-        if fail and outcome is None and rng.random() < 0.33:
-            attempts = 2  # retried, and the retry passes
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+        attempt = 0
+        while True:
             length = rng.randrange(200, 20_000) * 1000 + fine(run_id, name, str(attempt))
-            attempt_fails = fail and not (attempts == 2 and last)
-            result = "ERROR" if index == stop_at else "FAIL" if attempt_fails else "PASS"
-            phase = _phase(run_id, name, sequence, result, at, at + length, attempt, last)
-            phases.append(phase)
-            for spec in plan:
-                measurements.append(
-                    _measurement(rng, phase, spec, attempt_fails and spec is plan[0])
+            phase = _phase(run_id, name, sequence, "PASS", at, at + length, attempt, True)
+            taken = [
+                _measurement(
+                    phase,
+                    spec,
+                    "FAIL" if index == must_fail and spec is _first_judged(plan) else force,
                 )
+                for spec in plan
+            ]
+            attempt_fails = any(m["measurement_outcome"] == "FAIL" for m in taken)
+            phase["outcome"] = "ERROR" if index == stop_at else "FAIL" if attempt_fails else "PASS"
+            phases.append(phase)
+            measurements.extend(taken)
             at += length
-        failed = failed or (fail and attempts == 1)
+            # A failed attempt is retried once in three, once, unless the outcome is decided.
+            if not attempt_fails or attempt or outcome is not None or rng.random() >= 0.33:
+                break
+            phase["is_final_attempt"] = False
+            for measurement in taken:
+                measurement["is_final_attempt"] = False
+            attempt += 1
+        failed = failed or attempt_fails
     final = outcome if outcome is not None else "FAIL" if failed else "PASS"
     return phases, measurements, at, final
 
@@ -729,30 +771,44 @@ def _phase(
     }
 
 
-def _measurement(
-    rng: random.Random, phase: dict[str, Any], spec: tuple[Any, ...], fail: bool
-) -> dict[str, Any]:
+def _judged(plan: Sequence[tuple[Any, ...]]) -> bool:
+    """Whether a phase's measurements can fail it (a json one is recorded, not judged)."""
+    return _first_judged(plan) is not None
+
+
+def _first_judged(plan: Sequence[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    return next((spec for spec in plan if spec[1] != "json"), None)
+
+
+def _measurement(phase: dict[str, Any], spec: tuple[Any, ...], force: str | None) -> dict[str, Any]:
+    """One measurement of an attempt: drawn from its process, judged against its limits.
+
+    ``force`` "FAIL" puts it out of its limits, "PASS" keeps it within them, None lets the
+    draw decide. The draw comes from the measurement's own id, not the run's random stream,
+    so that a measurement is the same whatever else the run drew."""
     name, kind = spec[0], spec[1]
+    draw = random.Random(f"value:{phase['id']}:{name}")
     value = bool_value = string_value = units = None
     validators: list[dict[str, Any]] | None = None
-    outcome = "FAIL" if fail else "PASS"
     if kind == "numeric":
         units, low, high = spec[2], spec[3], spec[4]
-        span = (high - low) or 1.0
-        value = round(high + span * rng.uniform(0.05, 0.5) if fail else rng.uniform(low, high), 4)
+        value = _numeric(draw, name, low, high, force)
         validators = [
             _validator(">=", low, value >= low),
             _validator("<=", high, value <= high),
         ]
+        passed = low <= value <= high
     elif kind == "boolean":
-        bool_value = not fail
+        bool_value = force == "PASS" or (force is None and draw.random() >= _SLIP[name])
         validators = [_validator("==", True, bool_value)]
+        passed = bool_value
     elif kind == "string":
         expected = spec[2]
-        string_value = "mismatch" if fail else expected
+        slipped = force == "FAIL" or (force is None and draw.random() < _SLIP[name])
+        string_value = "mismatch" if slipped else expected
         validators = [_validator("==", expected, string_value == expected)]
-    else:
-        outcome = "UNSET"  # recorded, not judged
+        passed = string_value == expected
+    outcome = "UNSET" if kind == "json" else "PASS" if passed else "FAIL"  # json: not judged
     return {
         "id": stable_id("measurement", phase["id"], name),
         "phase_name": phase["name"],
@@ -769,6 +825,24 @@ def _measurement(
         "validators": validators,
         "_phase": phase,
     }
+
+
+def _numeric(draw: random.Random, name: str, low: float, high: float, force: str | None) -> float:
+    """A value from the measurement's process: normal about its centre, with the spread its
+    capability (Cpk) gives; a count (limits 0..0) is 0 but for its slips. Forced: out of the
+    limits above the high one (FAIL), or drawn again until within them (PASS)."""
+    if force == "FAIL":
+        return round(high + ((high - low) or 1.0) * draw.uniform(0.05, 0.5), 4)
+    if low == high:  # a count of defects: none, or a few
+        return float(draw.randint(1, 3)) if force is None and draw.random() < _SLIP[name] else low
+    centre, cpk = _PROCESS[name]
+    mean = low + centre * (high - low)
+    sigma = min(mean - low, high - mean) / (3 * cpk)
+    for _ in range(20):
+        value = round(draw.gauss(mean, sigma), 4)
+        if force is None or low <= value <= high:
+            return value
+    return round(mean, 4)
 
 
 def _validator(operator: str, expected: Any, passed: bool) -> dict[str, Any]:

@@ -10,6 +10,8 @@ tests hold the emulator to its answers, not to the client's paginator.
 from __future__ import annotations
 
 import json
+import statistics
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -345,3 +347,48 @@ async def test_added_runs_keep_their_ids_after_deletions() -> None:
         emu.delete_run(first)
         second = emu.add_run(created_at=datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=1))
     assert second != first
+
+
+async def test_run_outcomes_follow_from_the_measurements_against_their_limits() -> None:
+    """What analysis reads from the emulator means something: a numeric measurement passes
+    exactly when its value is within its limits, an attempt fails exactly when one of its
+    measurements does, a run decided by its phases fails exactly when a last attempt of one of
+    them failed; and the values come from processes of different capability (Cpk computed from
+    them, as a user's query would, spreads from below 1 to above 1.33), which the first-pass
+    yield then follows."""
+    async with Emulator(batches=100, runs=800, seed=11) as emu:
+        records = emu._server.state.world.records()
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    values: dict[str, list[float]] = {}
+    limits: dict[str, tuple[float, float]] = {}
+    for measurement in records.measurements.values():
+        by_phase.setdefault(measurement["_phase"]["id"], []).append(measurement)
+        if measurement["measurement_type"] == "numeric":
+            low, high = (v["expected_value"] for v in measurement["validators"])
+            inside = low <= measurement["value"] <= high
+            assert (measurement["measurement_outcome"] == "PASS") == inside, measurement["id"]
+            values.setdefault(measurement["measurement_name"], []).append(measurement["value"])
+            limits[measurement["measurement_name"]] = (low, high)
+    of_run: dict[str, list[dict[str, Any]]] = {}
+    for phase in records.phases.values():
+        of_run.setdefault(phase["run_id"], []).append(phase)
+    for run in records.runs.values():
+        phases = of_run[run["id"]]
+        for phase in phases:
+            if phase["outcome"] in ("PASS", "FAIL"):
+                failing = any(
+                    m["measurement_outcome"] == "FAIL" for m in by_phase.get(phase["id"], [])
+                )
+                assert (phase["outcome"] == "FAIL") == failing, phase["id"]
+        if run["outcome"] in ("PASS", "FAIL"):
+            final_failure = any(p["outcome"] == "FAIL" and p["is_final_attempt"] for p in phases)
+            assert (run["outcome"] == "FAIL") == final_failure, run["id"]
+    cpk = {}
+    for name, taken in values.items():
+        low, high = limits[name]
+        if high > low and len(taken) > 30:
+            mean, sigma = statistics.fmean(taken), statistics.stdev(taken)
+            cpk[name] = min(mean - low, high - mean) / (3 * sigma)
+    assert min(cpk.values()) < 1.0 < 1.33 < max(cpk.values()), cpk
+    outcomes = Counter(run["outcome"] for run in records.runs.values())
+    assert 0.03 < outcomes["FAIL"] / len(records.runs) < 0.3, outcomes

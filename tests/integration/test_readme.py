@@ -31,6 +31,7 @@ def run(
     script: str, emu: Emulator, cwd: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TOFUPILOT_API_KEY": emu.api_key, "TOFUPILOT_URL": emu.base_url}
+    env["DLT_DATA_DIR"] = str(cwd / "dlt")  # the Analysis example's pipeline state, not ~/.dlt
     return subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,

@@ -391,3 +391,24 @@ def tls_errors(error: aiotofu.TransportError) -> None:
     if isinstance(error, aiotofu.TLSError):
         text: str = str(error)
         del text
+
+
+def on_dlt() -> None:
+    """``aiotofu.dlt.source()`` takes keywords only, windows as timedeltas, names of resources;
+    ``duckdb_pipeline`` and ``run`` load it."""
+    from datetime import timedelta
+
+    import aiotofu.dlt
+
+    source = aiotofu.dlt.source(
+        resources=["runs", "measurements"],
+        start=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        lag=timedelta(minutes=30),
+        lookback=timedelta(hours=6),
+        page_size=100,
+    )
+    pipeline = aiotofu.dlt.duckdb_pipeline("tofupilot.duckdb", pipeline_name="nightly")
+    counts: dict[str, int] = aiotofu.dlt.run(pipeline, source)
+    assert counts
+    aiotofu.dlt.source(["runs"])  # type: ignore[call-arg]
+    aiotofu.dlt.source(lag=600)  # type: ignore[arg-type]
