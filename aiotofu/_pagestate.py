@@ -266,6 +266,16 @@ class PageState(Generic[T]):
     # The requests predicted from the state as it is (the Paginator asks several times a page;
     # they change only when a page is accepted). None: not worked out yet.
     planned: list[Fetch] | None = attrs.field(default=None, repr=False, eq=False)
+    # How many requests to predict at once, at least: the most any caller asks for between two
+    # pages (the Paginator's prefetch + 1), so that a page's plan is worked out once, not once
+    # per count asked for. Predicting as far as the caller will ask anyway changes nothing
+    # (``horizon`` reaches the same offset before the next page is taken).
+    lookahead: int = attrs.field(default=1, repr=False, eq=False)
+    # ``recent`` as a set, with the tuple it was made of: built once per page (from the ids
+    # the page was checked with), not once per use.
+    _recent_ids: tuple[tuple[Hashable, ...], frozenset[Hashable] | set[Hashable]] | None = (
+        attrs.field(default=None, repr=False, eq=False)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.remaining == 0:
@@ -293,9 +303,10 @@ class PageState(Generic[T]):
         planned = self.planned
         # The first k of more predictions are the k predictions: a longer plan serves them.
         if planned is None or (len(planned) < pages and len(planned) == self._asked):
-            planned = self.planned = self._predict(pages)
-            self._asked = pages
-        return planned[:pages]
+            asked = max(pages, self.lookahead)
+            planned = self.planned = self._predict(asked)
+            self._asked = asked
+        return planned[:pages] if len(planned) > pages else planned
 
     def _predict(self, pages: int) -> list[Fetch]:
         if self.done:
@@ -346,7 +357,7 @@ class PageState(Generic[T]):
         yields, and the state moved past it. Raises ConsistencyError if the place is lost and
         cannot be found again."""
         expected = self.next_fetches(1)
-        if not expected or fetch != expected[0]:
+        if not expected or (fetch is not expected[0] and fetch != expected[0]):
             raise PaginationError(f"internal error: got an answer to {fetch}, expected {expected}")
         self.planned = None  # whatever this page does to the state, the plan is of the old one
         before = self.position
@@ -490,19 +501,37 @@ class PageState(Generic[T]):
         """Whether the records before the anchor at ``index`` are all known to be taken: a
         shift of the offsets (or of the order of ties already taken), not one that put a
         record not taken yet before the anchor."""
-        known = set(self.recent)
+        known = self._recent_set()
         return all(self.id_of(item) in known for item in items[:index])
+
+    def _recent_set(self) -> frozenset[Hashable] | set[Hashable]:
+        """``recent`` as a set (made once for each value of ``recent``; never changed after)."""
+        cached, recent = self._recent_ids, self.recent
+        if cached is not None and cached[0] is recent:
+            return cached[1]
+        ids = frozenset(recent)
+        self._recent_ids = (recent, ids)
+        return ids
 
     def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
         """Yield the records of ``page`` from index ``start`` on that were not taken before."""
         items = page.items
         ids = list(map(self.id_of, items))
-        recent = set(self.recent)
+        recent = self._recent_set()
         ties = frozenset() if self.anchor is None else self.anchor.ties
         rest = ids[start:]
+        # One set per page: it checks the page, and (with what comes before ``start``) is the
+        # next page's ``recent``. A repeat among the records before ``start`` is taken by none.
+        checked = set(rest)
+        fresh: set[Hashable] | None = checked
         indexes: Sequence[int] = range(start, len(items))
-        if len(set(ids)) != len(ids) or not recent.isdisjoint(rest) or not ties.isdisjoint(rest):
-            taken = recent | ties
+        if (
+            len(checked) != len(rest)
+            or not recent.isdisjoint(checked)
+            or (ties and not ties.isdisjoint(checked))
+        ):
+            fresh = None  # not the next page's recent: some of the page is dropped
+            taken = set(recent) | ties
             indexes = []
             for index in range(start, len(items)):
                 if ids[index] not in taken:
@@ -528,7 +557,10 @@ class PageState(Generic[T]):
                 self.yielded.update(ids[i] for i in indexes)
         if items:
             self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor)
-            self.recent = tuple(ids[: through + 1])
+            self.recent = recent_ids = tuple(ids[: through + 1])
+            if fresh is not None and through == len(items) - 1:
+                fresh.update(ids[:start])
+                self._recent_ids = (recent_ids, fresh)
         cursor = fetch.cursor
         if isinstance(indexes, range):
             records: Sequence[T] = items[indexes.start : indexes.stop]

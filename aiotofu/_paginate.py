@@ -71,6 +71,28 @@ class PageSource(Generic[T]):
     descending: bool = False
 
 
+def _same(one: Fetch, other: Fetch) -> bool:
+    """Whether two requests are the same: most often the very object (a page's predictions are
+    worked out once), so identity is tried before the fields are compared."""
+    return one is other or one == other
+
+
+async def _finished(task: asyncio.Task[Any]) -> None:
+    """Wait until ``task`` is done, without cancelling it if the waiting is cancelled (what
+    ``asyncio.wait((task,))`` does, with one future and one callback instead of a set of each)."""
+    waiter = task.get_loop().create_future()
+
+    def wake(_: object) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        task.remove_done_callback(wake)
+
+
 def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a finished task's exception as seen, so a cancelled prefetch logs nothing at exit."""
     if not task.cancelled():
@@ -118,6 +140,8 @@ class Paginator(Generic[T]):
             nullable=listing.nullable,
             descending=listing.descending,
             base=start.base,
+            # The most requests asked for between two pages: the page waited for and prefetch.
+            lookahead=prefetch + 1,
         )
         self._prefetch = prefetch
         self._token = listing.token
@@ -291,7 +315,7 @@ class Paginator(Generic[T]):
                 await self._cancel_pending()
                 raise
             following = state.next_fetches(1)
-            if self._pending and (not following or self._pending[0][0] != following[0]):
+            if self._pending and (not following or not _same(self._pending[0][0], following[0])):
                 # Past the end, or the predictions were wrong: what is in flight is of no use.
                 await self._cancel_pending()
             if following and self._prefetch and fetch.kind != "probe":
@@ -306,7 +330,7 @@ class Paginator(Generic[T]):
     async def _take(self, fetch: Fetch) -> Page[T] | None:
         """The answer to ``fetch``: prefetched if it was predicted right, else a new request.
         None if the paginator was closed meanwhile."""
-        if self._pending and self._pending[0][0] != fetch:
+        if self._pending and not _same(self._pending[0][0], fetch):
             await self._cancel_pending()
         if not self._pending:
             # Nothing fetched ahead: fetch in the consumer's own task, with no task to schedule
@@ -318,7 +342,7 @@ class Paginator(Generic[T]):
             # wait() rather than await: a task cancelled by aclose() in another task must end
             # the stream, not cancel this consumer.
             if not task.done():
-                await asyncio.wait((task,))
+                await _finished(task)
             if task.cancelled() and self._closed:
                 return None
             page = task.result()
@@ -333,14 +357,20 @@ class Paginator(Generic[T]):
 
     def _schedule(self, fetches: list[Fetch]) -> None:
         """Start the given requests that are not in flight yet."""
-        loop = asyncio.get_running_loop()
-        in_flight = {fetch for fetch, _ in self._pending}
-        for fetch in fetches:
-            if fetch in in_flight:
+        pending = self._pending
+        aligned = True  # so far, what is in flight is what is predicted, in the same order
+        for k, fetch in enumerate(fetches):
+            # The usual case: compared in place, no set of every request to build. Past the
+            # requests in flight, while aligned, a prediction (a distinct offset) is not one.
+            if aligned and k < len(pending):
+                if _same(pending[k][0], fetch):
+                    continue
+                aligned = False
+            if not aligned and any(_same(other, fetch) for other, _ in pending):
                 continue
-            task = loop.create_task(self._fetch(fetch))
+            task = asyncio.get_running_loop().create_task(self._fetch(fetch))
             task.add_done_callback(_retrieve)
-            self._pending.append((fetch, task))
+            pending.append((fetch, task))
 
     async def _cancel_pending(self) -> None:
         tasks = [task for _, task in self._pending]

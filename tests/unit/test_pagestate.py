@@ -111,6 +111,31 @@ def test_duplicates_within_a_page_are_dropped() -> None:
     assert ids(state.accept(Fetch(0, 3), Page(recs("a", "a", "b"), 0, False, None))) == ["a", "b"]
 
 
+def test_a_record_of_the_page_before_met_again_after_the_anchor_is_not_yielded_again() -> None:
+    """The ids of the page before are kept as a set built once per page (from the page's own
+    check); a record of it shifted past the anchor is still dropped, and the page after that is
+    checked against this page's ids, the anchor included."""
+    state: PageState[Rec] = PageState(cursor=0, page_size=3, id_of=ID)
+    state.accept(Fetch(0, 3), Page(recs("a", "b", "c"), 0, True, 3))
+    chunk = state.accept(Fetch(2, 4), Page(recs("c", "a", "d", "e"), 2, True, 6))
+    assert ids(chunk) == ["d", "e"]
+    chunk = state.accept(Fetch(5, 4), Page(recs("e", "c", "a", "f"), 5, True, 9))
+    assert ids(chunk) == ["f"]
+    [fetch] = state.next_fetches(1)
+    chunk = state.accept(fetch, Page(recs("f", "e", "g"), fetch.cursor, False, None))
+    assert ids(chunk) == ["g"]
+
+
+def test_a_lookahead_works_the_plan_out_once_and_asks_for_the_same_requests() -> None:
+    """Predicting as far as the caller will ask (the Paginator's prefetch + 1) at once makes
+    the plan once per page, and the requests it offers are those asked for one count at a time."""
+    plain: PageState[Rec] = PageState(cursor=0, page_size=3, id_of=ID)
+    ahead: PageState[Rec] = PageState(cursor=0, page_size=3, id_of=ID, lookahead=3)
+    for count in (1, 3, 2, 1):
+        assert ahead.next_fetches(count) == plain.next_fetches(count)
+    assert ahead.next_fetches(1)[0] is ahead.next_fetches(3)[0]  # one plan, not one per count
+
+
 def test_one_empty_page_is_followed_and_a_long_run_is_an_error() -> None:
     state: PageState[Rec] = PageState(cursor=0, page_size=2, id_of=ID)
     for index in range(MAX_EMPTY_PAGES - 1):
@@ -624,6 +649,56 @@ async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
     # sent a tick late), already taken: one more group.
     lead = (prefetch + 1) * (page_size + 1)
     assert max(cursors, default=0) <= span + 2 * lead + 2 * group
+
+
+@PROPERTY
+@given(
+    count=st.integers(0, 120),
+    page_size=st.integers(1, 12),
+    prefetch=st.integers(1, 4),
+    descending=st.booleans(),
+    group=st.sampled_from([1, 2, 5]),
+    span=SPANS,
+    seed=st.integers(0, 2**16),
+)
+async def test_predicting_as_far_as_the_prefetch_asks_the_same_requests_re_anchoring_too(
+    count: int,
+    page_size: int,
+    prefetch: int,
+    descending: bool,
+    group: int,
+    span: int | None,
+    seed: int,
+) -> None:
+    """Driven as the Paginator drives it (prefetch + 1 asked for before a page, 1 and prefetch
+    after), a state that predicts prefetch + 1 requests at once offers exactly the requests, and
+    yields exactly the records, of one that predicts only what each call asks for: the windows
+    it re-anchors in begin where they did (``horizon`` reaches the same offsets)."""
+
+    async def walk(lookahead: int) -> tuple[list[list[Fetch]], list[str]]:
+        server = ModelServer(count, [], seed, descending, group=group)
+        state: PageState[Rec] = PageState(
+            cursor=0,
+            page_size=page_size,
+            id_of=ID,
+            key_of=KEY,
+            restart=True,
+            pin_from="page" if descending else None,
+            time_of=KEY,
+            span=span,
+            descending=descending,
+            lookahead=lookahead,
+        )
+        offered: list[list[Fetch]] = []
+        got: list[str] = []
+        while not state.done:
+            offered.append(state.next_fetches(prefetch + 1))
+            fetch = state.next_fetches(1)[0]
+            got += ids(state.accept(fetch, await server.fetch(fetch)))
+            offered += [state.next_fetches(1), state.next_fetches(prefetch)]
+        return offered, got
+
+    assert await walk(prefetch + 1) == await walk(1)
 
 
 @PROPERTY

@@ -49,6 +49,7 @@ class FakeSource:
         self.hold: set[int] = set()  # cursors whose requests never complete
         self.fail_at: dict[int, int] = {}  # cursor -> failures left
         self.cancelled = 0
+        self.holding = asyncio.Event()  # set once a request of ``hold`` is in flight
 
     async def fetch(self, fetch: Fetch) -> Page[Rec]:
         cursor, limit = fetch.cursor, fetch.limit
@@ -57,6 +58,7 @@ class FakeSource:
         self.peak = max(self.peak, self.in_flight)
         try:
             if cursor in self.hold:
+                self.holding.set()
                 await asyncio.Event().wait()  # never answers
             await asyncio.sleep(self.delay)
             if self.fail_at.get(cursor):
@@ -190,6 +192,40 @@ async def test_cancelling_the_consumer_leaves_nothing_running() -> None:
         await task
     assert source.in_flight == 0
     assert not other_tasks()
+
+
+async def test_a_consumer_cancelled_waiting_for_a_prefetched_page_goes_on_exactly_once() -> None:
+    """The consumer waits for a page fetched ahead (its own waiter on the task, not
+    asyncio.wait): cancelling that wait cancels what is in flight, hands out nothing, and
+    iterating again continues with the next record, each record once."""
+    source = FakeSource(40)
+    source.hold = {19}  # the third page never answers, until released
+    paginator = source.paginator(prefetch=2)
+    got = [(await paginator.__anext__()).id for _ in range(20)]
+    waiting = asyncio.create_task(paginator.__anext__())
+    await source.holding.wait()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # waiting for the page at cursor 19, which is in flight
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert source.in_flight == 0
+    assert not other_tasks()
+    source.hold = set()
+    got += [record.id async for record in paginator]
+    assert got == [f"r{i}" for i in range(40)]
+    assert not other_tasks()
+
+
+async def test_each_page_is_requested_once_with_a_deep_prefetch() -> None:
+    """What is in flight is matched to the predictions in place: nothing is asked twice."""
+    source = FakeSource(300, delay=0.0005)
+    assert len(await source.paginator(prefetch=5).collect()) == 300
+    cursors = [c for c, _, _ in source.requests]
+    assert len(cursors) == len(set(cursors))
+    # (speculation past the end may or may not have started before it was cancelled)
+    assert sorted(cursors)[:31] == [0, *range(9, 300, 10)]
 
 
 async def test_a_timeout_around_the_stream_leaves_nothing_running() -> None:
