@@ -92,6 +92,7 @@ class EndpointPages(Generic[T, F]):
             span=SPAN if restart else None,
             nullable=key is not None and key.nullable,
             descending=query.sort_order == "desc",
+            record_type=endpoint.model,
         )
 
     def params(self, fetch: Fetch) -> list[tuple[str, str]]:

@@ -55,7 +55,8 @@ class PageSource(Generic[T]):
     read from. ``token`` turns a Position into a resume token. ``span``: how many records a
     window holds before the listing re-anchors on its key (see ``PageState``; None: never);
     ``nullable``: the key may be null (its nulls come last, in a tail no bound holds);
-    ``descending``: the key's order.
+    ``descending``: the key's order. ``record_type``: the class of the records (None: not
+    known), which a table of the listing takes its schema from before any page.
     """
 
     fetch: PageFetcher[T]
@@ -69,6 +70,7 @@ class PageSource(Generic[T]):
     span: int | None = None
     nullable: bool = False
     descending: bool = False
+    record_type: type[Any] | None = None
 
 
 def _same(one: Fetch, other: Fetch) -> bool:
@@ -145,6 +147,7 @@ class Paginator(Generic[T]):
         )
         self._prefetch = prefetch
         self._token = listing.token
+        self._record_type = listing.record_type
         self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
         # The current chunk (an accepted page's records) and how many were handed out. Records
         # are handed out by index (no per-record bookkeeping on the hot path); the position for

@@ -28,7 +28,7 @@ from __future__ import annotations
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -282,9 +282,7 @@ def to_pandas(table: pyarrow.Table, cls: type[Any]) -> pandas.DataFrame:
 def record_type_of(listing: Any) -> type[Any]:
     """The record class of a Paginator's listing: its endpoint's model, known before any page
     (an empty listing has a schema too)."""
-    pages = getattr(getattr(listing, "_token", None), "__self__", None)
-    endpoint = getattr(pages, "endpoint", None)
-    model: Callable[..., Any] | None = getattr(endpoint, "model", None)
+    model = getattr(listing, "_record_type", None)
     if not isinstance(model, type) or not attrs.has(model):
         raise TofuPilotError("this listing does not say which records it lists: no table of it")
     return model
