@@ -133,12 +133,16 @@ class Telemetry:
     def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
         """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``."""
         target = self._target(request, base_path)
-        attributes = dict(target.span_attributes)
-        query = urlencode(request.query)
-        attributes["url.full"] = f"{request.url}?{query}" if query else request.url
+        attributes = target.span_attributes
         if attempt > 1:
-            attributes["http.request.resend_count"] = attempt - 1
+            attributes = {**attributes, "http.request.resend_count": attempt - 1}
         span = self._tracer.start_span(target.name, kind=self._client_kind, attributes=attributes)
+        if span.is_recording():
+            # The full URL is the one attribute made per request (its query string): only for
+            # a span that keeps it, not for the API's no-op spans, where it was most of the
+            # cost of a request's telemetry.
+            query = urlencode(request.query)
+            span.set_attribute("url.full", f"{request.url}?{query}" if query else request.url)
         ctx = self._trace.set_span_in_context(span)
         if self._suppress is not None:
             ctx = self._context.set_value(self._suppress, True, ctx)
