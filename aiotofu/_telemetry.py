@@ -106,6 +106,7 @@ class Telemetry:
             description="Requests the client allows in flight at once.",
         )
         self._targets: dict[tuple[str, str], _Target] = {}
+        self._limit_set: tuple[int, str] | None = None
 
     def _target(self, request: Request, base_path: str) -> _Target:
         key = (request.method, request.url)
@@ -191,5 +192,9 @@ class Telemetry:
         self._retries.add(1, {"aiotofu.resource": resource_of(path), "error.type": kind})
 
     def concurrency_limit(self, limit: int, server: str) -> None:
-        """Record the requests allowed in flight (call again whenever it changes)."""
+        """Record the requests allowed in flight (called with every page and retry: only a
+        change is recorded)."""
+        if self._limit_set == (limit, server):
+            return
+        self._limit_set = (limit, server)
         self._limit.set(limit, {"server.address": server})
