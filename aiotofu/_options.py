@@ -20,6 +20,7 @@ from typing import Any, Generic, Literal, TypeVar
 import attrs
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "HELP",
     "MAX_CURSOR",
     "MAX_PAGE_SIZE",
@@ -37,6 +38,10 @@ HELP = "aiotofu.help"
 # The API's bounds on `limit` and `cursor`.
 MAX_PAGE_SIZE = 100
 MAX_CURSOR = 2**53 - 1
+# One default page size for list(), read(), watch() and the command line: the API's maximum.
+# Streaming is the point: fewer round trips for the same records, and a page of 100 records
+# decodes in well under a millisecond; a smaller page is a choice (a UI showing the first few).
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE
 
 
 def option(help: str) -> dict[str, Any]:
@@ -55,7 +60,9 @@ def help_of(field: attrs.Attribute[Any]) -> str:
 class ListOptions(Generic[T]):
     """What every ``list()`` takes besides its filters."""
 
-    page_size: int = attrs.field(default=50, metadata=option("records per request, 1..100"))
+    page_size: int = attrs.field(
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100 (100)")
+    )
     max_items: int | None = attrs.field(
         default=None, metadata=option("stop after this many records (None: all of them)")
     )
@@ -95,7 +102,9 @@ class WatchOptions(Generic[T]):
             "newest one on the server when the watch is entered or first iterated"
         ),
     )
-    page_size: int = attrs.field(default=100, metadata=option("records per request, 1..100"))
+    page_size: int = attrs.field(
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100 (100)")
+    )
     resume_token: str | None = attrs.field(
         default=None,
         metadata=option(

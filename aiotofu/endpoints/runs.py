@@ -19,7 +19,15 @@ from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Metadata, filter_field
 from .._models import Environment, Outcome, Run, SampleFilter
 from .._options import PlanOptions, SortedListOptions, WatchOptions
-from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
+from ._common import (
+    ENVIRONMENTS,
+    OUTCOMES,
+    SAMPLES_WITH_PRODUCTION,
+    choices,
+    duration,
+    search,
+    strings,
+)
 
 __all__ = ["RUNS", "RunFilters", "RunList", "RunPlan", "RunSort", "RunWatch"]
 
@@ -157,7 +165,7 @@ RUNS: Endpoint[Run, RunFilters] = Endpoint(
         Column("OUTCOME", 7, lambda run: run.outcome),
         Column("PROCEDURE", 16, lambda run: run.procedure.name),
         Column("SERIAL", 16, lambda run: run.unit.serial_number),
-        Column("DURATION", 0, lambda run: run.duration),
+        Column("DURATION", 0, lambda run: duration(run.duration)),
     ),
     keys={
         # Immutable, never null and filtered inclusively: a lost position restarts from it.
