@@ -77,7 +77,8 @@ def test_the_table_fits_the_terminal_the_widest_columns_giving_way_first() -> No
         for total in (80, 120, 160):
             widths = _widths(columns, total)
             assert sum(w or 0 for w in widths) + len(columns) - 1 <= total, endpoint.name
-            assert all(w is not None and w >= min(5, c.width or 5) for w, c in zip(widths, columns))
+            for width, column in zip(widths, columns, strict=True):
+                assert width is not None and width >= min(5, column.width or 5)
         wide = _widths(columns, 400)
         assert wide[:-1] == [c.width for c in columns[:-1]]  # room enough: widths as declared
 
