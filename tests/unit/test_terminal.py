@@ -78,7 +78,8 @@ def test_the_table_fits_the_terminal_the_widest_columns_giving_way_first() -> No
             widths = _widths(columns, total)
             assert sum(w or 0 for w in widths) + len(columns) - 1 <= total, endpoint.name
             for width, column in zip(widths, columns, strict=True):
-                assert width is not None and width >= min(5, column.width or 5)
+                assert width is not None
+                assert width >= min(5, column.width or 5)
         wide = _widths(columns, 400)
         assert wide[:-1] == [c.width for c in columns[:-1]]  # room enough: widths as declared
 
