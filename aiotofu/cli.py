@@ -199,6 +199,15 @@ def _parser() -> argparse.ArgumentParser:
         help="order of records with equal sort keys: by id (stable), or drawn afresh for every "
         "request as SQL without a unique tie-breaker may (unstable)",
     )
+    emulator.add_argument(
+        "--trickle",
+        type=float,
+        metavar="RATE",
+        help="upload RATE runs a second while serving, as stations would (for watches)",
+    )
+    emulator.add_argument(
+        "--verbose", action="store_true", help="print a line per request answered"
+    )
     _add_database(emulator)
     _add_faults(emulator)
     emulator.set_defaults(run=_run_emulator, parser=emulator)
@@ -1147,6 +1156,7 @@ class _Progress:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from ._emulator import EmulatorServer, serve
+    from ._emulator.server import check_trickle
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise UsageError(
@@ -1158,6 +1168,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
         raise UsageError(f"--batches: expected a count >= 0, got {args.batches}")
     _check_runs(args)
     _check_database(args)
+    try:
+        trickle = check_trickle(args.trickle)
+    except ValueError:
+        raise UsageError(f"--trickle: expected runs per second > 0, got {args.trickle:g}") from None
     server = EmulatorServer(
         host=args.host,
         port=args.port,
@@ -1173,7 +1187,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         timestamp_precision=args.timestamp_precision,
     )
     try:
-        asyncio.run(serve(server))
+        asyncio.run(serve(server, trickle=trickle, verbose=args.verbose))
     except OSError as exc:
         raise UsageError(
             f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}"
