@@ -368,13 +368,18 @@ def _add_filters(
         flags = _flags_of(name, endpoint)
         helped = info.help + ("; a date alone is midnight UTC" if _is_instant(info) else "")
         if isinstance(info.kind, Flag):
-            switches = [*flags, *("--no-" + flag[2:] for flag in flags)]
             group.add_argument(
-                *switches,
+                *flags,
                 dest=name,
                 action=_Switch,
                 required=info.required,
-                help=f"{helped} (--{name.replace('_', '-')} alone: true)",
+                help=f"{helped} (alone: true)",
+            )
+            group.add_argument(
+                *("--no-" + flag[2:] for flag in flags),
+                dest=name,
+                action=_Negative,
+                help="the same, false",
             )
             continue
         group.add_argument(
@@ -443,7 +448,8 @@ class _Append(argparse._AppendAction):
 
 
 class _Switch(argparse.Action):
-    """A boolean filter: ``--x`` (true), ``--no-x`` (false), or ``--x true|false`` as before."""
+    """A boolean filter: ``--x`` alone is true, ``--x true|false`` as before (``--no-x``, its
+    twin, a ``_Store`` of no value, is false)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs="?", metavar="true|false", **kwargs)
@@ -455,12 +461,25 @@ class _Switch(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        negative = bool(option_string and option_string.startswith("--no-"))
-        if negative and values is not None:
-            parser.error(f"{option_string}: takes no value (it means false)")
-        text = "false" if negative else "true" if values is None else values
         _typed(namespace, self.dest, option_string)
-        setattr(namespace, self.dest, text)
+        setattr(namespace, self.dest, "true" if values is None else values)
+
+
+class _Negative(argparse.Action):
+    """``--no-x``: the boolean filter ``x``, false."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        setattr(namespace, self.dest, "false")
 
 
 def _filters_of(args: argparse.Namespace, endpoint: Endpoint[Any, Any]) -> dict[str, Any]:
