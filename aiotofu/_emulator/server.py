@@ -127,8 +127,8 @@ async def serve(
     verbose: bool = False,
 ) -> None:
     """Run ``server`` until SIGINT or SIGTERM; the first line printed ends with the base URL,
-    then come its key, the line to paste into a shell to point aiotofu (or the SDK) at it,
-    how many records of each kind it holds, and how it answers (``options``).
+    then come its key, how many records of each kind it holds, how it answers (``options``)
+    and the line to paste into a shell to point aiotofu (or the SDK) at it.
 
     ``trickle``: upload that many runs a second while serving (as stations would), each of a
     unit and a procedure chosen by the seed, so that a watch has something to show.
@@ -140,11 +140,11 @@ async def serve(
     await server.start()
     out.write(f"aiotofu emulator listening on {server.base_url}\n")
     out.write(f"API key: {state.api_key}\n")
-    out.write(
-        f"export {BASE_URL_ENV}={server.base_url} {API_KEY_ENV}={shlex.quote(state.api_key)}\n"
-    )
     out.write(counts(server) + "\n")
     out.write(f"options: {options(server)}\n")
+    # The line to paste: the shell then points aiotofu (and the official SDK) at this emulator.
+    key = shlex.quote(state.api_key)
+    out.write(f"export {BASE_URL_ENV}={server.base_url} {API_KEY_ENV}={key}\n")
     if trickle:
         out.write(f"uploading {trickle:g} runs a second\n")
     out.flush()

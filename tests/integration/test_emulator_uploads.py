@@ -261,7 +261,7 @@ def test_the_emulator_command_prints_a_line_to_paste_and_logs_requests(
     emulator_command: tuple[subprocess.Popen[str], list[str]],
 ) -> None:
     process, lines = emulator_command
-    listening, key, export, summary, options, trickle = lines
+    listening, key, summary, options, export, trickle = lines
     assert export.startswith("export TOFUPILOT_URL=")
     pasted = dict(word.split("=", 1) for word in shlex.split(export)[1:])
     assert pasted == {
