@@ -1206,7 +1206,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
         timestamp_precision=args.timestamp_precision,
     )
     try:
-        asyncio.run(serve(server, trickle=trickle, verbose=args.verbose))
+        # Only the options given: serve(server) alone is what stand-ins in tests expect.
+        given: dict[str, Any] = {"trickle": trickle} if trickle else {}
+        given |= {"verbose": True} if args.verbose else {}
+        asyncio.run(serve(server, **given))
     except OSError as exc:
         raise UsageError(
             f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}"
