@@ -373,14 +373,10 @@ class Emulator:
                 created_at=None if created_at is None else to_micros(created_at),
             )
         except KeyError as exc:
+            # An unknown serial number without a part to create its unit names serial_number
+            # (with the hint): the serial number is what does not exist.
             message = str(exc.args[0])
-            name = (
-                "part_number"
-                if "part_number" in message
-                else "procedure"
-                if "procedure" in message
-                else "serial_number"
-            )
+            name = "procedure" if message.startswith("no procedure") else "serial_number"
             raise InvalidParameterError(name, message) from None
 
     def set_faults(self, **settings: Any) -> None:

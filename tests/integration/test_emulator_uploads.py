@@ -143,9 +143,9 @@ async def test_add_run_creates_the_unit_as_an_upload_does(
     async with emu.client() as client:
         runs = await client.runs.list(serial_numbers="FRESH-1").collect()
     assert {run.id for run in runs} == {run_id, again}
-    with pytest.raises(aiotofu.InvalidParameterError, match="part_number") as info:
+    with pytest.raises(aiotofu.InvalidParameterError, match="give a part_number") as info:
         emu.add_run(serial_number="FRESH-2")
-    assert info.value.parameter == "part_number"
+    assert info.value.parameter == "serial_number"
 
 
 async def test_the_factory_fixture_makes_emulators_of_any_size_and_seed(
