@@ -61,7 +61,7 @@ class ListOptions(Generic[T]):
     """What every ``list()`` takes besides its filters."""
 
     page_size: int = attrs.field(
-        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100 (100)")
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100")
     )
     max_items: int | None = attrs.field(
         default=None, metadata=option("stop after this many records (None: all of them)")
@@ -103,7 +103,7 @@ class WatchOptions(Generic[T]):
         ),
     )
     page_size: int = attrs.field(
-        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100 (100)")
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100")
     )
     resume_token: str | None = attrs.field(
         default=None,

@@ -380,7 +380,7 @@ def test_the_docstring_is_composed_from_each_fields_help() -> None:
     assert "    shop: the shop (required)" in doc
     assert "    shiny: only shiny gadgets" in doc
     assert "    sort_by: order by 'created_at', 'name' (default 'created_at')" in doc
-    assert "    page_size: records per request, 1..100 (default 50)" in doc
+    assert "    page_size: records per request, 1..100 (default 100)" in doc
     watch_doc = Gadgets.watch.__doc__ or ""
     assert "created_after" not in watch_doc
     assert "    since: " in watch_doc
@@ -418,7 +418,7 @@ async def test_runs_list_outcomes_fail_walks_to_the_query_string() -> None:
     (request,) = transport.requests
     assert list(request.query) == [
         ("outcomes", "FAIL"),
-        ("limit", "50"),
+        ("limit", "100"),
         ("cursor", "0"),
         ("sort_by", "created_at"),
         ("sort_order", "desc"),
