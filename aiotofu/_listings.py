@@ -33,7 +33,7 @@ import attrs
 from ._endpoint import DEFAULT, Endpoint, Query
 from ._filters import Filters, Instant, check_int
 from ._models import Page
-from ._options import MAX_CURSOR, MAX_PAGE_SIZE
+from ._options import DEFAULT_PAGE_SIZE, MAX_CURSOR, MAX_PAGE_SIZE
 from ._pages import TICK, EndpointPages, anchor_from_payload
 from ._pagestate import Fetch, Position
 from ._paginate import PageFetcher, PageSource, Paginator
@@ -188,7 +188,7 @@ class EndpointEngine(Generic[T, F]):
         self,
         shard: Shard,
         *,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
         prefetch: int = 2,
         budget: int | None = None,
     ) -> ShardReader[T]:
@@ -247,7 +247,7 @@ class EndpointEngine(Generic[T, F]):
         *,
         poll_interval: float = 30.0,
         since: datetime | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
         lookback: timedelta | float = 0.0,
     ) -> Watcher[T]:
         """Follow the records that match ``filters`` as they are created (see Batches.watch)."""

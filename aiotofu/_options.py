@@ -20,6 +20,7 @@ from typing import Any, Generic, Literal, TypeVar
 import attrs
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "HELP",
     "MAX_CURSOR",
     "MAX_PAGE_SIZE",
@@ -37,6 +38,11 @@ HELP = "aiotofu.help"
 # The API's bounds on `limit` and `cursor`.
 MAX_PAGE_SIZE = 100
 MAX_CURSOR = 2**53 - 1
+# One default page size for list(), read(), watch(), the Dask and dlt readers and the command
+# line: 50, the API's own default for `limit` and the one aiotofu's public contract gives
+# list() (code that pages by hand against aiotofu's requests relies on it). Streaming wants
+# the maximum: pass page_size=100 for half the round trips.
+DEFAULT_PAGE_SIZE = 50
 
 
 def option(help: str) -> dict[str, Any]:
@@ -55,7 +61,9 @@ def help_of(field: attrs.Attribute[Any]) -> str:
 class ListOptions(Generic[T]):
     """What every ``list()`` takes besides its filters."""
 
-    page_size: int = attrs.field(default=50, metadata=option("records per request, 1..100"))
+    page_size: int = attrs.field(
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100")
+    )
     max_items: int | None = attrs.field(
         default=None, metadata=option("stop after this many records (None: all of them)")
     )
@@ -95,7 +103,9 @@ class WatchOptions(Generic[T]):
             "newest one on the server when the watch is entered or first iterated"
         ),
     )
-    page_size: int = attrs.field(default=100, metadata=option("records per request, 1..100"))
+    page_size: int = attrs.field(
+        default=DEFAULT_PAGE_SIZE, metadata=option("records per request, 1..100")
+    )
     resume_token: str | None = attrs.field(
         default=None,
         metadata=option(

@@ -34,6 +34,7 @@ from ._models import (
     Unit,
     User,
 )
+from ._options import DEFAULT_PAGE_SIZE
 from ._paginate import Paginator
 from ._planning import ShardSearch
 from ._requester import Requester
@@ -172,7 +173,7 @@ class _Sharded(Generic[T, F]):
         self,
         shard: Shard,
         *,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
         prefetch: int = 2,
         budget: int | None = None,
     ) -> ShardReader[T]:

@@ -59,12 +59,22 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 @attrs.frozen
 class Request:
-    """One HTTP request, fully described. ``headers`` carries the key, so it stays out of repr."""
+    """One HTTP request, fully described: ``method`` (``"GET"``), ``url`` (the base URL and
+    the endpoint's path, without the query), ``path`` (the URL's path, e.g.
+    ``/api/v2/batches``), ``query`` (the query string as ``(key, value)`` pairs in the order
+    sent, an array as repeated keys) and ``headers`` (``Authorization`` carries the key, so
+    they stay out of repr)."""
 
     method: str
     url: str
     query: tuple[tuple[str, str], ...] = ()
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def path(self) -> str:
+        """The URL's path (``/api/v2/runs`` with the default base URL): what a handler
+        dispatches on, e.g. ``request.path.endswith("/v2/runs")``."""
+        return urlsplit(self.url).path
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ import inspect
 import os
 import selectors
 import socket
+import sys
 import threading
 import typing
 import warnings
@@ -230,7 +231,9 @@ class SyncClient:
     interpreter exits, and never delays that exit. Ctrl-C during a call cancels the call, waits
     until it has unwound, then raises KeyboardInterrupt: no record counts as handed out that
     the caller did not get. Calling it from the thread of a running event loop raises
-    StateError at once (it would block that loop): use :class:`aiotofu.Client` there.
+    StateError at once (it would block that loop): use :class:`aiotofu.Client` there. A
+    notebook's cell (an IPython kernel, whose own loop runs the cell) is the exception: there
+    it works as in a script.
 
     ``close()`` from another thread while a thread waits in a call (``next()`` on a listing
     or a watch, ``collect()``, ``pages()``) ends that call with StateError, never a silent end
@@ -412,10 +415,11 @@ class SyncClient:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None:
+        if running is not None and not _in_a_notebook_cell():
             raise StateError(
                 "SyncClient was called from the thread of a running event loop, which it would "
-                "block until every timeout ran out: use aiotofu.Client (async) there"
+                "block until every timeout ran out: in async code, use aiotofu.Client "
+                "(async with aiotofu.Client() as client: await client.batches.list().collect())"
             )
         with self._lock:
             if self._closed:
@@ -448,6 +452,25 @@ def _shut_down(
         await client.aclose()
 
     thread.stop(cleanup)
+
+
+def _in_a_notebook_cell() -> bool:
+    """Whether this runs in a cell of an IPython kernel (Jupyter, VS Code's notebooks).
+
+    The kernel runs its event loop in the main thread and each cell inside it, so a cell is
+    "the thread of a running event loop"; but that loop is the kernel's, which only waits for
+    the cell to finish. Blocking it cannot deadlock a SyncClient, whose requests run on its own
+    loop thread: what the refusal protects against (async code blocking the loop its own
+    awaitables need) is not the case. Read from IPython's own state, never imported here.
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # an IPython half torn down at exit: no kernel to run in
+        return False
+    return getattr(shell, "kernel", None) is not None
 
 
 class SyncPaginator(Generic[T]):

@@ -21,11 +21,13 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import difflib
 import functools
 import itertools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -38,15 +40,17 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import attrs
 
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
-from ._convert import format_datetime, parse_datetime, unstructure
-from ._endpoint import Endpoint
-from ._models import Batch
+from ._convert import format_datetime, parse_datetime, table_time, unstructure
+from ._endpoint import Column, Endpoint
+from ._filters import Choices, FilterInfo, Flag, Instant, Kind
+from ._models import Batch, User
+from ._options import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from ._paginate import Paginator
 from ._requester import RetryEvent
 from ._retry import RetryPolicy, is_seconds
 from ._shards import Shard, shardable
 from ._tables import ParquetSink
-from ._terminal import json_line, shown
+from ._terminal import StatusLine, fit, json_line, shown, terminal_columns
 from ._transport import is_loopback
 from ._watch import Watcher
 from .endpoints import ENDPOINTS
@@ -72,7 +76,12 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Reported by the subcommand that was given them, with its usage and the nearest flag
+        # (argparse would report them with the top-level usage, which lists no flag at all).
+        leaf: argparse.ArgumentParser = getattr(args, "parser", parser)
+        leaf.error(_unrecognized(leaf, unknown))
     try:
         return int(args.run(args))
     except (UsageError, TofuPilotError) as exc:
@@ -104,10 +113,25 @@ def _report(exc: UsageError | TofuPilotError) -> int:
 # -- the parser ------------------------------------------------------------------------------
 
 
+def _unrecognized(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> str:
+    """argparse's "unrecognized arguments" line, with the nearest flag of ``parser`` to the
+    first unknown one (``--serach``: did you mean ``--search``?)."""
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    flags = [flag for flag in parser._option_string_actions if flag.startswith("--")]
+    for word in unknown:
+        if word.startswith("--"):
+            near = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1, cutoff=0.6)
+            if near:
+                return f"{message} (did you mean {near[0]}?)"
+            break
+    return message
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiotofu", description="Stream TofuPilot data, or serve a local emulator of its API."
     )
+    parser.add_argument("--version", action="version", version=f"aiotofu {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for endpoint in RESOURCES:
@@ -121,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
             "list", help=f"stream {noun} to stdout", description=f"Stream {noun} to stdout."
         )
         _add_filters(listing, endpoint)
-        listing.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+        listing.add_argument(
+            "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+        )
         listing.add_argument("--max-items", type=int, metavar="N", help=f"stop after N {noun}")
         listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
         listing.add_argument(
@@ -139,11 +165,13 @@ def _parser() -> argparse.ArgumentParser:
             "--resume", metavar="TOKEN", help="continue a listing from its resume token"
         )
         _add_connection(listing)
-        listing.set_defaults(run=_run_list, endpoint=endpoint)
+        listing.set_defaults(run=_run_list, endpoint=endpoint, parser=listing)
         if watchable:
             _add_watch(actions, endpoint)
         if shardable(endpoint):
             _add_shards(actions, endpoint)
+
+    _add_users(commands)
 
     emulator = commands.add_parser(
         "emulator",
@@ -179,9 +207,18 @@ def _parser() -> argparse.ArgumentParser:
         help="order of records with equal sort keys: by id (stable), or drawn afresh for every "
         "request as SQL without a unique tie-breaker may (unstable)",
     )
+    emulator.add_argument(
+        "--trickle",
+        type=float,
+        metavar="RATE",
+        help="upload RATE runs a second while serving, as stations would (for watches)",
+    )
+    emulator.add_argument(
+        "--verbose", action="store_true", help="print a line per request answered"
+    )
     _add_database(emulator)
     _add_faults(emulator)
-    emulator.set_defaults(run=_run_emulator)
+    emulator.set_defaults(run=_run_emulator, parser=emulator)
 
     demo = commands.add_parser(
         "demo",
@@ -194,22 +231,73 @@ def _parser() -> argparse.ArgumentParser:
     # (milliseconds) then the id, which microseconds stored behind them do not follow.
     _add_database(demo, precision=False)
     _add_faults(demo, latency=0.02, fail_rate=0.1, drop_rate=0.02)
-    demo.set_defaults(run=_run_demo)
+    demo.set_defaults(run=_run_demo, parser=demo)
     _add_load(commands)
     return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@attrs.frozen
+class _Table:
+    """What the output of a resource that is not an endpoint (users) is written from: the
+    record's class (for csv) and the table's columns, as an Endpoint holds them."""
+
+    model: type[Any]
+    columns: tuple[Column, ...]
+
+
+# `aiotofu users list`: members by name, with what tells two of the same name apart.
+USERS = _Table(
+    model=User,
+    columns=(
+        Column("NAME", 24, lambda user: user.name or "(no name)"),
+        Column("EMAIL", 28, lambda user: user.email or "-"),
+        Column("BANNED", 6, lambda user: "yes" if user.banned else "no"),
+        Column("ID", 0, lambda user: user.id),
+    ),
+)
+
+
+def _add_users(commands: Any) -> None:
+    users = commands.add_parser("users", help="users: list the organisation's members")
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list",
+        help="print the organisation's members",
+        description="Print the organisation's members (GET /v2/users: one request, no pages).",
+    )
+    listing.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "table"),
+        help="output format (default: table on a terminal, jsonl otherwise)",
+    )
+    _add_connection(listing)
+    listing.set_defaults(run=_run_users, parser=listing)
 
 
 def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
     noun = endpoint.name
     watch = actions.add_parser(
         "watch",
-        help=f"stream new {noun} as jsonl as they are created",
-        description=f"Stream new {noun}, oldest first, as jsonl, until interrupted.",
+        help=f"stream new {noun} as they are created",
+        description=f"Stream new {noun}, oldest first, until interrupted (a table on a "
+        "terminal, jsonl otherwise).",
     )
     _add_filters(watch, endpoint, bounds=False)
-    watch.add_argument("--since", metavar="DATETIME", help="RFC 3339 (default: from now on)")
+    watch.add_argument(
+        "--since",
+        metavar="DATETIME",
+        help="RFC 3339, or a date (midnight UTC) (default: from now on)",
+    )
     watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
-    watch.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+    watch.add_argument(
+        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+    )
     watch.add_argument(
         "--lookback",
         type=float,
@@ -217,8 +305,13 @@ def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
         help=f"also yield {noun} committed late, up to this much older than the newest seen",
     )
     watch.add_argument("--resume", metavar="TOKEN", help="continue a watch from its resume token")
+    watch.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "table"),
+        help="output format (default: table on a terminal, jsonl otherwise)",
+    )
     _add_connection(watch)
-    watch.set_defaults(run=_run_watch, endpoint=endpoint)
+    watch.set_defaults(run=_run_watch, endpoint=endpoint, parser=watch)
 
 
 def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
@@ -235,7 +328,7 @@ def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
         "--target-size", type=int, required=True, metavar="N", help="the most records a shard holds"
     )
     _add_connection(plan)
-    plan.set_defaults(run=_run_plan, endpoint=endpoint)
+    plan.set_defaults(run=_run_plan, endpoint=endpoint, parser=plan)
     read = actions.add_parser(
         "read",
         help=f"stream the {noun} of one shard of a plan to stdout",
@@ -245,7 +338,9 @@ def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
     read.add_argument(
         "--shard", metavar="JSON", help="the shard, as JSON text (- reads it from stdin)"
     )
-    read.add_argument("--page-size", type=int, metavar="N", help="1..100 (100)")
+    read.add_argument(
+        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+    )
     read.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
     read.add_argument(
         "--format",
@@ -256,7 +351,7 @@ def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
         "--resume", metavar="TOKEN", help="continue an interrupted read from its resume token"
     )
     _add_connection(read)
-    read.set_defaults(run=_run_read, endpoint=endpoint)
+    read.set_defaults(run=_run_read, endpoint=endpoint, parser=read)
 
 
 def _add_filters(
@@ -267,36 +362,163 @@ def _add_filters(
     order: bool = True,
 ) -> None:
     """A flag per filter of ``endpoint``, derived from its filters class (the time bounds left
-    out when ``bounds`` is False: a watch sets its own)."""
+    out when ``bounds`` is False: a watch sets its own).
+
+    Each flag is the API's name of the filter (``--search-query``, ``--revision-numbers``),
+    with the shorter flag the filter declares as an alias (``--search``, ``--revision``); a
+    boolean is a switch (``--include-metadata``, ``--no-include-metadata``), which also takes
+    ``true`` or ``false``. The flag typed is remembered, so that an error names it as typed.
+    """
     group = parser.add_argument_group("filters (repeat a flag for several values)")
     skipped = set(endpoint.time_bounds or ()) if not bounds else set()
     for name, info in endpoint.filters.declared():
         if name in skipped:
             continue
+        flags = _flags_of(name, endpoint)
+        helped = info.help + ("; a date alone is midnight UTC" if _is_instant(info) else "")
+        if isinstance(info.kind, Flag):
+            group.add_argument(
+                *flags,
+                dest=name,
+                action=_Switch,
+                required=info.required,
+                help=f"{helped} (alone: true)",
+            )
+            group.add_argument(
+                *("--no-" + flag[2:] for flag in flags),
+                dest=name,
+                action=_Negative,
+                help="the same, false",
+            )
+            continue
         group.add_argument(
-            endpoint.filters.flag_of(name),
+            *flags,
             dest=name,
-            action="append" if info.kind.many else "store",
+            action=_Append if info.kind.many else _Store,
             metavar=info.kind.metavar,
             required=info.required,
-            help=info.help,
+            help=helped,
         )
     if bounds and order and endpoint.sortable:
-        group.add_argument("--sort-by", choices=endpoint.sorts, help=f"({endpoint.sorts[0]})")
-        group.add_argument("--sort-order", choices=("asc", "desc"), help="(desc)")
+        # Lower-cased first, as enum values are: `--sort-order DESC` is `desc`.
+        group.add_argument(
+            "--sort-by", type=str.lower, choices=endpoint.sorts, help=f"({endpoint.sorts[0]})"
+        )
+        group.add_argument("--sort-order", type=str.lower, choices=("asc", "desc"), help="(desc)")
+
+
+def _flags_of(name: str, endpoint: Endpoint[Any, Any]) -> list[str]:
+    """The flags of a filter: the API's name first, then the shorter one it declares."""
+    flags = ["--" + name.replace("_", "-")]
+    declared: str = endpoint.filters.flag_of(name)
+    return flags if declared in flags else [*flags, declared]
+
+
+def _is_instant(info: FilterInfo) -> bool:
+    return isinstance(info.kind, Instant)
+
+
+def _typed(namespace: argparse.Namespace, dest: str, option_string: str | None) -> None:
+    """Remember which flag set ``dest``, as the user typed it (for error messages)."""
+    typed: dict[str, str] | None = getattr(namespace, "typed_flags", None)
+    if typed is None:
+        typed = {}
+        namespace.typed_flags = typed
+    if option_string:
+        typed[dest] = option_string
+
+
+class _Store(argparse._StoreAction):
+    """``store``, remembering the flag typed."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Append(argparse._AppendAction):
+    """``append``, remembering the flag typed."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Switch(argparse.Action):
+    """A boolean filter: ``--x`` alone is true, ``--x true|false`` as before (``--no-x``, its
+    twin, a ``_Store`` of no value, is false)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", metavar="true|false", **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        setattr(namespace, self.dest, "true" if values is None else values)
+
+
+class _Negative(argparse.Action):
+    """``--no-x``: the boolean filter ``x``, false."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        setattr(namespace, self.dest, "false")
 
 
 def _filters_of(args: argparse.Namespace, endpoint: Endpoint[Any, Any]) -> dict[str, Any]:
     """The values of the filter flags given, parsed by their kinds (unchecked: the filters class
-    checks them)."""
+    checks them). As typed on a command line: enum values in any case (``--outcome fail``),
+    and a date alone (``2024-06-01``) as midnight UTC; the library itself stays strict."""
     values: dict[str, Any] = {}
     for name, info in endpoint.filters.declared():
         text = getattr(args, name, None)
         if text is None:
             continue
-        parse = functools.partial(info.kind.from_text, name)
+        parse = functools.partial(_from_text, info.kind, name)
         values[name] = [parse(item) for item in text] if info.kind.many else parse(text)
     return values
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_or_datetime(text: str) -> str:
+    """A date alone (``2024-06-01``) as midnight UTC; any other text as it is."""
+    return f"{text}T00:00:00Z" if _DATE.fullmatch(text) else text
+
+
+def _from_text(kind: Kind, name: str, text: str) -> Any:
+    if isinstance(kind, Choices):
+        text = {value.lower(): value for value in kind.values}.get(text.lower(), text)
+    elif isinstance(kind, Instant):
+        text = _date_or_datetime(text)
+    return kind.from_text(name, text)
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -414,38 +636,51 @@ def _fault_settings(args: argparse.Namespace) -> FaultSettings:
 # -- aiotofu <resource> list | watch ---------------------------------------------------------
 
 
-def _flag(parameter: str, endpoint: Endpoint[Any, Any]) -> str:
-    """The command-line flag of a parameter of the library, as the user types it."""
+def _flag(
+    parameter: str, endpoint: Endpoint[Any, Any], args: argparse.Namespace | None = None
+) -> str:
+    """The command-line flag of a parameter of the library, as the user typed it (else the
+    API's name of it)."""
     if parameter in ("token", "resume_token"):
         return "--resume"
-    flag: str = endpoint.filters.flag_of(parameter)
-    return flag
+    typed: dict[str, str] = getattr(args, "typed_flags", None) or {}
+    if parameter in typed and not typed[parameter].startswith("--no-"):
+        return typed[parameter]
+    return "--" + parameter.replace("_", "-")
 
 
-def _client(args: argparse.Namespace) -> Client:
-    """The client of a command; a missing key is a usage error with a hint."""
+def _client(args: argparse.Namespace, console: _Console | None = None) -> Client:
+    """The client of a command; a missing key is a usage error with a hint. With a
+    ``console`` on a terminal, every retry is said at once (a mistyped URL shows on the
+    first refused connection, not after the last)."""
     if args.api_key is None and not os.environ.get(API_KEY_ENV):
         raise UsageError(f"no API key: pass --api-key KEY or set {API_KEY_ENV}")
     verify: str | bool = True
     if getattr(args, "insecure", False):
-        print(
+        message = (
             "aiotofu: warning: --insecure: the server's certificate is not verified, so "
-            "anyone in the middle can read the API key",
-            file=sys.stderr,
+            "anyone in the middle can read the API key"
         )
+        if console is not None:
+            console.say(message)
+        else:
+            print(message, file=sys.stderr)
         verify = False
     elif getattr(args, "ca_file", None):
         verify = args.ca_file
     client_cert = getattr(args, "client_cert", None)
     cert = tuple(client_cert.split(",", 1)) if client_cert and "," in client_cert else client_cert
+    on_retry = console.retried if console is not None and console.status else None
     # Config errors (a missing certificate file too) raise before any I/O.
-    return Client(args.api_key, base_url=args.base_url, verify=verify, cert=cert)
+    return Client(args.api_key, base_url=args.base_url, verify=verify, cert=cert, on_retry=on_retry)
 
 
 def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> None:
     """A resume token carries the filters and the page size: given with it, they would be
     silently ignored, so they are refused."""
-    given = [_flag(name, args.endpoint) for name in parameters if getattr(args, name) is not None]
+    given = [
+        _flag(name, args.endpoint, args) for name in parameters if getattr(args, name) is not None
+    ]
     if args.resume and given:
         raise UsageError(
             f"{given[0]}: --resume continues with the filters and page size of its token; "
@@ -477,7 +712,8 @@ def _run_list(args: argparse.Namespace) -> int:
     out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     _refuse_with_resume(args, _list_parameters(endpoint))
     sink = _parquet_sink(args, out_format, endpoint)
-    client = _client(args)
+    console = _Console()
+    client = _client(args, console)
     resource = getattr(client, endpoint.name)
 
     def listing() -> Paginator[Any]:
@@ -491,7 +727,7 @@ def _run_list(args: argparse.Namespace) -> int:
             resource.list(
                 **_filters_of(args, endpoint),
                 **_order_of(args, endpoint),
-                page_size=100 if args.page_size is None else args.page_size,
+                page_size=DEFAULT_PAGE_SIZE if args.page_size is None else args.page_size,
                 max_items=args.max_items,
                 prefetch=args.prefetch,
             ),
@@ -500,13 +736,20 @@ def _run_list(args: argparse.Namespace) -> int:
     if sink is None:
         return _stream(
             client,
-            _rename_errors(listing, endpoint),
+            _rename_errors(listing, endpoint, args),
             _writer(out_format, sys.stdout, endpoint),
             noun=endpoint.name,
+            console=console,
         )
     status = EXIT_FAILED
     try:
-        status = _stream(client, _rename_errors(listing, endpoint), sink.write, noun=endpoint.name)
+        status = _stream(
+            client,
+            _rename_errors(listing, endpoint, args),
+            sink.write,
+            noun=endpoint.name,
+            console=console,
+        )
     finally:
         # Whatever ended the listing, the records it gave are in the file (a valid one, that
         # --resume continues after); a listing that failed before any leaves no file.
@@ -534,11 +777,31 @@ def _parquet_sink(
                 os.close(device)
             if terminal:
                 raise UsageError("--output: Parquet is binary, never written to a terminal")
-    page_size = 100 if args.page_size is None else args.page_size
+    page_size = DEFAULT_PAGE_SIZE if args.page_size is None else args.page_size
     try:
         return ParquetSink(args.output, endpoint.model, page_size=max(page_size, 1))
     except ImportError as exc:
         raise UsageError(f"--format parquet: {exc}") from None
+
+
+def _run_users(args: argparse.Namespace) -> int:
+    out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    console = _Console()
+    client = _client(args, console)
+    write = _writer(out_format, sys.stdout, USERS)
+
+    async def run() -> None:
+        async with client:
+            users = await client.users.list()
+        for user in users:
+            write(user)
+
+    with _escaped_last_resort(console):
+        interrupted = _run_interruptibly(run)
+    if interrupted:
+        print("aiotofu: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 def _run_plan(args: argparse.Namespace) -> int:
@@ -548,6 +811,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     planning = _rename_errors(
         lambda: resource.plan(**_filters_of(args, endpoint), target_size=args.target_size),
         endpoint,
+        args,
     )
 
     async def run() -> None:
@@ -572,7 +836,8 @@ def _run_read(args: argparse.Namespace) -> int:
         raise UsageError("--shard: give a shard (its JSON), or --resume with a token")
     if args.resume and args.page_size is not None:
         raise UsageError("--page-size: --resume continues with the page size of its token")
-    client = _client(args)
+    console = _Console()
+    client = _client(args, console)
     resource = getattr(client, endpoint.name)
 
     def reading() -> Paginator[Any]:
@@ -583,23 +848,26 @@ def _run_read(args: argparse.Namespace) -> int:
             Paginator[Any],
             resource.read(
                 Shard.from_json(text),
-                page_size=100 if args.page_size is None else args.page_size,
+                page_size=DEFAULT_PAGE_SIZE if args.page_size is None else args.page_size,
                 prefetch=args.prefetch,
             ),
         )
 
     return _stream(
         client,
-        _rename_errors(reading, endpoint),
+        _rename_errors(reading, endpoint, args),
         _writer(out_format, sys.stdout, endpoint),
         noun=endpoint.name,
+        console=console,
     )
 
 
 def _run_watch(args: argparse.Namespace) -> int:
     endpoint: Endpoint[Any, Any] = args.endpoint
+    out_format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     _refuse_with_resume(args, _watch_parameters(endpoint))
-    client = _client(args)
+    console = _Console()
+    client = _client(args, console)
     resource = getattr(client, endpoint.name)
 
     def watching() -> Watcher[Any]:
@@ -612,17 +880,19 @@ def _run_watch(args: argparse.Namespace) -> int:
             **_filters_of(args, endpoint),
             since=_datetime_flag("--since", args.since),
             poll_interval=args.poll_interval,
-            page_size=100 if args.page_size is None else args.page_size,
+            page_size=DEFAULT_PAGE_SIZE if args.page_size is None else args.page_size,
             lookback=args.lookback or 0.0,
         )
         return watcher
 
     return _stream(
         client,
-        _rename_errors(watching, endpoint),
-        _writer("jsonl", sys.stdout, endpoint, flush=True),
+        _rename_errors(watching, endpoint, args),
+        _writer(out_format, sys.stdout, endpoint, flush=True),
         noun=endpoint.name,
         offer_before_any=True,
+        console=console,
+        watching=endpoint.time_field,
     )
 
 
@@ -633,6 +903,8 @@ def _stream(
     *,
     noun: str,
     offer_before_any: bool = False,
+    console: _Console | None = None,
+    watching: str | None = None,
 ) -> int:
     """Write every record of ``stream``; on Ctrl-C stop cleanly and print the resume token.
 
@@ -642,32 +914,46 @@ def _stream(
     listing's token says no more than the command line does, so only the error is printed; a
     watch (``offer_before_any``) still offers its token once it knows where it starts, since
     the same command run later would start later and miss what was created in between.
+
+    On a terminal, stderr shows a status line: records and their rate, or for a watch
+    (``watching``: the records' time field) the records seen and the time of the last one.
+    It is erased before a row is printed to the same terminal and drawn again after.
     """
-    progress = _Progress(sys.stderr, noun) if sys.stderr.isatty() else None
+    console = console or _Console()
+    status = console.status
+    progress = _Progress(status, noun, time_field=watching) if status else None
+    # Rows printed to the terminal the status is drawn on: erase the status before each.
+    shares = status is not None and sys.stdout.isatty()
     printed = 0
 
     async def run() -> None:
         nonlocal printed
         async with client, stream:
+            if progress:
+                progress.start()
             async for record in stream:
+                if shares and status is not None:
+                    status.clear()
                 write(record)
                 printed += 1
                 if progress:
-                    progress.tick()
+                    if shares:
+                        sys.stdout.flush()  # the row on the screen before the status
+                    progress.tick(record)
 
     try:
-        with _escaped_last_resort():
+        with _escaped_last_resort(console):
             interrupted = _run_interruptibly(run)
     except TofuPilotError as exc:
         _finish(progress)
-        status = _report(exc)
+        status_code = _report(exc)
         token = _token_of(stream) if printed or offer_before_any else None
         if token:
             print(
                 f"aiotofu: failed after {printed} {noun}; resume with --resume {token}",
                 file=sys.stderr,
             )
-        return status
+        return status_code
     _finish(progress)
     if interrupted:
         token = _token_of(stream)
@@ -677,10 +963,34 @@ def _stream(
     return EXIT_OK
 
 
+class _Console:
+    """What a command says on stderr beside its output. On a terminal (``status`` is then its
+    StatusLine), every line goes above the status line, and retries are said as they happen
+    (``retried``, the client's ``on_retry``): the library's log lines of retries are then left
+    out, not said twice."""
+
+    def __init__(self) -> None:
+        self.err: TextIO = sys.stderr
+        self.status: StatusLine | None = StatusLine(self.err) if self.err.isatty() else None
+
+    def say(self, line: str) -> None:
+        """Print one line (escaped) on stderr, above the status line if there is one."""
+        with self.status.above() if self.status else contextlib.nullcontext():
+            print(shown(line), file=self.err, flush=True)
+
+    def retried(self, event: RetryEvent) -> None:
+        """Say that a request is being retried, at once."""
+        where = event.path if event.cursor is None else f"{event.path} (cursor {event.cursor})"
+        self.say(
+            f"aiotofu: retrying {event.method} {where} in {event.wait:.1f} s "
+            f"(try {event.attempt} of {event.attempts} failed: {event.error})"
+        )
+
+
 @contextlib.contextmanager
-def _escaped_last_resort() -> Iterator[None]:
+def _escaped_last_resort(console: _Console | None = None) -> Iterator[None]:
     """The library's warnings (a request being retried, with the error it met: server text)
-    printed escaped, one line each.
+    printed escaped, one line each, above the status line.
 
     With no logging configured, as in a plain ``aiotofu`` run, nothing would print them: the
     ``aiotofu`` logger's only handler is a NullHandler, as a library's is. For the command's
@@ -691,7 +1001,7 @@ def _escaped_last_resort() -> Iterator[None]:
     if logging.getLogger().handlers:
         yield
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _ConsoleHandler(console or _Console())
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_ShownFormatter("%(message)s"))  # the last resort's own format
     logger = logging.getLogger("aiotofu")
@@ -700,6 +1010,26 @@ def _escaped_last_resort() -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log lines through a _Console: above its status line; retries left to its own lines
+    when it says them (a terminal)."""
+
+    def __init__(self, console: _Console) -> None:
+        super().__init__()
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Say the record's line, unless it is a retry the console already said."""
+        if self._console.status is not None and hasattr(record, "retry"):
+            return
+        try:
+            line = self.format(record)
+        except Exception:  # pragma: no cover - logging's own rule: never raise from emit
+            self.handleError(record)
+            return
+        self._console.say(line)
 
 
 class _ShownFormatter(logging.Formatter):
@@ -711,7 +1041,7 @@ class _ShownFormatter(logging.Formatter):
 
 
 def _finish(progress: _Progress | None) -> None:
-    """Flush what was printed, and end the progress line, before anything else is said."""
+    """Flush what was printed, and end the status line, before anything else is said."""
     sys.stdout.flush()
     if progress:
         progress.done()
@@ -728,12 +1058,15 @@ def _token_of(stream: Paginator[Any] | Watcher[Any]) -> str | None:
 S = TypeVar("S")
 
 
-def _rename_errors(build: Callable[[], S], endpoint: Endpoint[Any, Any]) -> S:
-    """Report an argument error under its flag's name (``--page-size``, not ``page_size``)."""
+def _rename_errors(
+    build: Callable[[], S], endpoint: Endpoint[Any, Any], args: argparse.Namespace | None = None
+) -> S:
+    """Report an argument error under its flag's name (``--page-size``, not ``page_size``),
+    as typed when ``args`` says how."""
     try:
         return build()
     except InvalidParameterError as exc:
-        flag = _flag(exc.parameter, endpoint)
+        flag = _flag(exc.parameter, endpoint, args)
         raise UsageError(f"{flag}: {str(exc).split(': ', 1)[1]}") from None
 
 
@@ -741,10 +1074,10 @@ def _datetime_flag(flag: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_datetime(text)
+        return parse_datetime(_date_or_datetime(text))
     except ValueError:
         raise UsageError(
-            f"{flag}: expected an RFC 3339 date-time with a time zone, got {text!r}"
+            f"{flag}: expected an RFC 3339 date-time with a time zone, or a date, got {text!r}"
         ) from None
 
 
@@ -808,7 +1141,7 @@ def _cell(data: Any, column: str) -> str:
 
 
 def _writer(
-    out_format: str, out: TextIO, endpoint: Endpoint[Any, Any], *, flush: bool = False
+    out_format: str, out: TextIO, endpoint: Endpoint[Any, Any] | _Table, *, flush: bool = False
 ) -> Callable[[Any], None]:
     if out_format == "jsonl":
 
@@ -833,49 +1166,104 @@ def _writer(
             rows.writerow([cell(data, column) for column in header])
 
         return write_csv
-    # The table: the endpoint's columns, each cut to its width (the last one is not), the
-    # record's text shown escaped first (one record, one row; the terminal is not driven).
+    # The table: the endpoint's columns fitted to the terminal's width (the last one takes
+    # what is left), the record's text shown escaped first (one record, one row; the terminal
+    # is not driven), cut text ending in an ellipsis. Not on a terminal, the last column is
+    # whole.
     columns = endpoint.columns
+    widths = _widths(columns, terminal_columns(out))
 
     def cells(values: list[str]) -> str:
         return " ".join(
-            value if not column.width else value[: column.width].ljust(column.width)
-            for column, value in zip(columns, map(shown, values), strict=True)
+            value if width is None else fit(value, width, pad=True)
+            for width, value in zip(widths, map(shown, values), strict=True)
         ).rstrip()
 
     out.write(cells([column.header for column in columns]) + "\n")
 
     def write_row(record: Any) -> None:
         out.write(cells([column.value(record) for column in columns]) + "\n")
+        if flush:
+            out.flush()
 
     return write_row
 
 
+def _widths(columns: Sequence[Column], total: int | None) -> list[int | None]:
+    """The width of each column in a terminal ``total`` cells wide (None: no terminal, and the
+    last column, of width 0, unbounded). The columns keep their widths while they fit beside
+    the last one; past that, the widest give way first, down to their headers."""
+    widths: list[int | None] = [column.width or None for column in columns]
+    if total is None or not columns:
+        return widths
+    room = total - (len(columns) - 1)  # the spaces between the columns
+    last = max(len(columns[-1].header), 8)
+    sized = [column.width or last for column in columns]
+    floors = [min(size, max(len(c.header), 5)) for size, c in zip(sized, columns, strict=True)]
+    while sum(sized) > room:
+        give = max(range(len(sized)), key=lambda i: (sized[i] - floors[i], -i))
+        if sized[give] <= floors[give]:
+            break  # a terminal this narrow wraps the rows; nothing shorter stays readable
+        sized[give] -= 1
+    # What is left goes to the flexible columns (the last); a fixed column keeps its size.
+    flexible = [i for i, column in enumerate(columns) if not column.width]
+    spare = room - sum(sized)
+    for i in flexible[-1:]:
+        sized[i] += max(spare, 0)
+    return list(sized)
+
+
 class _Progress:
-    """``12,345 runs, 4,321/s`` on a terminal's stderr, redrawn at most five times a second."""
+    """A stream's state on the status line, redrawn at most five times a second: ``12,345
+    runs, 4,321/s`` for a listing; ``watching runs: 12 seen, last created 2024-06-01
+    12:00:00.123 UTC`` for a watch (``time_field``: what the records are watched by), which
+    has no rate worth showing. A record that arrives when a redraw is not yet due asks for one
+    in 0.2 s, so the status is back on the screen while the stream waits."""
 
-    def __init__(self, out: TextIO, noun: str) -> None:
-        self._out = out
+    def __init__(self, status: StatusLine, noun: str, *, time_field: str | None = None) -> None:
+        self._status = status
         self._noun = noun
+        self._time_field = time_field
         self._count = 0
+        self._last: datetime | None = None
         self._start = self._shown = time.monotonic()
+        self._due: asyncio.TimerHandle | None = None
 
-    def tick(self) -> None:
+    def start(self) -> None:
+        """Draw the status at once (a watch waits for its first record: say so)."""
+        self._draw()
+
+    def tick(self, record: Any) -> None:
+        """Count ``record``, and redraw when due."""
         self._count += 1
-        now = time.monotonic()
-        if now - self._shown >= 0.2:
-            self._shown = now
-            self._draw(now)
+        if self._time_field is not None:
+            self._last = getattr(record, self._time_field, None)
+        if time.monotonic() - self._shown >= 0.2:
+            self._draw()
+        elif not self._status.drawn and self._due is None:
+            self._due = asyncio.get_running_loop().call_later(0.2, self._draw)
 
-    def _draw(self, now: float) -> None:
-        rate = self._count / max(now - self._start, 1e-9)
-        self._out.write(f"\r{self._count:,} {self._noun}, {rate:,.0f}/s ")
-        self._out.flush()
+    def _text(self) -> str:
+        if self._time_field is not None:
+            field = self._time_field.removesuffix("_at")
+            last = f", last {field} {table_time(self._last)} UTC" if self._last else ""
+            return f"watching {self._noun}: {self._count:,} seen{last}"
+        rate = self._count / max(time.monotonic() - self._start, 1e-9)
+        return f"{self._count:,} {self._noun}, {rate:,.0f}/s"
+
+    def _draw(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        self._shown = time.monotonic()
+        self._status.show(self._text())
 
     def done(self) -> None:
-        self._draw(time.monotonic())
-        self._out.write("\n")
-        self._out.flush()
+        """Erase the status, leaving the final count as a line."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        self._status.close(self._text())
 
 
 # -- aiotofu emulator ------------------------------------------------------------------------
@@ -883,6 +1271,7 @@ class _Progress:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from ._emulator import EmulatorServer, serve
+    from ._emulator.server import check_trickle
 
     if not is_loopback(args.host) and not args.allow_remote:
         raise UsageError(
@@ -894,6 +1283,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
         raise UsageError(f"--batches: expected a count >= 0, got {args.batches}")
     _check_runs(args)
     _check_database(args)
+    try:
+        trickle = check_trickle(args.trickle)
+    except ValueError:
+        raise UsageError(f"--trickle: expected runs per second > 0, got {args.trickle:g}") from None
     server = EmulatorServer(
         host=args.host,
         port=args.port,
@@ -909,7 +1302,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
         timestamp_precision=args.timestamp_precision,
     )
     try:
-        asyncio.run(serve(server))
+        # Only the options given: serve(server) alone is what stand-ins in tests expect.
+        given: dict[str, Any] = {"trickle": trickle} if trickle else {}
+        given |= {"verbose": True} if args.verbose else {}
+        asyncio.run(serve(server, **given))
     except OSError as exc:
         raise UsageError(
             f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}"

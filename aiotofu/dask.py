@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - the suite installs the extra
 from ._client import API_KEY_ENV, DEFAULT_BASE_URL, Client
 from ._filters import check_int
 from ._listings import MAX_PREFETCH
-from ._options import MAX_PAGE_SIZE
+from ._options import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from ._shards import Plan, Shard
 from .endpoints import ENDPOINTS
 from .errors import InvalidParameterError, TofuPilotError
@@ -77,7 +77,7 @@ def read(
     plan: Plan,
     *,
     base_url: str | None = None,
-    page_size: int = 100,
+    page_size: int = DEFAULT_PAGE_SIZE,
     prefetch: int = 2,
     **client_options: Any,
 ) -> dask.bag.Bag:
@@ -109,7 +109,7 @@ def read_dataframe(
     plan: Plan,
     *,
     base_url: str | None = None,
-    page_size: int = 100,
+    page_size: int = DEFAULT_PAGE_SIZE,
     prefetch: int = 2,
     **client_options: Any,
 ) -> dask.dataframe.DataFrame:

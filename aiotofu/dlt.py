@@ -63,7 +63,7 @@ import attrs
 from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import format_duration, to_dict
 from ._filters import check_int
-from ._options import MAX_PAGE_SIZE
+from ._options import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["DATASET", "INCREMENTAL", "RESOURCES", "duckdb_pipeline", "run", "source"]
@@ -131,7 +131,7 @@ def source(
     lookback: timedelta = timedelta(days=1),
     api_key: str | None = None,
     base_url: str | None = None,
-    page_size: int = 100,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> DltSource:
     """A dlt source of TofuPilot's records, one resource per name in ``resources`` (any of
     ``RESOURCES``; by default all of them), each a table merged on ``id``.

@@ -43,6 +43,7 @@ __all__ = [
     "Response",
     "VirtualClock",
     "emulator",
+    "emulator_factory",
     "json_response",
     "virtual_clock",
 ]
@@ -78,8 +79,19 @@ class MockTransport:
 
     ``handler`` returns a :class:`Response` (or an awaitable of one), or raises
     ``aiotofu.TransportError`` to play a network failure; the client's retries, limits and
-    decoding run as usual. ``requests`` lists every request received, in order (its
-    ``query`` is a tuple of pairs; its headers carry the key, so print it with care).
+    decoding run as usual. ``requests`` lists every request received, in order: each a
+    :class:`Request` with ``method``, ``url``, ``path`` (``/api/v2/batches`` with the default
+    base URL), ``query`` (a tuple of ``(key, value)`` pairs as sent, arrays as repeated keys;
+    ``dict(request.query)["limit"]``) and ``headers`` (they carry the key: print them with care).
+
+    A listing's first request is not always its first page. A listing kept consistent by a
+    time pin (batches, units, runs, logs: records created while it streams stay out) takes the
+    pin from its first page when it is ordered by that time; ordered otherwise (runs by their
+    default ``started_at``, any other ``sort_by``), it first asks for the newest record alone,
+    ``limit=1`` sorted by ``created_at``: the pin probe, whose record's time becomes the
+    ``created_before`` of every page. A handler that asserts on the first page should pick it
+    by its query (``limit`` above 1, the ``sort_by`` it expects) rather than take
+    ``requests[0]``.
     """
 
     def __init__(self, handler: Callable[[Request], Response | Awaitable[Response]]) -> None:
@@ -316,6 +328,9 @@ class Emulator:
         outcome: Outcome | None = None,
         started_at: datetime | None = None,
         created_at: datetime | None = None,
+        part_number: str | None = None,
+        revision_number: str | None = None,
+        batch_number: str | None = None,
     ) -> str:
         """Upload a run, as a test station would; return its id.
 
@@ -325,8 +340,14 @@ class Emulator:
         ends with ``outcome`` (default: what its phases decide); its phases, measurements and
         log lines come with it. ``created_at``, when the API records it, defaults to now (and
         never before the newest run); ``started_at`` to a few minutes before.
+
+        As TofuPilot does on upload, a serial number no unit has (matched case-insensitively)
+        creates the unit: of ``part_number`` (then required), ``revision_number`` (default:
+        the part's first), in the batch ``batch_number`` (created if new; without one, a batch
+        of its own numbered as the serial number, where TofuPilot would link it to none).
         """
         from ._emulator.store import to_micros
+        from ._emulator.uploads import add_run
 
         for name, value in (("started_at", started_at), ("created_at", created_at)):
             if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
@@ -335,8 +356,23 @@ class Emulator:
                 )
         if outcome is not None and outcome not in typing.get_args(Outcome):
             raise InvalidParameterError("outcome", f"expected one of {typing.get_args(Outcome)}")
+        for name, text in (
+            ("serial_number", serial_number),
+            ("part_number", part_number),
+            ("revision_number", revision_number),
+            ("batch_number", batch_number),
+        ):
+            if text is not None and (not isinstance(text, str) or not text.strip()):
+                raise InvalidParameterError(name, f"expected a non-empty string, got {text!r}")
+        state = self._server.state
         try:
-            return self._server.state.world.add_run(
+            return add_run(
+                state.store,
+                state.world,
+                seed=state.seed,
+                part_number=part_number,
+                revision_number=revision_number,
+                batch_number=batch_number,
                 serial_number=serial_number,
                 procedure=procedure,
                 outcome=outcome,
@@ -344,8 +380,11 @@ class Emulator:
                 created_at=None if created_at is None else to_micros(created_at),
             )
         except KeyError as exc:
-            name = "procedure" if "procedure" in str(exc) else "serial_number"
-            raise InvalidParameterError(name, exc.args[0]) from None
+            # An unknown serial number without a part to create its unit names serial_number
+            # (with the hint): the serial number is what does not exist.
+            message = str(exc.args[0])
+            name = "procedure" if message.startswith("no procedure") else "serial_number"
+            raise InvalidParameterError(name, message) from None
 
     def set_faults(self, **settings: Any) -> None:
         """Change fault settings: ``latency``, ``fail_rate``, ``drop_rate``, ``rate_limit``,
@@ -457,7 +496,20 @@ else:
     async def emulator() -> AsyncIterator[Emulator]:
         """pytest fixture: an :class:`Emulator` with 100 batches, started for one test.
 
-        Enable it with ``pytest_plugins = ["aiotofu.testing"]`` in your ``conftest.py``.
+        Enable it with ``pytest_plugins = ["aiotofu.testing"]`` in your ``conftest.py``; for
+        another size or seed, use ``emulator_factory``.
         """
         async with Emulator(batches=100) as server:
             yield server
+
+    @pytest_asyncio.fixture
+    async def emulator_factory() -> AsyncIterator[Callable[..., Awaitable[Emulator]]]:
+        """pytest fixture: ``await emulator_factory(batches=10, seed=3, ...)`` starts an
+        :class:`Emulator` with those options (any of its keywords) and returns it; every one
+        made is stopped when the test ends. Enabled with the ``emulator`` fixture."""
+        async with contextlib.AsyncExitStack() as stack:
+
+            async def make(**options: Any) -> Emulator:
+                return await stack.enter_async_context(Emulator(**options))
+
+            yield make

@@ -268,3 +268,29 @@ def test_aiotofu_dlt_without_dlt_says_which_extra_to_install() -> None:
     )
     assert "pip install 'aiotofu[dlt]'" in str(result["error"])
     assert str(result["name"]).split(".")[0] == "dlt"
+
+
+@pytest.mark.slow
+def test_using_a_sync_client_never_imports_ipython_or_a_terminal_library() -> None:
+    """SyncClient's notebook check reads IPython's state only where IPython is loaded, and
+    the command line's status line and tables are its own: a SyncClient used and the CLI
+    imported load neither IPython, ipykernel nor rich or tqdm."""
+    result = loaded_after(
+        """
+        import asyncio, sys
+        import aiotofu, aiotofu.cli
+
+        async def refused() -> None:  # the check runs where a loop runs
+            with aiotofu.SyncClient("k", base_url="http://127.0.0.1:9/api") as client:
+                try:
+                    client.batches.list().collect()
+                except aiotofu.StateError:
+                    return
+            raise AssertionError("not refused")
+
+        asyncio.run(refused())
+        loaded = ("IPython", "ipykernel", "rich", "tqdm")
+        result = {"loaded": sorted(n for n in loaded if n in sys.modules)}
+        """
+    )
+    assert result == {"loaded": [], "heavy": []}

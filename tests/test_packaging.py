@@ -7,9 +7,12 @@ that they hold what users get; an editable install reads as the pyproject it was
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from importlib.metadata import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
@@ -98,3 +101,31 @@ def test_the_dlt_extra_brings_dlt_and_duckdb_and_the_test_extra_tests_them() -> 
     for name in ("dlt", "test"):
         assert {"dlt", "duckdb"} <= set(extra(name)), name
         assert "1.31" in str(extra(name)["dlt"].specifier), name
+
+
+@pytest.mark.slow
+def test_user_code_type_checks_against_the_contributor_venvs_aiotofu(tmp_path: Path) -> None:
+    """``mypy --strict`` on a user's script outside the checkout sees aiotofu's types in the
+    README's test venv (issue 25, item 12): setuptools' default editable install is an import
+    hook that no type checker runs, so aiotofu was "not found"; setup.cfg asks for the
+    ``compat`` mode, a plain path in a ``.pth``, which mypy and pyright read."""
+    pytest.importorskip("mypy")
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import aiotofu\n\n\n"
+        "def count(client: aiotofu.SyncClient) -> int:\n"
+        "    return len(client.batches.list(page_size=100).collect())\n\n\n"
+        "wrong: str = aiotofu.RetryPolicy().attempts\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Cannot find implementation or library stub" not in result.stdout, result.stdout
+    # aiotofu's types are seen: the one deliberate error is found, and it is the only one.
+    assert result.stdout.splitlines()[-1] == "Found 1 error in 1 file (checked 1 source file)"
+    assert 'expression has type "int", variable has type "str"' in result.stdout

@@ -39,6 +39,7 @@ from .listing import (
     serve,
 )
 from .store import PRECISIONS, BatchFilter, Store, SyntheticStore, parts_catalogue
+from .uploads import UploadError, upload_run
 from .world import World
 
 _dumps = msgspec.json.encode
@@ -129,6 +130,9 @@ class EmulatorState:
     offset_cost: float = 0.0
     timestamp_precision: str = "ms"
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    # Told of every request once answered, with its time in seconds (`aiotofu emulator
+    # --verbose` prints them).
+    on_request: Callable[[LoggedRequest, float], None] | None = field(default=None, repr=False)
     _draws: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +178,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_post("/api/v2/batches", create_batch)
     app.router.add_get("/api/v2/batches/{number}", get_batch)
     app.router.add_get("/api/v2/users", list_users)
+    app.router.add_post("/api/v2/runs", create_run)
     app.router.add_get("/api/v2/parts", list_parts)
     app.router.add_get("/api/v2/stations", list_stations)
     for path in LISTINGS:
@@ -208,7 +213,11 @@ async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         stats.in_flight -= 1
         walked = request.get(WALKED, 0)
-        stats.log.append(LoggedRequest(arrived, request.method, request.path_qs, status, walked))
+        logged = LoggedRequest(arrived, request.method, request.path_qs, status, walked)
+        stats.log.append(logged)
+        on_request = request.app[STATE].on_request
+        if on_request is not None:
+            on_request(logged, time.monotonic() - arrived)
     stats.statuses[status] += 1
     return response
 
@@ -426,6 +435,21 @@ async def create_batch(request: web.Request) -> web.Response:
     except KeyError:
         return _error(409, "CONFLICT", f"A batch numbered {number!r} already exists")
     return _json({"id": batch_id})
+
+
+async def create_run(request: web.Request) -> web.Response:
+    """``POST /v2/runs``, a station's upload (the official SDK's ``runs.create`` body):
+    ``{"id"}``; the unit is created if new (see ``uploads``)."""
+    state = request.app[STATE]
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    try:
+        run_id = upload_run(state.store, state.world, body, seed=state.seed)
+    except UploadError as exc:
+        return _error(exc.status, exc.code, exc.message, exc.issues)
+    return _json({"id": run_id})
 
 
 async def list_parts(request: web.Request) -> web.Response:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import math
+import shlex
 import signal
 import socket
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from aiohttp import web
 
-from .app import TIE_ORDERS, EmulatorState, check_options, create_app
+from .._client import API_KEY_ENV, BASE_URL_ENV
+from .._terminal import shown
+from .app import TIE_ORDERS, EmulatorState, LoggedRequest, check_options, create_app
 from .faults import Fault, Faults, FaultSettings
-from .store import Store, SyntheticStore
+from .store import Store, SyntheticStore, parts_catalogue
 from .world import World
 
-__all__ = ["EmulatorServer", "serve"]
+__all__ = ["EmulatorServer", "check_trickle", "counts", "serve"]
 
 
 class EmulatorServer:
@@ -111,33 +119,109 @@ class EmulatorServer:
         self.state.faults.inject(*faults, cursor=cursor)
 
 
-async def serve(server: EmulatorServer, out: TextIO = sys.stdout) -> None:
+async def serve(
+    server: EmulatorServer,
+    out: TextIO = sys.stdout,
+    *,
+    trickle: float | None = None,
+    verbose: bool = False,
+) -> None:
     """Run ``server`` until SIGINT or SIGTERM; the first line printed ends with the base URL,
-    then come its key, what it holds, and how it answers (``options``)."""
+    then come its key, how many records of each kind it holds, how it answers (``options``)
+    and the line to paste into a shell to point aiotofu (or the SDK) at it.
+
+    ``trickle``: upload that many runs a second while serving (as stations would), each of a
+    unit and a procedure chosen by the seed, so that a watch has something to show.
+    ``verbose``: a line per request answered (method, path and query, status, time).
+    """
+    state = server.state
+    if verbose:
+        state.on_request = functools.partial(_log_request, out)
     await server.start()
     out.write(f"aiotofu emulator listening on {server.base_url}\n")
-    out.write(f"API key: {server.state.api_key}\n")
-    records = server.state.world.records()
-    out.write(
-        f"batches: {server.state.store.count()}, units: {len(records.units)}, "
-        f"runs: {len(records.runs)}, phases: {len(records.phases)}, "
-        f"measurements: {len(records.measurements)}, logs: {len(records.logs)}, "
-        f"procedures: {len(records.procedures)}, deployments: {len(records.deployments)}\n"
-    )
+    out.write(f"API key: {state.api_key}\n")
+    out.write(counts(server) + "\n")
     out.write(f"options: {options(server)}\n")
+    # The line to paste: the shell then points aiotofu (and the official SDK) at this emulator.
+    key = shlex.quote(state.api_key)
+    out.write(f"export {BASE_URL_ENV}={server.base_url} {API_KEY_ENV}={key}\n")
+    if trickle:
+        out.write(f"uploading {trickle:g} runs a second\n")
     out.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    uploads = asyncio.ensure_future(_trickle(server, trickle)) if trickle else None
     try:
         await stop.wait()
     finally:
+        if uploads is not None:
+            uploads.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await uploads
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await server.stop()
         out.write("aiotofu emulator stopped\n")
         out.flush()
+
+
+def counts(server: EmulatorServer) -> str:
+    """How many records of each kind the emulator holds, in a line."""
+    state = server.state
+    records = state.world.records()
+    stations = state.store.list_stations() if isinstance(state.store, Store) else []
+    kinds = {
+        "batches": state.store.count(),
+        "units": len(records.units),
+        "runs": len(records.runs),
+        "phases": len(records.phases),
+        "measurements": len(records.measurements),
+        "logs": len(records.logs),
+        "procedures": len(records.procedures),
+        "deployments": len(records.deployments),
+        "parts": len(parts_catalogue(state.timestamp_precision)),
+        "stations": len(stations),
+        "users": len(state.store.list_users()),
+    }
+    return ", ".join(f"{kind}: {count:,}" for kind, count in kinds.items())
+
+
+async def _trickle(
+    server: EmulatorServer,
+    rate: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Upload a run every ``1 / rate`` seconds, on schedule (a slow upload does not delay the
+    next ones), until cancelled; ``sleep`` waits (a test may stand in for it)."""
+    world = server.state.world
+    interval = 1.0 / rate
+    due = time.monotonic()
+    while True:
+        due += interval
+        await sleep(max(0.0, due - time.monotonic()))
+        if world.records().units:  # an emulator with no unit has nothing to test
+            world.add_run()
+
+
+def _log_request(out: TextIO, logged: LoggedRequest, seconds: float) -> None:
+    """One line per request answered: its status (0: the connection dropped), method, path and
+    query (escaped: it is the client's text), and time."""
+    out.write(f"{logged.status} {logged.method} {shown(logged.path_qs)} {seconds * 1000:.1f} ms\n")
+    out.flush()
+
+
+def check_trickle(rate: object) -> float | None:
+    """``rate`` as runs per second, or ValueError unless it is None or a finite number > 0."""
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+        raise ValueError(f"trickle: expected a number of runs per second > 0, got {rate!r}")
+    if rate <= 0:
+        raise ValueError(f"trickle: expected a number of runs per second > 0, got {rate!r}")
+    return float(rate)
 
 
 def options(server: EmulatorServer) -> str:

@@ -324,7 +324,41 @@ class Store:
         ]
         return batch
 
+    def find_batch(self, number: str) -> dict[str, Any] | None:
+        """The batch numbered ``number``, matched case-insensitively as an upload matches it
+        (as ``GET /v2/batches`` shows it, without its unit count); None if there is none."""
+        with self._lock:
+            row = self._db.execute(
+                _SELECT + " WHERE lower(b.number) = lower(?) ORDER BY b.seq LIMIT 1", [number]
+            ).fetchone()
+        return None if row is None else _batch(row)
+
     # -- writing ---------------------------------------------------------------------------
+
+    def record_unit(
+        self, batch_id: str, serial_number: str, part_number: str, revision: str, created_at: int
+    ) -> None:
+        """Add a unit to an existing batch (which counts one unit more) that the caller has
+        already given the world (an upload's): not journalled, so the world does not add it
+        twice; deleting it or its batch is, and cascades as for every unit. ValueError if the
+        serial number is taken; KeyError if there is no such batch."""
+        with self._lock:
+            taken = self._db.execute(
+                "SELECT 1 FROM units WHERE serial_number = ?", [serial_number]
+            ).fetchone()
+            if taken:
+                raise ValueError(f"serial number already in use: {serial_number}")
+            row = self._db.execute("SELECT seq FROM batches WHERE id = ?", [batch_id]).fetchone()
+            if row is None:
+                raise KeyError(batch_id)
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO units VALUES (?, ?, ?, ?, ?)",
+                [row[0], serial_number, part_number, revision, created_at],
+            )
+            self._db.execute("UPDATE batches SET unit_count = unit_count + 1 WHERE seq = ?", row)
+            self._db.execute("COMMIT")
+            self.version += 1
 
     def create_batch(
         self,

@@ -8,11 +8,11 @@ logs, phases and measurements), so that their help texts and kinds cannot drift 
 from __future__ import annotations
 
 import typing
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .._convert import table_time
-from .._filters import Choices, Strings, Text, filter_field
+from .._filters import Choices, Duration, Strings, Text, filter_field
 from .._models import Environment, Outcome, Sample, SampleFilter
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "SAMPLES",
     "SAMPLES_WITH_PRODUCTION",
     "choices",
+    "duration",
     "search",
     "strings",
     "when",
@@ -51,3 +52,23 @@ def search(help: str) -> Any:
 def when(value: datetime | None) -> str:
     """A table cell for an optional time."""
     return "-" if value is None else table_time(value)
+
+
+def duration(value: str | timedelta | None) -> str:
+    """A table cell for a duration, the same for runs and phases whatever the record holds (an
+    ISO 8601 text, a timedelta): ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``."""
+    if value is None:
+        return "-"
+    try:
+        iso: str = Duration().check("duration", value)  # PT<seconds>S
+    except ValueError:
+        return str(value)  # not one this reads: shown as the API sent it
+    seconds = float(iso[2:-1])
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

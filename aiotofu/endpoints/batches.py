@@ -57,7 +57,8 @@ class BatchFilters(Filters):
 
 def _user(batch: Batch) -> str:
     user = batch.created_by_user
-    return (user.name or user.id) if user else "-"
+    # A user without a name is not a cut-off UUID: `aiotofu users list` shows who it is.
+    return (user.name or "(no name)") if user else "-"
 
 
 BatchSort = Literal["created_at", "number"]

@@ -88,6 +88,13 @@ def _value(measurement: Measurement) -> str:
     return "-"
 
 
+def _limits(measurement: Measurement) -> str:
+    """The limits a measurement was checked against, as their expressions (``x >= 3.2,
+    x <= 3.4``)."""
+    validators = measurement.validators or ()
+    return ", ".join(v.expression for v in validators) or "-"
+
+
 MeasurementSort = Literal[
     "started_at",
     "value",
@@ -128,6 +135,7 @@ MEASUREMENTS: Endpoint[Measurement, MeasurementFilters] = Endpoint(
         Column("VALUE", 10, _value),
         Column("UNITS", 5, lambda m: m.units or ""),
         Column("OUTCOME", 7, lambda m: m.measurement_outcome),
+        Column("LIMITS", 16, _limits),
         Column("SERIAL", 0, lambda m: m.serial_number or "-"),
     ),
     keys={

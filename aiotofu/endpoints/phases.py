@@ -18,7 +18,15 @@ from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Text, about, filter_field
 from .._models import Environment, Outcome, Phase, PhaseOutcome, SampleFilter
 from .._options import SortedListOptions
-from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, strings, when
+from ._common import (
+    ENVIRONMENTS,
+    OUTCOMES,
+    SAMPLES_WITH_PRODUCTION,
+    choices,
+    duration,
+    strings,
+    when,
+)
 
 __all__ = ["PHASES", "PhaseFilters", "PhaseList", "PhaseSort"]
 
@@ -97,6 +105,12 @@ class PhaseList(PhaseFilters, SortedListOptions[Phase]):
     sort_by: PhaseSort = "started_at"
 
 
+def _duration(phase: Phase) -> str:
+    """As a run's duration reads (the API gives a phase's in milliseconds)."""
+    ms = phase.duration_ms
+    return duration(None if ms is None else timedelta(milliseconds=ms))
+
+
 PHASES: Endpoint[Phase, PhaseFilters] = Endpoint(
     name="phases",
     path="/v2/phases",
@@ -110,7 +124,7 @@ PHASES: Endpoint[Phase, PhaseFilters] = Endpoint(
         Column("OUTCOME", 7, lambda phase: phase.outcome),
         Column("PHASE", 20, lambda phase: phase.name),
         Column("SERIAL", 16, lambda phase: phase.serial_number or "-"),
-        Column("MS", 0, lambda phase: "-" if phase.duration_ms is None else str(phase.duration_ms)),
+        Column("DURATION", 0, _duration),
     ),
     keys={
         # Nullable (nulls last, left out by its bounds): restarted from for the records that

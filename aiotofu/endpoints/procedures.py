@@ -53,6 +53,8 @@ PROCEDURES: Endpoint[Procedure, ProcedureFilters] = Endpoint(
     # Where the official SDK (its ProcedureListRequest model) sends the keys that are not filters.
     sent_after={None: ("limit", "cursor")},
     columns=(
+        # The id first: what `phases list` and `measurements list` take as --procedure-id.
+        Column("ID", 36, lambda procedure: procedure.id),
         Column("NAME", 24, lambda procedure: procedure.name),
         Column("CREATED (UTC)", 23, lambda procedure: table_time(procedure.created_at)),
         Column(

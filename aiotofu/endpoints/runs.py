@@ -14,12 +14,20 @@ from typing import Any, Literal
 
 import attrs
 
-from .._convert import format_duration, table_time
+from .._convert import table_time
 from .._endpoint import Column, Endpoint, by
 from .._filters import Duration, Filters, Flag, Instant, Metadata, filter_field
 from .._models import Environment, Outcome, Run, SampleFilter
 from .._options import PlanOptions, SortedListOptions, WatchOptions
-from ._common import ENVIRONMENTS, OUTCOMES, SAMPLES_WITH_PRODUCTION, choices, search, strings
+from ._common import (
+    ENVIRONMENTS,
+    OUTCOMES,
+    SAMPLES_WITH_PRODUCTION,
+    choices,
+    duration,
+    search,
+    strings,
+)
 
 __all__ = ["RUNS", "RunFilters", "RunList", "RunPlan", "RunSort", "RunWatch"]
 
@@ -157,7 +165,7 @@ RUNS: Endpoint[Run, RunFilters] = Endpoint(
         Column("OUTCOME", 7, lambda run: run.outcome),
         Column("PROCEDURE", 16, lambda run: run.procedure.name),
         Column("SERIAL", 16, lambda run: run.unit.serial_number),
-        Column("DURATION", 0, lambda run: format_duration(run.duration)),
+        Column("DURATION", 0, lambda run: duration(run.duration)),
     ),
     keys={
         # Immutable, never null and filtered inclusively: a lost position restarts from it.

@@ -97,7 +97,7 @@ def test_the_table_shows_control_characters_escaped_one_row_per_record(
     assert status == 0
     assert_safe(out)
     assert len(out.split("\n")[:-1]) == 3
-    assert r"SN-\x1b[2J\x1b]0" in out
+    assert "SN-\\x1b[2J\\x1b]\u2026" in out  # cut to 16 cells, the cut marked
 
     # The log's message is the table's last column: shown whole, every character escaped.
     status, out, _ = cli(monkeypatch, capsys, "logs", "list", "--run-id", evil["run_id"], *base)
@@ -247,5 +247,5 @@ def test_the_progress_line_counts_the_resource_listed(
     )
     assert status == 0
     assert len(out.splitlines()) == 7
-    assert "\r7 runs, " in terminal.getvalue()
+    assert "\r\x1b[K7 runs, " in terminal.getvalue()  # the line erased, then redrawn
     assert "batches" not in terminal.getvalue()

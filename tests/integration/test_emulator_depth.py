@@ -576,9 +576,11 @@ def test_the_emulator_flags_reach_the_server(
     """``aiotofu emulator --offset-cost S --timestamp-precision us``: the server it serves is
     made with them (serve() stood in for, so nothing binds a port)."""
     served: list[EmulatorServer] = []
+    options: list[dict[str, Any]] = []
 
-    async def serve(server: EmulatorServer) -> None:
+    async def serve(server: EmulatorServer, **given: Any) -> None:
         served.append(server)
+        options.append(given)
 
     monkeypatch.setattr("aiotofu._emulator.serve", serve)
     argv = ["emulator", "--batches", "5", "--offset-cost", "5e-7", "--timestamp-precision", "us"]
@@ -586,8 +588,14 @@ def test_the_emulator_flags_reach_the_server(
     [server] = served
     assert (server.state.offset_cost, server.state.timestamp_precision) == (5e-7, "us")
     assert server.state.store.precision == server.state.world.precision == "us"
-    assert cli.main(["emulator", "--batches", "5"]) == 0
+    assert cli.main(["emulator", "--batches", "5", "--trickle", "2.5", "--verbose"]) == 0
     assert (served[1].state.offset_cost, served[1].state.timestamp_precision) == (0.0, "ms")
+    assert options == [{}, {"trickle": 2.5, "verbose": True}]
+    capsys.readouterr()
+    for rate in ("0", "-1", "nan"):
+        assert cli.main(["emulator", "--trickle", rate]) == 2
+        assert "--trickle: expected runs per second > 0" in capsys.readouterr().err
+    assert len(served) == 2  # refused before any server was made
 
 
 def test_the_demo_takes_an_offset_cost(

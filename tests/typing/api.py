@@ -412,3 +412,20 @@ def on_dlt() -> None:
     assert counts
     aiotofu.dlt.source(["runs"])  # type: ignore[call-arg]
     aiotofu.dlt.source(lag=600)  # type: ignore[arg-type]
+
+
+async def first_ten_minutes() -> None:
+    """Issue 25: an upload's unit created by add_run, a request's path."""
+    from typing_extensions import assert_type
+
+    from aiotofu.testing import MockTransport, Request, Response, json_response
+
+    async with Emulator(batches=3) as emu:
+        run_id = emu.add_run(serial_number="NEW-1", part_number="PCB-V1.2", batch_number="B-1")
+        assert_type(run_id, str)
+
+    def handler(request: Request) -> Response:
+        assert_type(request.path, str)
+        return json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
+
+    assert_type(MockTransport(handler).requests, list[Request])

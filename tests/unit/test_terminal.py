@@ -42,3 +42,62 @@ def test_json_line_is_the_same_json_with_nothing_that_acts(value: object) -> Non
     line = json_line(json.dumps(value, ensure_ascii=False))
     assert ACTING.search(line) is None
     assert json.loads(line) == value
+
+
+# -- fitting a terminal (issue 25, item 2) ---------------------------------------------------
+
+
+def test_fit_marks_cut_text_and_counts_wide_characters_as_two_cells() -> None:
+    from aiotofu._terminal import ELLIPSIS, cell_width, fit
+
+    assert fit("PCB-V1.2", 8) == "PCB-V1.2"
+    assert fit("Functional test", 8) == "Functiona"[:7] + ELLIPSIS
+    assert fit("北京北京", 5) == "北京" + ELLIPSIS  # 2 + 2 + 1 cells
+    assert fit("ab", 4, pad=True) == "ab  "
+    assert cell_width(fit("Crème-北京-🚀 and more", 10, pad=True)) == 10
+    assert cell_width("e\u0301") == 1  # a combining accent takes no cell
+
+
+@given(st.text(), st.integers(min_value=1, max_value=40))
+def test_fit_never_exceeds_its_width(text: str, width: int) -> None:
+    from aiotofu._terminal import cell_width, fit
+
+    safe = shown(text)
+    assert cell_width(fit(safe, width)) <= width
+    assert cell_width(fit(safe, width, pad=True)) == width or cell_width(safe) == 0 == width
+
+
+def test_the_table_fits_the_terminal_the_widest_columns_giving_way_first() -> None:
+    from aiotofu.cli import _widths
+    from aiotofu.endpoints import ENDPOINTS
+
+    for endpoint in ENDPOINTS:
+        columns = endpoint.columns
+        assert _widths(columns, None)[-1] is None  # not a terminal: the last column whole
+        for total in (80, 120, 160):
+            widths = _widths(columns, total)
+            assert sum(w or 0 for w in widths) + len(columns) - 1 <= total, endpoint.name
+            for width, column in zip(widths, columns, strict=True):
+                assert width is not None
+                assert width >= min(5, column.width or 5)
+        wide = _widths(columns, 400)
+        assert wide[:-1] == [c.width for c in columns[:-1]]  # room enough: widths as declared
+
+
+def test_the_status_line_is_erased_before_other_output_and_drawn_again_after() -> None:
+    import io
+
+    from aiotofu._terminal import StatusLine
+
+    out = io.StringIO()
+    status = StatusLine(out)
+    status.show("12 runs, 40/s")
+    with status.above():
+        out.write("aiotofu: retrying GET /v2/runs\n")
+    status.close("12 runs, 40/s")
+    assert out.getvalue() == (
+        "\r\x1b[K12 runs, 40/s"
+        "\r\x1b[Kaiotofu: retrying GET /v2/runs\n"
+        "\r\x1b[K12 runs, 40/s"
+        "\r\x1b[K12 runs, 40/s\n"
+    )
