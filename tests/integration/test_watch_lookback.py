@@ -100,7 +100,11 @@ async def test_a_deletion_in_the_window_loses_and_repeats_nothing(clock: Virtual
     twice, forgets the deleted record, and a poll after that is cheap again."""
     async with Emulator() as emu, emu.client() as client:
         newest = await seeded(emu, 300)
-        async with client.batches.watch(poll_interval=1.0, lookback=WINDOW) as watcher:
+        # Pages of 100, as the bound below counts: the first poll after a re-read goes on from
+        # where the re-read's last page began (in pages of 50, 51 records, once; then 2).
+        async with client.batches.watch(
+            poll_interval=1.0, lookback=WINDOW, page_size=100
+        ) as watcher:
             emu.delete_batch("OLD-0100")
             emu.add_batch("NEXT", created_at=newest + STEP)
             [following] = await take(watcher, 1)
