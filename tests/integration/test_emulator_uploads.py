@@ -223,7 +223,7 @@ async def test_mock_transport_requests_have_a_path_and_the_pin_probe_comes_first
     # newest upload alone, then the first page follows.
     assert (dict(probe.query)["limit"], dict(probe.query)["sort_by"]) == ("1", "created_at")
     assert (dict(page.query)["limit"], dict(page.query)["sort_by"]) == ("50", "started_at")
-    assert dict(batches.query)["limit"] == "100"  # ordered by its pin's time: no probe
+    assert dict(batches.query)["limit"] == "50"  # ordered by its pin's time: no probe
 
 
 @pytest.fixture
