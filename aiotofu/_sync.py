@@ -462,7 +462,13 @@ def _in_a_notebook_cell() -> bool:
     the cell to finish. Blocking it cannot deadlock a SyncClient, whose requests run on its own
     loop thread: what the refusal protects against (async code blocking the loop its own
     awaitables need) is not the case. Read from IPython's own state, never imported here.
+
+    Only the kernel's own thread, the main one, is exempt: a loop running in any other thread
+    (the SyncClient's own, where ``on_page`` and ``on_retry`` hooks run, or the user's) is a
+    loop that blocking would deadlock, kernel or not.
     """
+    if threading.current_thread() is not threading.main_thread():
+        return False
     ipython = sys.modules.get("IPython")
     if ipython is None or "ipykernel" not in sys.modules:
         return False

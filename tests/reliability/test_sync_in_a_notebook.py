@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import types
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -99,3 +101,60 @@ def test_the_kernels_loop_is_no_reason_to_refuse_but_async_code_is(
     shell.kernel = None  # IPython in a terminal (no kernel): its loop is the caller's own
     with pytest.raises(aiotofu.StateError):
         asyncio.run(cell())
+
+
+def test_in_a_kernel_the_clients_own_loop_thread_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch, small: Emulator
+) -> None:
+    """A kernel's exemption is for its cells (the main thread), not for the client's own loop
+    thread: a hook there that calls the client would wait on the loop it blocks, for ever."""
+    shell = types.SimpleNamespace(kernel=object())
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    refused: list[BaseException] = []
+    client: aiotofu.SyncClient
+
+    def hook(event: aiotofu.PageEvent) -> None:
+        try:
+            client.stations.list().collect()
+        except aiotofu.StateError as exc:
+            refused.append(exc)
+
+    def use() -> None:
+        nonlocal client
+        with aiotofu.SyncClient(small.api_key, base_url=small.base_url, on_page=hook) as client:
+            client.batches.list(max_items=5).collect()
+
+    # In a thread of its own, so that the hang this guards against fails the test instead.
+    thread = threading.Thread(target=use, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "the hook's call waited on the loop thread it blocked"
+    assert refused
+
+
+def test_in_a_kernel_another_thread_running_a_loop_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch, small: Emulator
+) -> None:
+    shell = types.SimpleNamespace(kernel=object())
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+
+    async def elsewhere() -> int:
+        with aiotofu.SyncClient(small.api_key, base_url=small.base_url) as client:
+            return len(client.batches.list(max_items=5).collect())
+
+    outcome: list[BaseException | int] = []
+    thread = threading.Thread(target=lambda: outcome.append(_run_caught(elsewhere)))
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], aiotofu.StateError)
+
+
+def _run_caught(main: Any) -> BaseException | int:
+    try:
+        result: int = asyncio.run(main())
+    except aiotofu.StateError as exc:
+        return exc
+    return result
