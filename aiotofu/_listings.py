@@ -67,7 +67,7 @@ class EndpointEngine(Generic[T, F]):
         *,
         sort_by: Any = DEFAULT,
         sort_order: Any = "desc",
-        page_size: int = 50,
+        page_size: int = DEFAULT_PAGE_SIZE,
         max_items: int | None = None,
         cursor: int = 0,
         prefetch: int = 2,

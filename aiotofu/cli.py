@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         _add_filters(listing, endpoint)
         listing.add_argument(
-            "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+            "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({DEFAULT_PAGE_SIZE})"
         )
         listing.add_argument("--max-items", type=int, metavar="N", help=f"stop after N {noun}")
         listing.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
@@ -296,7 +296,7 @@ def _add_watch(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
     )
     watch.add_argument("--poll-interval", type=float, default=30.0, metavar="SECONDS", help="(30)")
     watch.add_argument(
-        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({DEFAULT_PAGE_SIZE})"
     )
     watch.add_argument(
         "--lookback",
@@ -339,7 +339,7 @@ def _add_shards(actions: Any, endpoint: Endpoint[Any, Any]) -> None:
         "--shard", metavar="JSON", help="the shard, as JSON text (- reads it from stdin)"
     )
     read.add_argument(
-        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({MAX_PAGE_SIZE})"
+        "--page-size", type=int, metavar="N", help=f"1..{MAX_PAGE_SIZE} ({DEFAULT_PAGE_SIZE})"
     )
     read.add_argument("--prefetch", type=int, default=2, metavar="N", help="pages ahead (2)")
     read.add_argument(
@@ -655,6 +655,15 @@ def _client(args: argparse.Namespace, console: _Console | None = None) -> Client
     first refused connection, not after the last)."""
     if args.api_key is None and not os.environ.get(API_KEY_ENV):
         raise UsageError(f"no API key: pass --api-key KEY or set {API_KEY_ENV}")
+    verify, cert = _tls_options(args, console)
+    on_retry = console.retried if console is not None and console.status else None
+    # Config errors (a missing certificate file too) raise before any I/O.
+    return Client(args.api_key, base_url=args.base_url, verify=verify, cert=cert, on_retry=on_retry)
+
+
+def _tls_options(args: argparse.Namespace, console: _Console | None) -> tuple[Any, Any]:
+    """``verify`` and ``cert`` from ``--insecure``, ``--ca-file`` and ``--client-cert`` (with
+    the warning ``--insecure`` deserves)."""
     verify: str | bool = True
     if getattr(args, "insecure", False):
         message = (
@@ -670,9 +679,7 @@ def _client(args: argparse.Namespace, console: _Console | None = None) -> Client
         verify = args.ca_file
     client_cert = getattr(args, "client_cert", None)
     cert = tuple(client_cert.split(",", 1)) if client_cert and "," in client_cert else client_cert
-    on_retry = console.retried if console is not None and console.status else None
-    # Config errors (a missing certificate file too) raise before any I/O.
-    return Client(args.api_key, base_url=args.base_url, verify=verify, cert=cert, on_retry=on_retry)
+    return verify, cert
 
 
 def _refuse_with_resume(args: argparse.Namespace, parameters: Sequence[str]) -> None:
@@ -806,7 +813,8 @@ def _run_users(args: argparse.Namespace) -> int:
 
 def _run_plan(args: argparse.Namespace) -> int:
     endpoint: Endpoint[Any, Any] = args.endpoint
-    client = _client(args)
+    console = _Console()
+    client = _client(args, console)
     resource = getattr(client, endpoint.name)
     planning = _rename_errors(
         lambda: resource.plan(**_filters_of(args, endpoint), target_size=args.target_size),
@@ -820,7 +828,8 @@ def _run_plan(args: argparse.Namespace) -> int:
         print(plan.to_json())
 
     try:
-        interrupted = _run_interruptibly(run)
+        with _escaped_last_resort(console):
+            interrupted = _run_interruptibly(run)
     finally:
         planning.close()  # never awaited if the client failed first: not a warning
     if interrupted:
@@ -1480,7 +1489,16 @@ def _run_load(args: argparse.Namespace) -> int:
 
     from . import dlt as loading  # dlt is imported here, by this command only
 
-    options: dict[str, Any] = {"api_key": args.api_key, "base_url": args.base_url}
+    if args.api_key is None and not os.environ.get(API_KEY_ENV):
+        raise UsageError(f"no API key: pass --api-key KEY or set {API_KEY_ENV}")
+    console = _Console()
+    verify, cert = _tls_options(args, console)
+    options: dict[str, Any] = {
+        "api_key": args.api_key,
+        "base_url": args.base_url,
+        "verify": verify,
+        "cert": cert,
+    }
     if args.resources is not None:
         options["resources"] = [name.strip() for name in args.resources.split(",")]
     if not is_seconds(args.lag):
@@ -1489,7 +1507,8 @@ def _run_load(args: argparse.Namespace) -> int:
         start=_datetime_flag("--start", args.start), lag=timedelta(minutes=args.lag), **options
     )
     pipeline = loading.duckdb_pipeline(args.path, pipeline_name=args.pipeline_name)
-    counts = loading.run(pipeline, source)
+    with _escaped_last_resort(console):
+        counts = loading.run(pipeline, source)
     for table, count in sorted(counts.items()):
         print(f"{table}\t{count}")
     print(f"aiotofu: loaded into {args.path} (dataset {loading.DATASET})", file=sys.stderr)

@@ -64,6 +64,7 @@ from ._client import API_KEY_ENV, BASE_URL_ENV, Client
 from ._convert import format_duration, to_dict
 from ._filters import check_int
 from ._options import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from ._tls import CertOption, VerifyOption
 from .errors import InvalidParameterError, TofuPilotError
 
 __all__ = ["DATASET", "INCREMENTAL", "RESOURCES", "duckdb_pipeline", "run", "source"]
@@ -118,9 +119,11 @@ class _Connection:
     api_key: str = attrs.field(repr=False)
     base_url: str | None
     page_size: int
+    verify: VerifyOption = True
+    cert: CertOption = None
 
     def client(self) -> Client:
-        return Client(self.api_key, base_url=self.base_url)
+        return Client(self.api_key, base_url=self.base_url, verify=self.verify, cert=self.cert)
 
 
 def source(
@@ -132,6 +135,8 @@ def source(
     api_key: str | None = None,
     base_url: str | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
+    verify: VerifyOption = True,
+    cert: CertOption = None,
 ) -> DltSource:
     """A dlt source of TofuPilot's records, one resource per name in ``resources`` (any of
     ``RESOURCES``; by default all of them), each a table merged on ``id``.
@@ -141,7 +146,8 @@ def source(
     ``created_at`` loaded each later load starts again, for records stamped in the past that
     arrive late. ``lookback``: the same for phases and measurements, on ``started_at``.
     ``api_key`` and ``base_url``: see the module's documentation; ``page_size`` the records per
-    request (1..100).
+    request (1..100); ``verify`` and ``cert``: TLS, as ``aiotofu.Client`` takes them (a private
+    certificate authority, a client certificate).
 
     Every argument is checked here: InvalidParameterError naming the one that is wrong; no key
     anywhere is a TofuPilotError naming where it was looked for.
@@ -153,7 +159,10 @@ def source(
         if not isinstance(window, timedelta) or window < timedelta(0):
             raise InvalidParameterError(name, f"expected a timedelta >= 0, got {window!r}")
     check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
-    connection = _Connection(_api_key(api_key), _base_url(base_url), page_size)
+    connection = _Connection(_api_key(api_key), _base_url(base_url), page_size, verify, cert)
+    # Made once here, unopened, so that a bad TLS option (a missing CA file) fails now, not in
+    # dlt's extract thread.
+    connection.client()
 
     runs = _created(connection, "runs", start, lag)
     made: dict[str, Any] = {}

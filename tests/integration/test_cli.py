@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import pty
 import signal
@@ -578,3 +579,25 @@ def test_watches_exist_where_the_api_can_filter_by_creation(
         main(["measurements", "list"])
     assert info.value.code == 2
     assert "--procedure-id" in capsys.readouterr().err
+
+
+def test_plan_says_its_retries_and_the_page_size_help_gives_the_default(
+    threaded_emu: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan's retries are said on stderr as a listing's are (they vanished: the aiotofu
+    logger's only handler is a NullHandler). As a user runs it: no handler on the root
+    logger (pytest's own would take the warnings)."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    threaded_emu.inject(503, 503)
+    status, out, err = run(
+        capsys, "batches", "plan", "--target-size", "500", *connection(threaded_emu)
+    )
+    assert status == 0
+    assert aiotofu.Plan.from_json(out).shards
+    assert err.count("retrying GET") == 2
+    with pytest.raises(SystemExit):
+        main(["batches", "list", "--help"])
+    assert "1..100 (50)" in " ".join(capsys.readouterr().out.split())

@@ -228,3 +228,31 @@ def test_the_same_source_loads_into_postgresql_when_a_server_is_given(
     finally:
         with pipeline.sql_client() as client:
             client.drop_dataset()
+
+
+def test_the_load_command_takes_the_tls_flags_and_a_missing_key_is_a_usage_error(
+    small: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--ca-file, --client-cert and --insecure reach the source's clients, as on every other
+    command (a missing CA file is refused before anything is loaded; they were ignored)."""
+    from aiotofu.cli import main
+
+    database = tmp_path / "tls.duckdb"
+    command = ["load", "--destination", "duckdb", "--path", str(database), "--resources", "runs"]
+    command += ["--base-url", small.base_url, "--api-key", small.api_key]
+    assert main([*command, "--ca-file", str(tmp_path / "missing.pem")]) == 2
+    assert "verify" in capsys.readouterr().err
+    assert not database.exists()
+    assert main([*command, "--insecure"]) == 0  # http: nothing to verify, but said
+    assert "--insecure" in capsys.readouterr().err
+    monkeypatch.delenv("TOFUPILOT_API_KEY", raising=False)
+    assert main(command[:-2]) == 2
+    assert "--api-key" in capsys.readouterr().err
+
+
+def test_the_source_checks_its_tls_options_when_made(tmp_path: Path) -> None:
+    with pytest.raises(aiotofu.InvalidParameterError, match="^verify"):
+        aiotofu.dlt.source(api_key="k", verify=str(tmp_path / "missing.pem"))
