@@ -382,10 +382,12 @@ class PageState(Generic[T]):
     def _lead_for(self, needed: int) -> None:
         """Predicted pages reach ``needed`` records back from now on (the tie groups met are
         this large), so that the next such group at a page's end needs no page asked for
-        again. Twice that: each change of plan costs the pages in flight, so it grows in few
-        steps; within half a page, and a tenth of the API's maximum past what a page leaves."""
-        most = max(API_MAX_LIMIT - self.page_size, API_MAX_LIMIT // 10)
-        self.lead = max(self.lead, min(2 * needed, self.page_size // 2, most))
+        again: within half a page, and a tenth of the API's maximum past what a page leaves.
+        Twice that where it costs no new record per page: each change of plan costs the pages
+        in flight, so it changes in few steps (tie groups vary in size)."""
+        half, room = self.page_size // 2, API_MAX_LIMIT - self.page_size
+        once = min(needed, half, max(room, API_MAX_LIMIT // 10))
+        self.lead = max(self.lead, once, min(2 * needed, half, room))
 
     def _learn_ties(self, items: Sequence[T]) -> None:
         """Widen ``lead`` to the largest tie group ``items`` show (and the record before it)."""
