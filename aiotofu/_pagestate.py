@@ -294,6 +294,9 @@ class PageState(Generic[T]):
             self.recent = (*self.recent, self.anchor.id)
 
     _asked: int = attrs.field(default=0, repr=False, eq=False)
+    # Whether ``recent`` holds the records just before ``cursor``, in order (a page's, not
+    # the ids a resumed position knows).
+    _positional: bool = attrs.field(default=False, repr=False, eq=False)
 
     def snapshot(self) -> PageState[T]:
         """A copy to go back to (what ``collect()`` restores when it fails)."""
@@ -375,8 +378,9 @@ class PageState(Generic[T]):
                 self._lead_for(needed)
             return max(needed, min(lead, cursor))
         if first and self.anchor is not None and not self.anchor.complete:
-            # A group walked by offsets: what precedes the anchor must be known to be taken.
-            return max(1, min(lead, cursor, len(self.recent)))
+            # A group walked by offsets: what precedes the anchor must be known to be taken,
+            # which ``recent`` says once a page was taken (not of a position resumed).
+            return min(lead, cursor, len(self.recent)) if self._positional else 1
         return min(lead, cursor)
 
     def _lead_for(self, needed: int) -> None:
@@ -654,6 +658,7 @@ class PageState(Generic[T]):
             if self.offsets and self.lead < self.page_size // 2:
                 self._learn_ties(items)
             self.recent = recent_ids = tuple(ids[: through + 1])
+            self._positional = True
             if fresh is not None and through == len(items) - 1:
                 fresh.update(ids[:start])
                 self._recent_ids = (recent_ids, fresh)
