@@ -20,10 +20,16 @@ tie-breaker may order differently on every request. The state machine therefore 
 record's sort key (``key_of``) and the ids taken from the anchor's group (``Anchor.ties``, up to
 ``MAX_TIES``; beyond that, or after a resume past a few, only their count, ``Anchor.rank``).
 Where the group's ids are known, a page is accepted by what it holds, not by where the anchor
-sits: a page that shows where the group starts (a record of another key before it) yields every
-member not taken yet; a page that starts inside the group is accepted when the members already
-taken that it holds account for the slots before it (exactly, where the group ends in the page),
-which is what a stable order gives and what an unstable order gives when nothing was missed.
+sits: a page that shows where the group starts (a record of another key before it, or the
+window's start) yields every member not taken yet. So every page asks from the record before
+the anchor's group (most often the anchor is alone in it: two records of overlap, not one), and
+one that starts inside the group all the same (the group moved back: deletions before it) is a
+lost place. Counting the members taken could not tell: a member taken and deleted since still
+counts, and an order that reorders ties may keep the anchor at its old offset while a member not
+taken yet moves into a slot before the page. Only a group too large for one page to show whole
+with a new record is accepted by counting: when the members already taken that the page holds
+account for the slots before it (exactly, where the group ends in the page), which is what a
+stable order gives and what an unstable order gives when nothing was missed or deleted.
 Anything else is a lost place. A tie group whose ids are not all known is walked by offsets and
 verified by its anchor, which is exact on a server with a stable tie order.
 Recoveries that make no progress are bounded (``MAX_RECOVERIES``): a server that keeps moving
@@ -250,6 +256,9 @@ class PageState(Generic[T]):
     # nothing is predicted or verified, the server's cursor is followed and repeats are dropped.
     offsets: bool = True
     speculate: bool = True
+    # How far back a page predicted after another reaches before its first new record (see
+    # _reach): the record before the last one, or as far as the tie groups met so far needed.
+    lead: int = attrs.field(default=2, repr=False)
     # Whether the next page can be checked against the anchor (it follows a full page).
     verify: bool = False
     restarting: bool = False
@@ -285,6 +294,9 @@ class PageState(Generic[T]):
             self.recent = (*self.recent, self.anchor.id)
 
     _asked: int = attrs.field(default=0, repr=False, eq=False)
+    # Whether ``recent`` holds the records just before ``cursor``, in order (a page's, not
+    # the ids a resumed position knows).
+    _positional: bool = attrs.field(default=False, repr=False, eq=False)
 
     def snapshot(self) -> PageState[T]:
         """A copy to go back to (what ``collect()`` restores when it fails)."""
@@ -331,12 +343,16 @@ class PageState(Generic[T]):
         for k in range(count):
             if remaining is not None and remaining <= 0:
                 break
-            # A predicted page follows a full page whose last record it can check.
+            # A predicted page follows a full page whose last record it can check, and reaches
+            # back to where that record's tie group begins (see _reach).
             overlap = int(self.offsets and (self.verify or k > 0))
+            if overlap:
+                overlap = self._reach(cursor, first=k == 0)
             new = self._new_per_page(overlap, remaining)
             if switch is not None and cursor >= switch.at:
                 # In the window planned: the same records, at offsets from its start.
-                at, start = cursor - switch.delta - overlap, switch.key
+                at, start = max(0, cursor - switch.delta - overlap), switch.key
+                overlap = cursor - switch.delta - at
             else:
                 at, start = cursor - overlap, self.start
             fetches.append(Fetch(at, new + overlap, self.pin, "page", start))
@@ -345,6 +361,68 @@ class PageState(Generic[T]):
                 remaining -= new
         self.horizon = max(self.horizon, cursor)
         return fetches
+
+    def _reach(self, cursor: int, *, first: bool) -> int:
+        """How many records before ``cursor`` the page from there asks for: back to the record
+        before the anchor's tie group, so that the page shows where the group begins (see
+        _begins), and at least ``lead`` (what the pages predicted after another ask for, whose
+        last record's group is not known yet: ``first`` is False). Only the anchor where the
+        order has no key or its key moves (verified otherwise)."""
+        if self.key_of is None or self.mutable:
+            return 1
+        lead = self.lead
+        back = self._begins() if first else None
+        if back is not None:
+            needed = cursor - back
+            if needed > lead:
+                self._lead_for(needed)
+            return max(needed, min(lead, cursor))
+        if first and self.anchor is not None and not self.anchor.complete:
+            # A group walked by offsets: what precedes the anchor must be known to be taken,
+            # which ``recent`` says once a page was taken (not of a position resumed).
+            return min(lead, cursor, len(self.recent)) if self._positional else 1
+        return min(lead, cursor)
+
+    def _lead_for(self, needed: int) -> None:
+        """Predicted pages reach ``needed`` records back from now on (the tie groups met are
+        this large), so that the next such group at a page's end needs no page asked for
+        again: within half a page, and a tenth of the API's maximum past what a page leaves.
+        Twice that where it costs no new record per page: each change of plan costs the pages
+        in flight, so it changes in few steps (tie groups vary in size)."""
+        half, room = self.page_size // 2, API_MAX_LIMIT - self.page_size
+        once = min(needed, half, max(room, API_MAX_LIMIT // 10))
+        self.lead = max(self.lead, once, min(2 * needed, half, room))
+
+    def _learn_ties(self, items: Sequence[T]) -> None:
+        """Widen ``lead`` to the largest tie group ``items`` show (and the record before it)."""
+        key_of = self.key_of
+        if key_of is None or self.mutable or len(items) <= self.lead:
+            return
+        largest, run, previous = 1, 0, None
+        for item in items:
+            key = key_of(item)
+            run = run + 1 if run and key == previous else 1
+            previous = key
+            largest = max(largest, run)
+        if largest + 1 > self.lead:
+            self._lead_for(largest + 1)
+
+    def _begins(self) -> int | None:
+        """The offset a page must start at to show where the anchor's tie group begins (the
+        record before it, or the window's start), or None where that page could not also hold
+        a new record (a group larger than a page, or one whose ids are not all known: counted,
+        then). Counting the members taken cannot tell where a group begins: a record deleted
+        before the position (a member taken included) moves the group back, and on a server
+        that orders ties differently on every request the anchor may still sit at its old
+        offset, with a member not taken yet in a slot before the page."""
+        anchor = self.anchor
+        if anchor is None or not anchor.complete:
+            return None
+        if anchor.first >= 0:
+            back = max(0, anchor.first - 1)
+        else:
+            back = max(0, anchor.offset - anchor.rank)
+        return back if anchor.offset + 1 - back < API_MAX_LIMIT else None
 
     def _new_per_page(self, overlap: int, remaining: int | None) -> int:
         new = min(self.page_size, API_MAX_LIMIT - overlap)
@@ -397,6 +475,12 @@ class PageState(Generic[T]):
                 return self._empty(fetch, page, before)
             found = self._realign(fetch, page)
             if found is None:
+                begins = self._begins() if self.key_of is not None and not self.mutable else None
+                if begins is not None and fetch.cursor > begins:
+                    # Predicted before the anchor's group was seen: it did not reach back to
+                    # where the group begins. Asked for again from there (the pages after it
+                    # stay as predicted), which is no recovery.
+                    return self._nothing(fetch, page, before)
                 return self._lost(fetch, page, before)
             start = found
         elif fetch.kind == "edge":
@@ -465,17 +549,31 @@ class PageState(Generic[T]):
             return first
         if searching:
             return None  # inside the group, far from the anchor's slot: nothing to count on
-        # The page starts inside the group, whose members taken fill the slots before it only
-        # if the rest of them are here: where the group ends in the page, exactly the rest;
-        # where it goes on, no more than the rest (others may follow), checked again at its end.
+        if self.key_of is not None and not self.mutable and self._begins() is not None:
+            # A page that starts inside a group that one page can show from where it begins:
+            # asked for from further on (predicted before the group was seen: see accept), or
+            # the group moved back. Counting the members taken would not see that one of them
+            # was deleted, nor, where ties are reordered on every request, that one not taken
+            # yet moved into a slot before the page (see _begins).
+            return None
+        # A group too large for a page: it starts inside the group, whose members taken fill
+        # the slots before it only if the rest of them are here: where the group ends in the
+        # page, exactly the rest; where it goes on, no more than the rest (others may follow),
+        # checked again at its end.
+        back = anchor.offset - fetch.cursor  # the page's records before the anchor's slot
         hidden = anchor.offset - anchor.first if anchor.first >= 0 else anchor.rank - 1
+        hidden -= back
         rest = anchor.rank - hidden
         ties = anchor.ties
         taken = sum(1 for i in members if id_of(items[i]) in ties)
         ends = members[-1] < len(items) - 1 or not page.has_more
-        if not (taken == rest or (not ends and 1 <= taken <= rest)):
+        if hidden < 0 or not (taken == rest or (not ends and 1 <= taken <= rest)):
             return None
-        return 1 if index == 0 and taken == 1 else 0
+        # The anchor where it was, after the records before it (taken): a stable order.
+        in_place = index == back and taken == back + 1
+        if in_place and all(id_of(items[i]) in ties for i in range(back)):
+            return back + 1
+        return 0
 
     def _behind(self, items: Sequence[T]) -> int:
         """How many of ``items``, from the first, sort before the anchor's key (in a listing
@@ -557,7 +655,10 @@ class PageState(Generic[T]):
                 self.yielded.update(ids[i] for i in indexes)
         if items:
             self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor)
+            if self.offsets and self.lead < self.page_size // 2:
+                self._learn_ties(items)
             self.recent = recent_ids = tuple(ids[: through + 1])
+            self._positional = True
             if fresh is not None and through == len(items) - 1:
                 fresh.update(ids[:start])
                 self._recent_ids = (recent_ids, fresh)

@@ -20,7 +20,7 @@ from aiohttp import web
 import aiotofu
 from aiotofu._clock import set_clock
 from aiotofu.testing import Emulator, VirtualClock
-from tests.helpers import serving
+from tests.helpers import listed_cursors, serving
 
 
 @pytest.fixture
@@ -90,7 +90,8 @@ async def test_a_write_inside_the_pin_while_a_page_is_retried_loses_nothing(
 ) -> None:
     full = await everything(emu100)
     stamp = full[5].created_at if when == "in the past" else full[0].created_at
-    emu100.inject(503, cursor=9)  # the second page (each later page starts a record early)
+    second = (await listed_cursors(emu100, page_size=10))[1]
+    emu100.inject(503, cursor=second)  # the second page
     with clock_writing(lambda: emu100.add_batch("LATE-1", created_at=stamp)):
         async with emu100.client(retry=aiotofu.RetryPolicy(jitter=False)) as client:
             got = await client.batches.list(page_size=10, prefetch=3).collect()
@@ -177,7 +178,8 @@ async def test_a_failed_collect_counts_nothing_and_a_second_one_continues(
     emu100: Emulator,
 ) -> None:
     full = await everything(emu100)
-    emu100.inject(503, cursor=29)  # the fourth page of 10
+    fourth = (await listed_cursors(emu100, page_size=10))[3]  # the fourth page of 10
+    emu100.inject(503, cursor=fourth)
     async with emu100.client(retry=None) as client:
         batches = client.batches.list(page_size=10, prefetch=2)
         first = [await batches.__anext__() for _ in range(5)]

@@ -11,12 +11,9 @@ import pytest
 
 import aiotofu
 from aiotofu.testing import Emulator, VirtualClock
-from tests.helpers import aiotofu_tasks
+from tests.helpers import aiotofu_tasks, listed_cursors
 
 FAST_RETRIES = aiotofu.RetryPolicy(attempts=6, jitter=False)
-# Where the pages of a listing with page_size=100 start: 0, then every 99 records, since each
-# page after the first is asked for one record early (the last one taken, to verify it).
-PAGE_CURSORS = [0, *range(99, 1100, 99)]
 
 
 async def all_ids(emu: Emulator, **filters: Any) -> list[str]:
@@ -32,8 +29,8 @@ async def test_5xx_and_drops_on_every_page_lose_and_repeat_nothing(
     emu: Emulator, clock: VirtualClock, prefetch: int
 ) -> None:
     expected = await all_ids(emu)
-    # Pages of 100: the first at 0, each later one a record early to check the last one taken.
-    for cursor in PAGE_CURSORS[:10]:
+    # Pages of 100: the first at 0, each later one back past the last record taken.
+    for cursor in (await listed_cursors(emu, page_size=100))[:10]:
         emu.inject(500, 502, "drop", 503, 504, cursor=cursor)
     async with emu.client(retry=FAST_RETRIES) as client:
         got = [b.id for b in await client.batches.list(page_size=100, prefetch=prefetch).collect()]
@@ -46,9 +43,10 @@ async def test_429_with_retry_after_is_waited_for_then_followed(
     emu: Emulator, clock: VirtualClock
 ) -> None:
     expected = await all_ids(emu)
+    cursors = await listed_cursors(emu, page_size=100)
     emu.set_faults(retry_after=7)
-    emu.inject(429, cursor=PAGE_CURSORS[2])
-    emu.inject(429, cursor=PAGE_CURSORS[6])
+    emu.inject(429, cursor=cursors[2])
+    emu.inject(429, cursor=cursors[6])
     async with emu.client() as client:
         got = [b.id for b in await client.batches.list(page_size=100).collect()]
     assert got == expected
@@ -57,8 +55,9 @@ async def test_429_with_retry_after_is_waited_for_then_followed(
 
 async def test_a_429_pauses_every_request_of_the_client(emu: Emulator) -> None:
     """While one request waits out its Retry-After, no other request of the client is sent."""
+    seventh = (await listed_cursors(emu, page_size=50))[6]  # the 7th page of 50
     emu.set_faults(retry_after=0.5, latency=0.02)
-    emu.inject(429, cursor=299)  # the 7th page of 50 (each later page starts a record early)
+    emu.inject(429, cursor=seventh)
     async with emu.client(max_concurrency=4) as client:
         newest_first = client.batches.list(page_size=50, prefetch=3)
         oldest_first = client.batches.list(page_size=50, prefetch=3, sort_order="asc")
@@ -223,7 +222,7 @@ async def test_an_error_mid_stream_can_be_retried_by_iterating_again(
     emu: Emulator, clock: VirtualClock
 ) -> None:
     expected = await all_ids(emu)
-    emu.inject(503, cursor=PAGE_CURSORS[5])
+    emu.inject(503, cursor=(await listed_cursors(emu, page_size=100))[5])
     seen: list[str] = []
     async with emu.client(retry=None) as client:
         paginator = client.batches.list(page_size=100)

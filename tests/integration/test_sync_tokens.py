@@ -16,6 +16,7 @@ import pytest
 
 import aiotofu
 from aiotofu.testing import Emulator
+from tests.helpers import sync_listed_cursors
 
 Step = tuple[str, int]
 
@@ -121,13 +122,14 @@ def test_the_sync_token_after_any_mix_of_next_pages_and_collect_is_the_async_one
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
-@pytest.mark.parametrize(("before", "failing_cursor"), [(0, 29), (5, 59)])
+@pytest.mark.parametrize(("before", "failing_page"), [(0, 1), (5, 2)])
 def test_a_collect_that_fails_on_a_later_page_counts_nothing_it_gathered(
-    threaded_emu: Emulator, prefetch: int, before: int, failing_cursor: int
+    threaded_emu: Emulator, prefetch: int, before: int, failing_page: int
 ) -> None:
     """collect() gets a page, then the next one fails: the token still marks the last record
     taken before collect() (or the start), and collect() again returns everything after it,
-    once. (Pages of 30 overlap by one record: they are asked for at cursors 0, 29, 59...)"""
+    once. (Pages of 30 overlap the page before: where they start is read from a listing.)"""
+    failing_cursor = sync_listed_cursors(threaded_emu, page_size=30)[failing_page]
     options = _options(prefetch, None)
     with aiotofu.SyncClient(
         threaded_emu.api_key, base_url=threaded_emu.base_url, retry=None

@@ -119,7 +119,9 @@ async def test_a_deletion_in_the_window_loses_and_repeats_nothing(clock: Virtual
     assert (following.number, late.number, after.number) == ("NEXT", "LATE", "AFTER")
     assert late.id in remembered
     assert following.id in remembered
-    assert sum(cheap) <= 2 + 1 + 2
+    # (+ 4: a page reaches back past the last record taken to the record before its tie
+    # group, and as far as the groups the listing met at pages' ends needed.)
+    assert sum(cheap) <= 2 + 1 + 2 + 4
 
 
 async def test_a_late_record_hidden_by_a_deletion_in_the_same_poll_is_still_yielded(

@@ -22,6 +22,7 @@ import pytest
 import aiotofu
 from aiotofu._clock import set_clock
 from aiotofu.testing import Emulator
+from tests.helpers import sync_listed_cursors
 
 WATCHDOG_SECONDS = 30.0
 
@@ -124,16 +125,17 @@ def _resumed(emu: Emulator, token: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("prefetch", "cursor"),
-    [(0, 0), (2, 0), (0, 29), (2, 29)],
+    ("prefetch", "page"),
+    [(0, 0), (2, 0), (0, 1), (2, 1)],
     ids=["prefetch-0-first-page", "first-page", "prefetch-0-later-page", "prefetched-page"],
 )
 def test_closing_the_client_during_a_listing_raises_state_error_in_the_iterating_thread(
-    threaded_emu: Emulator, full: list[str], prefetch: int, cursor: int
+    threaded_emu: Emulator, full: list[str], prefetch: int, page: int
 ) -> None:
     """The first page, or the second (fetched by the consumer itself with prefetch 0, or
     prefetched): StateError, and the token resumes just after the last record received.
-    (Pages of 30 overlap by one record: the second is asked for at cursor 29.)"""
+    (Pages of 30 overlap the page before: where the second starts is read from a listing.)"""
+    cursor = sync_listed_cursors(threaded_emu, page_size=30)[page]
     iterators: list[aiotofu.SyncPaginator[aiotofu.Batch]] = []
 
     def work(client: aiotofu.SyncClient, got: list[Any]) -> None:
@@ -161,7 +163,8 @@ def test_closing_the_client_during_collect_raises_state_error_and_counts_nothing
         iterators.append(iterator)
         got += iterator.collect()
 
-    error, got = _close_while_held(threaded_emu, "cursor=29", work)
+    second = sync_listed_cursors(threaded_emu, page_size=30)[1]
+    error, got = _close_while_held(threaded_emu, f"cursor={second}", work)
     assert isinstance(error, aiotofu.StateError), repr(error)
     assert got == []
     assert _resumed(threaded_emu, iterators[0].resume_token) == full

@@ -77,7 +77,8 @@ async def test_a_request_with_no_answer_is_logged_with_its_error(
 
 async def test_on_page_gets_a_page_event_per_page(clock: VirtualClock) -> None:
     """Resource, cursor, records, seconds, attempts: a retried page counts its tries. (The
-    second page is asked from cursor 1: it overlaps the last record, to verify continuity.)"""
+    second page is asked from cursor 0: it overlaps the last record and the one before, to
+    verify continuity where the last record's tie group begins.)"""
     transport = scripted(page(2, True, 2), Response(502, {}, b""), page(2, False, None, first=1))
     events: list[aiotofu.PageEvent] = []
     async with aiotofu.Client(KEY, transport=transport, on_page=events.append) as client:
@@ -85,7 +86,7 @@ async def test_on_page_gets_a_page_event_per_page(clock: VirtualClock) -> None:
     assert len(records) == 3
     assert [(e.resource, e.cursor, e.records, e.attempts) for e in events] == [
         ("batches", 0, 2, 1),
-        ("batches", 1, 2, 2),
+        ("batches", 0, 2, 2),
     ]
     assert all(e.seconds >= 0 for e in events)
 
