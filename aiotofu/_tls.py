@@ -60,6 +60,50 @@ def ssl_context(
     env = {name: environ[name] for name in _ENV if environ.get(name)} if trust_env else {}
     if verify is True and certfile is None and not env and (trust_env or not _env_set(environ)):
         return None  # aiohttp's default context is exactly this one
+    # Loading a CA bundle takes tens of milliseconds (SSL_CERT_FILE is set on many machines,
+    # and a Dask task makes a client each): a context made from the same files, unchanged since,
+    # is shared, as aiohttp shares its default one. A file changed since is read again.
+    key = (
+        verify is False,
+        _stamp(cafile),
+        tuple(sorted((name, _stamp(path)) for name, path in env.items())),
+        trust_env,
+        _stamp(certfile),
+        _stamp(keyfile),
+    )
+    cached = _CONTEXTS.get(key)
+    if cached is None:
+        cached = _build(verify, cafile, env, trust_env, certfile, keyfile)
+        if len(_CONTEXTS) >= _MAX_CONTEXTS:
+            _CONTEXTS.pop(next(iter(_CONTEXTS)))
+        _CONTEXTS[key] = cached
+    return cached
+
+
+# Contexts made so far, by the files they were made from (see ssl_context).
+_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_MAX_CONTEXTS = 16
+
+
+def _stamp(path: str | None) -> tuple[object, ...] | None:
+    """A file's path with what says it changed (its modification time and size)."""
+    if path is None:
+        return None
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (path,)
+    return (path, status.st_mtime_ns, status.st_size)
+
+
+def _build(
+    verify: object,
+    cafile: str | None,
+    env: Mapping[str, str],
+    trust_env: bool,
+    certfile: str | None,
+    keyfile: str | None,
+) -> ssl.SSLContext:
     if verify is False:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

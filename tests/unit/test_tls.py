@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -85,3 +86,16 @@ def test_a_servers_alert_is_a_tls_error() -> None:
     assert "cert=" in explain(cause, "tofupilot.corp:443")
     plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
     assert "http://" in explain(plain, "tofupilot.corp:443")
+
+
+def test_a_context_from_the_same_unchanged_files_is_made_once(tmp_path: Path) -> None:
+    """SSL_CERT_FILE set (as on many machines) made every Client load the bundle again, tens of
+    milliseconds each; a file changed since is read again."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(ssl.get_default_verify_paths().openssl_cafile).read_bytes())
+    environ = {"SSL_CERT_FILE": str(bundle)}
+    first = ssl_context(True, None, trust_env=True, environ=environ)
+    assert ssl_context(True, None, trust_env=True, environ=environ) is first
+    assert ssl_context(str(bundle), None, trust_env=True, environ={}) is not first
+    bundle.write_bytes(bundle.read_bytes() + b"\n")
+    assert ssl_context(True, None, trust_env=True, environ=environ) is not first
