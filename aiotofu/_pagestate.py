@@ -50,6 +50,7 @@ yields and where the listing stands after it (``accept``). The Paginator only pe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
@@ -398,12 +399,10 @@ class PageState(Generic[T]):
         key_of = self.key_of
         if key_of is None or self.mutable or len(items) <= self.lead:
             return
-        largest, run, previous = 1, 0, None
-        for item in items:
-            key = key_of(item)
-            run = run + 1 if run and key == previous else 1
-            previous = key
-            largest = max(largest, run)
+        keys = list(map(key_of, items))
+        if len(set(keys)) == len(keys):
+            return  # no two records share a key: groups of one, which the lead already covers
+        largest = max(sum(1 for _ in group) for _, group in itertools.groupby(keys))
         if largest + 1 > self.lead:
             self._lead_for(largest + 1)
 
@@ -520,12 +519,18 @@ class PageState(Generic[T]):
             return None if index is None else index + 1
         key = anchor.key
         members: Sequence[int]
-        if index == 0:
-            # The usual case: the group (most often the anchor alone) starts the page.
-            end = 1
+        if index is not None:
+            # The usual case: the anchor is in the page (at 0, or at 1 behind the record a page
+            # reaches back to): its group is the run of its key around it, as the order sorts
+            # it (the same trust as the rest of the page's order), found without a key per
+            # record of the page.
+            first = index
+            while first > 0 and key_of(items[first - 1]) == key:
+                first -= 1
+            end = index + 1
             while end < len(items) and key_of(items[end]) == key:
                 end += 1
-            members = range(end)
+            members = range(first, end)
         else:
             members = [i for i, item in enumerate(items) if key_of(item) == key]
         if self.mutable:
@@ -623,11 +628,17 @@ class PageState(Generic[T]):
         checked = set(rest)
         fresh: set[Hashable] | None = checked
         indexes: Sequence[int] = range(start, len(items))
-        if (
-            len(checked) != len(rest)
-            or not recent.isdisjoint(checked)
-            or (ties and not ties.isdisjoint(checked))
-        ):
+        dropped = (recent & checked) | (ties & checked) if len(checked) == len(rest) else None
+        if dropped:
+            # Most often the records taken before lead the rest (the page reaches back to its
+            # anchor's group): the new ones are then the rest of the page, as on the fast path.
+            lead = 0
+            while lead < len(rest) and rest[lead] in dropped:
+                lead += 1
+            if lead == len(dropped):
+                indexes = range(start + lead, len(items))
+                dropped = set()
+        if dropped is None or dropped:
             fresh = None  # not the next page's recent: some of the page is dropped
             taken = set(recent) | ties
             indexes = []
