@@ -428,32 +428,26 @@ def _typed(namespace: argparse.Namespace, dest: str, option_string: str | None) 
         typed[dest] = option_string
 
 
-class _Store(argparse._StoreAction):
+class _RemembersFlag(argparse.Action):
+    """An action that remembers the flag typed (for errors naming it), then does its own."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _typed(namespace, self.dest, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Store(_RemembersFlag, argparse._StoreAction):
     """``store``, remembering the flag typed."""
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        _typed(namespace, self.dest, option_string)
-        super().__call__(parser, namespace, values, option_string)
 
-
-class _Append(argparse._AppendAction):
+class _Append(_RemembersFlag, argparse._AppendAction):
     """``append``, remembering the flag typed."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        _typed(namespace, self.dest, option_string)
-        super().__call__(parser, namespace, values, option_string)
 
 
 class _Switch(argparse.Action):
