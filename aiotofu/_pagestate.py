@@ -51,6 +51,7 @@ yields and where the listing stands after it (``accept``). The Paginator only pe
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
@@ -400,9 +401,15 @@ class PageState(Generic[T]):
         if key_of is None or self.mutable or len(items) <= self.lead:
             return
         keys = list(map(key_of, items))
-        if len(set(keys)) == len(keys):
-            return  # no two records share a key: groups of one, which the lead already covers
-        largest = max(sum(1 for _ in group) for _, group in itertools.groupby(keys))
+        # Equal keys are adjacent in key order, so a group of ``lead`` records or more shows as
+        # a key equal to the one ``lead - 1`` places on: one pass in C, and the groups are only
+        # measured when one outgrows the lead. Keys are compared, not hashed: an aware
+        # datetime's hash goes through its UTC offset, its equality with one of the same zone
+        # does not.
+        reach = self.lead - 1  # at least 1: the lead is never below 2
+        if not any(map(operator.eq, keys, itertools.islice(keys, reach, None))):
+            return
+        largest = max(len(list(group)) for _, group in itertools.groupby(keys))
         if largest + 1 > self.lead:
             self._lead_for(largest + 1)
 

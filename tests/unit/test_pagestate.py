@@ -280,6 +280,26 @@ def test_positions_within_a_page_name_the_last_record_handed_out() -> None:
     assert chunk.position(3) == state.position
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=40))
+def test_the_reach_back_grows_to_the_largest_tie_group_a_page_shows(groups: list[int]) -> None:
+    # A page of tie groups of the given sizes, newest first: the predicted pages must reach
+    # back past the largest (and the record before it), within half a page; groups of one
+    # leave the reach as it was.
+    sizes = zip(range(len(groups), 0, -1), groups, strict=True)
+    keys = [key for key, size in sizes for _ in range(size)]
+    page_size = 60
+    items = tuple(Rec(f"r{i}", key) for i, key in enumerate(keys[:page_size]))
+    state: PageState[Rec] = PageState(cursor=0, page_size=page_size, id_of=ID, key_of=KEY)
+    before = state.lead
+    state.accept(Fetch(0, page_size), Page(items, 0, True, page_size))
+    largest = max(Counter(KEY(item) for item in items).values())
+    if len(items) <= before or largest + 1 <= before:
+        assert state.lead == before
+    else:
+        assert state.lead >= min(largest + 1, page_size // 2)
+
+
 # -- the property: any interleaving of writes, deletions, faults and answer orders -------
 
 
