@@ -171,3 +171,60 @@ async def test_no_double_span_beside_the_aiohttp_instrumentation(
     theirs = [s for s in spans if s.instrumentation_scope.name != "aiotofu"]
     assert [s.name for s in ours] == ["GET /v2/batches"]
     assert len(theirs) == 1  # the plain request's, none for aiotofu's
+
+
+async def test_without_an_sdk_no_span_is_made_until_one_is_installed(
+    monkeypatch: pytest.MonkeyPatch, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The API alone (its global proxy provider, no SDK behind it): no span, no trace context,
+    nothing to propagate. An SDK installed globally later traces the same client's next
+    request on."""
+    from opentelemetry import trace
+
+    seen: list[str | None] = []
+
+    def handler(request: aiotofu.testing.Request) -> aiotofu.testing.Response:
+        seen.append(request.headers.get("traceparent"))
+        return aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    started: list[str] = []
+    real_start = trace.ProxyTracer.start_span
+
+    def spy(self: trace.ProxyTracer, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        started.append(name)
+        return real_start(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(trace.ProxyTracer, "start_span", spy)
+    transport = aiotofu.testing.MockTransport(handler)
+    async with aiotofu.Client("key", transport=transport) as client:
+        await client.batches.list().collect()
+        assert (started, seen) == ([], [None])
+        # What trace.set_tracer_provider() does, undone after the test (it can be done once).
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", tracer_provider)
+        await client.batches.list().collect()
+    assert started == ["GET /v2/batches"]
+    [span] = exporter.get_finished_spans()
+    assert seen[1] is not None
+    assert format(span.context.span_id, "016x") in seen[1]
+
+
+async def test_a_no_op_tracer_provider_given_makes_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        trace.NoOpTracer, "start_span", lambda self, name, *a, **k: started.append(name)
+    )
+    transport = aiotofu.testing.MockTransport(
+        lambda request: aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+    )
+    async with aiotofu.Client(
+        "key", transport=transport, tracer_provider=trace.NoOpTracerProvider()
+    ) as client:
+        assert await client.batches.list().collect() == []
+    assert started == []
