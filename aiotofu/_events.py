@@ -39,6 +39,6 @@ class PageEvent:
 
 
 def resource_of(path: str) -> str:
-    """The resource a request's path names: ``/api/v2/runs`` -> ``"runs"``."""
+    """The resource a request's path (or URL) names: ``/api/v2/runs`` -> ``"runs"``."""
     _, found, rest = path.partition("/v2/")
     return rest.split("/", 1)[0] if found else path.strip("/")

@@ -171,11 +171,19 @@ class Requester:
         """
         attempt = 0
         began = 0.0
+        gate = self._gate
         while True:
             attempt += 1
-            async with _Slot(self._gate) as slot:
-                # The controller admits a try once the window has room, the rate buckets
-                # a token and any 429's pause is over; each outcome adapts them.
+            # The controller admits a try once the window has room, the rate buckets a token
+            # and any 429's pause is over; each outcome adapts them. Most tries are admitted at
+            # once, with nothing to await.
+            ticket = gate.admit_now()
+            if ticket is None:
+                ticket = await gate.admit()
+            # What the try says of the server's load: "failed" unless it ends otherwise (an
+            # exception that escapes, a DecodeError or a cancellation, says nothing of it).
+            outcome: Outcome = "failed"
+            try:
                 sent = time.perf_counter()
                 if attempt == 1:
                     began = sent
@@ -194,11 +202,12 @@ class Requester:
                 except (APIError, TransportError) as exc:
                     error = exc
                     status = exc.status if isinstance(exc, APIError) else None
-                    slot.outcome = classify(status, isinstance(exc, RequestTimeoutError))
+                    outcome = classify(status, isinstance(exc, RequestTimeoutError))
                 except BaseException as exc:  # cancelled, a body that does not decode...
                     self._finish(request, attempt, sent, status, exc, exchange)
                     raise
                 else:
+                    outcome = "ok"
                     self._finish(request, attempt, sent, status, None, exchange)
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
@@ -206,11 +215,14 @@ class Requester:
                 if self._closing:
                     # Cut off by the client closing its connections, not failed: traced and
                     # logged as cancelled, never retried nor reported as a retry.
+                    outcome = "failed"
                     self._finish(request, attempt, sent, None, asyncio.CancelledError(), exchange)
                     raise StateError(
                         "this client was closed while the request was in flight"
                     ) from error
                 self._finish(request, attempt, sent, status, error, exchange)
+            finally:
+                gate.release(ticket, outcome)
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
             if wait is None:
                 raise error
@@ -264,7 +276,7 @@ class Requester:
         if self._on_page is None and self._telemetry is None:
             return
         event = PageEvent(
-            resource=resource_of(urlsplit(request.url).path),
+            resource=resource_of(request.url),  # the URL's path holds /v2/: not parsed
             cursor=page.cursor,
             records=len(page.items),
             seconds=time.perf_counter() - began,
@@ -325,12 +337,16 @@ class _Gate:
         self._queue: deque[asyncio.Future[None]] = deque()
         self._room: asyncio.Future[None] | None = None  # the head, waiting for a release
 
+    def admit_now(self) -> Ticket | None:
+        """Admit this try at once if no one waits and the controller allows it (the hot path:
+        nothing to await), else None: then ``await admit()``."""
+        if self._queue:
+            return None
+        decision = self.control.admit(self.clock.monotonic())
+        return decision if isinstance(decision, Ticket) else None
+
     async def admit(self) -> Ticket:
-        """Wait until the controller admits this try."""
-        if not self._queue:  # the hot path: no one waiting, no future to make
-            decision = self.control.admit(self.clock.monotonic())
-            if isinstance(decision, Ticket):
-                return decision
+        """Wait until the controller admits this try (in order of arrival)."""
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
         self._queue.append(turn)
@@ -360,20 +376,3 @@ class _Gate:
         room = self._room
         if room is not None and not room.done():
             room.set_result(None)
-
-
-class _Slot:
-    """``async with _Slot(gate) as slot``: one admitted try. Its ``outcome`` is "ok" unless the
-    body says otherwise; an exception that escapes (a DecodeError, a cancellation) says
-    nothing of the server's load ("failed")."""
-
-    def __init__(self, gate: _Gate) -> None:
-        self._gate = gate
-        self.outcome: Outcome = "ok"
-
-    async def __aenter__(self) -> _Slot:
-        self._ticket = await self._gate.admit()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self._gate.release(self._ticket, self.outcome if kind is None else "failed")

@@ -15,6 +15,7 @@ import os
 import ssl
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -154,6 +155,16 @@ def _is_tls_failure(exc: aiohttp.ClientError, cause: BaseException) -> bool:
     return "ALERT" in str(getattr(cause, "reason", "") or "").upper()
 
 
+_UNKNOWN: Any = object()  # an origin whose proxy is not looked up yet
+
+
+def _origin(url: str) -> str:
+    """``scheme://netloc`` of ``url`` (sliced, not parsed: it is asked for every request)."""
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    return url if end < 0 else url[:end]
+
+
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc.rpartition("@")[2]
@@ -189,8 +200,9 @@ class AiohttpTransport:
         self._timeout_seconds = timeout
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the session we made
         self._closed = False
-        self._proxies: dict[str, URL | None] = {}  # per origin, for the session we make
-        self._netrc_checked: set[str] = set()  # hosts a lent session was checked for
+        # Per origin: the proxy of the session we make, None for a lent one (checked for a
+        # netrc login once).
+        self._proxies: dict[str, URL | None] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -217,7 +229,10 @@ class AiohttpTransport:
     async def send(self, request: Request) -> Response:
         """Send ``request`` and read its whole body; connection failures become TransportError."""
         session = self._get_session()
-        proxy = await self._proxy(session, request.url)
+        origin = _origin(request.url)
+        proxy = self._proxies.get(origin, _UNKNOWN)
+        if proxy is _UNKNOWN:  # once per origin: the lookups may read files, in a thread
+            proxy = await self._proxy(session, origin)
         try:
             async with session.request(
                 request.method,
@@ -260,22 +275,19 @@ class AiohttpTransport:
                 f"{request.method} {request.url}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
-    async def _proxy(self, session: aiohttp.ClientSession, url: str) -> URL | None:
-        """The proxy for ``url``: from the environment for a session we made (when trusted),
-        the lent session's own otherwise (None: aiohttp applies the session's settings)."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    async def _proxy(self, session: aiohttp.ClientSession, origin: str) -> URL | None:
+        """The proxy for ``origin`` (``scheme://host:port``), kept: from the environment for a
+        session we made (when trusted), the lent session's own otherwise (None: aiohttp applies
+        the session's settings)."""
+        proxy: URL | None = None
         if not self._owns_session:
-            if session.trust_env and origin not in self._netrc_checked:
-                await self._refuse_netrc_login(parts.hostname or "")
-                self._netrc_checked.add(origin)
-            return None
-        if not self._trust_env:
-            return None
-        if origin not in self._proxies:
+            if session.trust_env:
+                await self._refuse_netrc_login(urlsplit(origin).hostname or "")
+        elif self._trust_env:
             # A thread, as aiohttp does: the lookup may read a netrc file for the proxy's login.
-            self._proxies[origin] = await asyncio.to_thread(_env_proxy, url)
-        return self._proxies[origin]
+            proxy = await asyncio.to_thread(_env_proxy, origin + "/")
+        self._proxies[origin] = proxy
+        return proxy
 
     @staticmethod
     async def _refuse_netrc_login(host: str) -> None:
