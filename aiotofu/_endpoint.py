@@ -108,6 +108,8 @@ class Endpoint(Generic[T, F]):
     columns: tuple[Column, ...] = ()
     keys: Mapping[str, SortKey] = attrs.field(factory=dict, eq=False)
     wire_order: tuple[str, ...] = attrs.field(init=False, eq=False)
+    # The time field's key, derived once (``sort_key`` is asked for on every page).
+    _time_key: SortKey | None = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         names = [name for name, _ in self.filters.declared()]
@@ -121,6 +123,10 @@ class Endpoint(Generic[T, F]):
         for name in names:
             order += [name, *groups.get(name, ())]
         object.__setattr__(self, "wire_order", tuple(order))
+        time_key = None
+        if self.time_field is not None and self.time_field not in self.keys:
+            time_key = by(self.time_field, bounds=self.time_bounds)
+        object.__setattr__(self, "_time_key", time_key)
 
     @property
     def sortable(self) -> bool:
@@ -130,8 +136,8 @@ class Endpoint(Generic[T, F]):
     def sort_key(self, sort_by: str) -> SortKey | None:
         """The key of the order ``sort_by`` (None: unknown, e.g. the API's "default" order)."""
         key = self.keys.get(sort_by)
-        if key is None and sort_by == self.time_field and self.time_field is not None:
-            key = by(self.time_field, bounds=self.time_bounds)
+        if key is None and sort_by == self.time_field:
+            key = self._time_key
         return key
 
     def query(self, filters: F, *, sort_by: Any = DEFAULT, sort_order: Any = "desc") -> Query[F]:
