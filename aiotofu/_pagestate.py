@@ -623,36 +623,65 @@ class PageState(Generic[T]):
         self._recent_ids = (recent, ids)
         return ids
 
-    def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
-        """Yield the records of ``page`` from index ``start`` on that were not taken before."""
-        items = page.items
-        ids = list(map(self.id_of, items))
+    def _past_the_anchors_key(self, fetch: Fetch, items: Sequence[T], start: int) -> bool:
+        """Whether ``items`` from ``start`` on, a page's records after its anchor, begin past
+        the anchor's key in an order by a key that does not move: then they are all new."""
+        anchor, key_of = self.anchor, self.key_of
+        return (
+            fetch.kind == "page"
+            and key_of is not None
+            and not self.mutable
+            and anchor is not None
+            and anchor.key is not None
+            and 0 < start < len(items)
+            and key_of(items[start]) != anchor.key
+        )
+
+    def _not_taken(
+        self, ids: list[Hashable], start: int
+    ) -> tuple[Sequence[int], set[Hashable] | None]:
+        """The indexes from ``start`` on of the ids not taken before (by ``recent`` and the
+        anchor's ties), each once; and the set of those ids if it is the next page's
+        ``recent`` (all of them new), else None."""
         recent = self._recent_set()
         ties = frozenset() if self.anchor is None else self.anchor.ties
         rest = ids[start:]
         # One set per page: it checks the page, and (with what comes before ``start``) is the
         # next page's ``recent``. A repeat among the records before ``start`` is taken by none.
         checked = set(rest)
-        fresh: set[Hashable] | None = checked
-        indexes: Sequence[int] = range(start, len(items))
-        dropped = (recent & checked) | (ties & checked) if len(checked) == len(rest) else None
-        if dropped:
+        if len(checked) == len(rest):
+            dropped = (recent & checked) | (ties & checked)
+            if not dropped:
+                return range(start, len(ids)), checked
             # Most often the records taken before lead the rest (the page reaches back to its
-            # anchor's group): the new ones are then the rest of the page, as on the fast path.
+            # anchor's group): the new ones are then the rest of the page.
             lead = 0
             while lead < len(rest) and rest[lead] in dropped:
                 lead += 1
             if lead == len(dropped):
-                indexes = range(start + lead, len(items))
-                dropped = set()
-        if dropped is None or dropped:
-            fresh = None  # not the next page's recent: some of the page is dropped
-            taken = set(recent) | ties
-            indexes = []
-            for index in range(start, len(items)):
-                if ids[index] not in taken:
-                    taken.add(ids[index])
-                    indexes.append(index)
+                return range(start + lead, len(ids)), checked
+        # Some of the page is dropped: not the next page's recent.
+        taken = set(recent) | ties
+        indexes = []
+        for index in range(start, len(ids)):
+            if ids[index] not in taken:
+                taken.add(ids[index])
+                indexes.append(index)
+        return indexes, None
+
+    def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
+        """Yield the records of ``page`` from index ``start`` on that were not taken before."""
+        items = page.items
+        ids = list(map(self.id_of, items))
+        if self._past_the_anchors_key(fetch, items, start):
+            # The usual page: what follows the anchor is past its key, in an order whose keys
+            # do not move, so none of it can have been taken (what was taken sorts at or before
+            # the anchor, and its ties share its key). Nothing to hash: ``recent`` is made a set
+            # only if a later page needs one.
+            indexes: Sequence[int] = range(start, len(items))
+            fresh: set[Hashable] | None = None
+        else:
+            indexes, fresh = self._not_taken(ids, start)
         all_new, new = indexes, len(indexes)
         # A search window or a restart may hold more than a page: take a page, and keep the
         # buffer bound.
