@@ -623,19 +623,28 @@ class PageState(Generic[T]):
         self._recent_ids = (recent, ids)
         return ids
 
-    def _past_the_anchors_key(self, fetch: Fetch, items: Sequence[T], start: int) -> bool:
-        """Whether ``items`` from ``start`` on, a page's records after its anchor, begin past
-        the anchor's key in an order by a key that does not move: then they are all new."""
+    def _new_from(
+        self, fetch: Fetch, items: Sequence[T], ids: list[Hashable], start: int
+    ) -> int | None:
+        """Where the usual page's new records begin, if it is the usual page: from ``start`` on,
+        the anchor's group as taken (its ties, in any order), then records past the anchor's
+        key, in an order by a key that does not move. Those cannot have been taken: what was
+        taken sorts at or before the anchor, and its ties share its key. None otherwise."""
         anchor, key_of = self.anchor, self.key_of
-        return (
-            fetch.kind == "page"
-            and key_of is not None
-            and not self.mutable
-            and anchor is not None
-            and anchor.key is not None
-            and 0 < start < len(items)
-            and key_of(items[start]) != anchor.key
-        )
+        if (
+            fetch.kind != "page"
+            or key_of is None
+            or self.mutable
+            or anchor is None
+            or anchor.key is None
+        ):
+            return None
+        ties, end = anchor.ties, start
+        while end < len(ids) and ids[end] in ties:
+            end += 1
+        if end == len(ids) or key_of(items[end]) == anchor.key:
+            return None  # nothing new here, or a member of the group not taken: see _not_taken
+        return end
 
     def _not_taken(
         self, ids: list[Hashable], start: int
@@ -673,12 +682,11 @@ class PageState(Generic[T]):
         """Yield the records of ``page`` from index ``start`` on that were not taken before."""
         items = page.items
         ids = list(map(self.id_of, items))
-        if self._past_the_anchors_key(fetch, items, start):
-            # The usual page: what follows the anchor is past its key, in an order whose keys
-            # do not move, so none of it can have been taken (what was taken sorts at or before
-            # the anchor, and its ties share its key). Nothing to hash: ``recent`` is made a set
-            # only if a later page needs one.
-            indexes: Sequence[int] = range(start, len(items))
+        new_from = self._new_from(fetch, items, ids, start)
+        if new_from is not None:
+            # The usual page: no set of its ids to make (``recent`` is made a set only if a
+            # later page needs one).
+            indexes: Sequence[int] = range(new_from, len(items))
             fresh: set[Hashable] | None = None
         else:
             indexes, fresh = self._not_taken(ids, start)
