@@ -247,9 +247,12 @@ class Requester:
         exchange: Exchange | None,
     ) -> None:
         """One try is over: trace it, and log it at DEBUG."""
-        if exchange is not None:
-            assert self._telemetry is not None
-            self._telemetry.finish(exchange, self._base_path, status, error)
+        telemetry = self._telemetry
+        if telemetry is None and not logger.isEnabledFor(logging.DEBUG):
+            return  # the usual case: nothing to measure
+        seconds = time.perf_counter() - sent
+        if telemetry is not None:
+            telemetry.finish(exchange, request, self._base_path, seconds, status, error)
         if not logger.isEnabledFor(logging.DEBUG):
             return
         query = urlencode(request.query)
@@ -259,7 +262,7 @@ class Requester:
             target=f"{path}?{query}" if query else path,
             status=status,
             error=None if error is None or status is not None else type(error).__name__,
-            seconds=time.perf_counter() - sent,
+            seconds=seconds,
             attempt=attempt,
         )
         logger.debug(
@@ -273,22 +276,25 @@ class Requester:
         )
 
     def _page(self, request: Request, page: Page[Any], began: float, attempt: int) -> None:
-        if self._on_page is None and self._telemetry is None:
+        telemetry, on_page = self._telemetry, self._on_page
+        if on_page is None and telemetry is None:
             return
-        event = PageEvent(
-            resource=resource_of(request.url),  # the URL's path holds /v2/: not parsed
-            cursor=page.cursor,
-            records=len(page.items),
-            seconds=time.perf_counter() - began,
-            attempts=attempt,
-            concurrency_limit=self.control.window,
-            rate_limit=self.control.rate,
-        )
-        if self._telemetry is not None:
-            self._telemetry.page(event)
-            self._telemetry.concurrency_limit(self.control.window, self._host)
-        if self._on_page is not None:
-            self._on_page(event)
+        resource = resource_of(request.url)  # the URL's path holds /v2/: not parsed
+        if telemetry is not None:
+            telemetry.page(resource, len(page.items))
+            telemetry.concurrency_limit(self.control.window, self._host)
+        if on_page is not None:
+            on_page(
+                PageEvent(
+                    resource=resource,
+                    cursor=page.cursor,
+                    records=len(page.items),
+                    seconds=time.perf_counter() - began,
+                    attempts=attempt,
+                    concurrency_limit=self.control.window,
+                    rate_limit=self.control.rate,
+                )
+            )
 
     def _report(
         self, request: Request, attempt: int, wait: float, error: APIError | TransportError

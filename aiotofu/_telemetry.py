@@ -29,14 +29,13 @@ provider given), no span is made: a request is sent as it is, and only its durat
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import attrs
 
-from ._events import PageEvent, resource_of
+from ._events import resource_of
 from ._sansio import Request
 
 __all__ = ["Exchange", "Telemetry", "create"]
@@ -74,13 +73,12 @@ def _still(current: Callable[[], object], provider: object) -> bool:
 
 @attrs.frozen
 class Exchange:
-    """One try in flight: the request as sent (with the trace context's headers), its span,
-    the context token to detach, and when it started."""
+    """One traced try in flight: the request as sent (with the trace context's headers), its
+    span, and the context token to detach."""
 
     request: Request
     span: Any
     token: object
-    started: float
 
 
 @attrs.frozen
@@ -138,6 +136,7 @@ class Telemetry:
             description="Requests the client allows in flight at once.",
         )
         self._targets: dict[tuple[str, str], _Target] = {}
+        self._resource_attributes: dict[str, dict[str, str]] = {}
         self._limit_set: tuple[int, str] | None = None
 
     def _target(self, request: Request, base_path: str) -> _Target:
@@ -167,13 +166,13 @@ class Telemetry:
         """Whether a span made now could record (see create())."""
         return self._idle is None or not self._idle()
 
-    def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
-        """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``. With no
-        tracer that records, only its duration is measured: no span, and the request is sent
-        as it is (with no trace context, and without suppressing aiohttp's instrumentation,
-        which has nothing to double)."""
+    def start(self, request: Request, attempt: int, base_path: str) -> Exchange | None:
+        """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``. None
+        while no tracer records (see create()): no span, and the request is sent as it is (with
+        no trace context, and without suppressing aiohttp's instrumentation, which has nothing
+        to double); ``finish`` still measures its duration."""
         if not self._tracing():
-            return Exchange(request, None, None, time.perf_counter())
+            return None
         target = self._target(request, base_path)
         attributes = target.span_attributes
         if attempt > 1:
@@ -193,21 +192,20 @@ class Telemetry:
         if carrier:
             request = attrs.evolve(request, headers={**request.headers, **carrier})
         token = self._context.attach(ctx)
-        return Exchange(request, span, token, time.perf_counter())
+        return Exchange(request, span, token)
 
     def finish(
         self,
-        exchange: Exchange,
+        exchange: Exchange | None,
+        request: Request,
         base_path: str,
+        seconds: float,
         status: int | None,
         error: BaseException | None,
     ) -> None:
-        """Close the span of ``exchange`` and record its duration."""
-        seconds = time.perf_counter() - exchange.started
-        span = exchange.span
-        if span is not None:
-            self._context.detach(exchange.token)
-        attributes = dict(self._target(exchange.request, base_path).metric_attributes)
+        """A try of ``request`` is over after ``seconds``: close its span (``exchange``, if
+        one was opened) and record its duration."""
+        attributes = dict(self._target(request, base_path).metric_attributes)
         error_type = None
         if status is not None and status >= 400:
             error_type = str(status)
@@ -217,7 +215,9 @@ class Telemetry:
             attributes["http.response.status_code"] = status
         if error_type is not None:
             attributes["error.type"] = error_type
-        if span is not None:
+        if exchange is not None:
+            self._context.detach(exchange.token)
+            span = exchange.span
             if status is not None:
                 span.set_attribute("http.response.status_code", status)
             if error_type is not None:
@@ -226,11 +226,13 @@ class Telemetry:
             span.end()
         self._duration.record(seconds, attributes)
 
-    def page(self, event: PageEvent) -> None:
-        """Count a page and its records."""
-        attributes = {"aiotofu.resource": event.resource}
+    def page(self, resource: str, records: int) -> None:
+        """Count a page of ``resource`` and its records (what a PageEvent says)."""
+        attributes = self._resource_attributes.get(resource)
+        if attributes is None:
+            attributes = self._resource_attributes[resource] = {"aiotofu.resource": resource}
         self._pages.add(1, attributes)
-        self._records.add(event.records, attributes)
+        self._records.add(records, attributes)
 
     def retry(self, path: str, kind: str) -> None:
         """Count a retry of a request for ``path``, by what failed (a RetryEvent's ``kind``)."""
