@@ -94,6 +94,7 @@ WIRE_FORMS: dict[type[Any], tuple[type[Any], Callable[[Any], Any]]] = {
 }
 
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_page_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}  # by record class
 
 
 def _decoder(shape: Any) -> msgspec.json.Decoder[Any]:
@@ -107,7 +108,9 @@ def _decoder(shape: Any) -> msgspec.json.Decoder[Any]:
 def decode_body(body: bytes, cls: type[T]) -> PageBody[T]:
     """Decode a list answer whose records are ``cls``; DecodeError (worded) if it does not fit."""
     form = WIRE_FORMS.get(cls)
-    decoder = _decoder(PageBody[form[0] if form else cls])  # type: ignore[misc]
+    decoder = _page_decoders.get(cls)
+    if decoder is None:  # by the record class: a PageBody[...] alias costs a lookup of its own
+        decoder = _page_decoders[cls] = _decoder(PageBody[form[0] if form else cls])  # type: ignore[misc]
     try:
         page: PageBody[Any] = decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass: the body does not fit
