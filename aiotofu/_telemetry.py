@@ -41,6 +41,8 @@ from ._sansio import Request
 __all__ = ["Exchange", "Telemetry", "create"]
 
 SCOPE = "aiotofu"
+# Where opentelemetry.trace keeps the global tracer provider (None until one is set).
+_PROVIDER_GLOBAL = "_TRACER_PROVIDER"
 
 
 def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry | None:
@@ -60,10 +62,22 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
     if tracer_provider is None:
         proxy = trace.get_tracer_provider()
         if isinstance(proxy, trace.ProxyTracerProvider):
-            idle = functools.partial(_still, trace.get_tracer_provider, proxy)
+            module = vars(trace)
+            if _PROVIDER_GLOBAL in module:
+                # What get_tracer_provider() reads, read directly: the call also looks up an
+                # environment variable (a KeyError raised and caught), per request. The provider
+                # a variable names was loaded by the call above, or never will be.
+                idle = functools.partial(_unset, module, _PROVIDER_GLOBAL)
+            else:  # another release of the API: its public call
+                idle = functools.partial(_still, trace.get_tracer_provider, proxy)
     elif isinstance(tracer_provider, trace.NoOpTracerProvider):
         idle = functools.partial(bool, True)
     return Telemetry(tracer, meter, context=context, propagate=propagate, trace=trace, idle=idle)
+
+
+def _unset(module: dict[str, Any], name: str) -> bool:
+    """Whether ``module``'s global ``name`` is still None (no provider set)."""
+    return module.get(name) is None
 
 
 def _still(current: Callable[[], object], provider: object) -> bool:

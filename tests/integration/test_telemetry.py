@@ -228,3 +228,35 @@ async def test_a_no_op_tracer_provider_given_makes_no_span(monkeypatch: pytest.M
     ) as client:
         assert await client.batches.list().collect() == []
     assert started == []
+
+
+async def test_an_api_without_its_private_global_is_watched_through_its_public_call(
+    monkeypatch: pytest.MonkeyPatch, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Where the API keeps its global provider elsewhere (another release), whether an SDK is
+    installed is asked of ``trace.get_tracer_provider()``, per request."""
+    from opentelemetry import trace
+
+    from aiotofu import _telemetry
+
+    monkeypatch.setattr(_telemetry, "_PROVIDER_GLOBAL", "_not_in_this_release")
+    installed: list[Any] = [trace.ProxyTracerProvider()]  # what the public call answers
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: installed[0])
+    transport = aiotofu.testing.MockTransport(
+        lambda request: aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+    )
+    async with aiotofu.Client("key", transport=transport) as client:
+        await client.batches.list().collect()
+        assert exporter.get_finished_spans() == ()
+        # An SDK installed: the public call now answers it, and the tracer the client holds
+        # (the API's proxy tracer) follows the global provider as the API would have it.
+        installed[0] = tracer_provider
+        monkeypatch.setattr(
+            trace.ProxyTracer,
+            "_tracer",
+            property(lambda self: tracer_provider.get_tracer(self._instrumenting_module_name)),
+        )
+        await client.batches.list().collect()
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /v2/batches"]
