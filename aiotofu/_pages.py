@@ -67,6 +67,11 @@ class EndpointPages(Generic[T, F]):
     query: Query[F]
     requester: Requester = attrs.field(repr=False)
     page_size: int
+    # The query string of each (kind, pin, start) with where its cursor and limit go: a
+    # listing's pages differ in those two only, until the pin or the window changes.
+    _templates: dict[tuple[object, ...], tuple[list[tuple[str, str]], int, int]] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     def source(self, start: Position) -> PageSource[T]:
         """What a Paginator needs to walk these pages from ``start``."""
@@ -96,6 +101,23 @@ class EndpointPages(Generic[T, F]):
         )
 
     def params(self, fetch: Fetch) -> list[tuple[str, str]]:
+        """The query string of ``fetch`` (see ``_params``), its cursor and limit put into the
+        one kept for its kind, pin and start."""
+        key = (fetch.kind == "probe", fetch.pin, fetch.start)
+        kept = self._templates.get(key)
+        if kept is None:
+            if len(self._templates) >= 16:  # windows and pins come and go: keep the recent
+                self._templates.clear()
+            pairs = self._params(fetch)
+            names = [name for name, _ in pairs]
+            kept = self._templates[key] = (pairs, names.index("cursor"), names.index("limit"))
+        template, cursor, limit = kept
+        pairs = template.copy()
+        pairs[cursor] = ("cursor", str(fetch.cursor))
+        pairs[limit] = ("limit", str(fetch.limit))
+        return pairs
+
+    def _params(self, fetch: Fetch) -> list[tuple[str, str]]:
         """The query string of ``fetch``. The pin is an upper bound on the time field (newest
         first, and in orders by anything else); a window's start (a restart, a re-anchoring)
         bounds the sort key from the side the listing goes to (a lower bound oldest first).
