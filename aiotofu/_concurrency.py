@@ -77,7 +77,10 @@ class Controller:
         self.adaptive = adaptive
         self.rate_limit = rate_limit
         self.in_flight = 0
-        self._window = float(ceiling)
+        self._window = float(ceiling)  # it grows by fractions of a request
+        # The requests that may be in flight now, 1..ceiling: the whole part of ``_window``,
+        # kept with it (read on every try).
+        self.window = ceiling
         self._seq = 0  # the last ticket admitted
         self._window_epoch = 0  # tickets up to this one cannot cut the window again
         self._rate_epoch = 0  # nor the rate
@@ -97,10 +100,9 @@ class Controller:
         self._successes: deque[float] = deque()
         self._since: float | None = None  # the first admission: the start of measuring
 
-    @property
-    def window(self) -> int:
-        """The requests that may be in flight now, 1..ceiling."""
-        return max(1, int(self._window))
+    def _resize(self, window: float) -> None:
+        self._window = window
+        self.window = max(1, int(window))
 
     @property
     def rate(self) -> float | None:
@@ -137,7 +139,7 @@ class Controller:
         if outcome == "ok":
             self._succeeded(now, in_use)
         elif outcome in ("throttled", "overloaded") and ticket.seq > self._window_epoch:
-            self._window = max(1.0, self._window * WINDOW_BETA)
+            self._resize(max(1.0, self._window * WINDOW_BETA))
             self._window_epoch = self._seq
         if outcome == "throttled" and ticket.seq > self._rate_epoch and self._cut_rate(now):
             self._rate_epoch = self._seq
@@ -178,7 +180,7 @@ class Controller:
         self._forget_before(active - MEASURE_SPAN)
         self._successes.append(active)
         if in_use * 2 >= self.window:
-            self._window = min(float(self.ceiling), self._window + 1.0 / self._window)
+            self._resize(min(float(self.ceiling), self._window + 1.0 / self._window))
         if self._rate is not None:
             # Cubic recovery from the cut: back to the rate cut from whatever was measured
             # meanwhile, past it no faster than twice what the server was seen to serve
