@@ -457,6 +457,7 @@ class PageState(Generic[T]):
                 return self._nothing(fetch, page, before)
         if fetch.kind == "restart":
             self.restarting = False
+        aligned = False  # lined up on the anchor: the page continues where the last one ended
         if fetch.kind == "restart" and (items or not page.has_more):
             # The window starts at the anchor's key: its group comes first, whole from here,
             # and what is not in the group comes after it. Drop the ties taken by id.
@@ -477,6 +478,7 @@ class PageState(Generic[T]):
         elif fetch.kind == "page" and fetch.cursor < self.cursor:
             # Overlapping the anchor: the fast path is one comparison.
             assert self.anchor is not None
+            aligned = True
             if not items and page.has_more:
                 return self._empty(fetch, page, before)
             found = self._realign(fetch, page)
@@ -509,7 +511,7 @@ class PageState(Generic[T]):
             return self._empty(fetch, page, before)
         else:
             start = 0
-        return self._take(fetch, page, start, before)
+        return self._take(fetch, page, start, before, aligned=aligned)
 
     def _realign(self, fetch: Fetch, page: Page[T], *, searching: bool = False) -> int | None:
         """The index from which ``page`` holds records not taken yet, or None if it does not
@@ -623,21 +625,14 @@ class PageState(Generic[T]):
         self._recent_ids = (recent, ids)
         return ids
 
-    def _new_from(
-        self, fetch: Fetch, items: Sequence[T], ids: list[Hashable], start: int
-    ) -> int | None:
-        """Where the usual page's new records begin, if it is the usual page: from ``start`` on,
-        the anchor's group as taken (its ties, in any order), then records past the anchor's
-        key, in an order by a key that does not move. Those cannot have been taken: what was
-        taken sorts at or before the anchor, and its ties share its key. None otherwise."""
+    def _new_from(self, items: Sequence[T], ids: list[Hashable], start: int) -> int | None:
+        """Where a page lined up on its anchor has its new records, if it is the usual page:
+        from ``start`` on, the anchor's group as taken (its ties, in any order), then records
+        past the anchor's key, in an order by a key that does not move. Those cannot have
+        been taken: what was taken sorts at or before the anchor, and its ties share its key.
+        None otherwise."""
         anchor, key_of = self.anchor, self.key_of
-        if (
-            fetch.kind != "page"
-            or key_of is None
-            or self.mutable
-            or anchor is None
-            or anchor.key is None
-        ):
+        if key_of is None or self.mutable or anchor is None or anchor.key is None:
             return None
         ties, end = anchor.ties, start
         while end < len(ids) and ids[end] in ties:
@@ -678,16 +673,25 @@ class PageState(Generic[T]):
                 indexes.append(index)
         return indexes, None
 
-    def _take(self, fetch: Fetch, page: Page[T], start: int, before: Position) -> Chunk[T]:
-        """Yield the records of ``page`` from index ``start`` on that were not taken before."""
+    def _take(
+        self, fetch: Fetch, page: Page[T], start: int, before: Position, *, aligned: bool = False
+    ) -> Chunk[T]:
+        """Yield the records of ``page`` from index ``start`` on that were not taken before
+        (``aligned``: ``start`` is where the page continues from its anchor)."""
         items = page.items
         ids = list(map(self.id_of, items))
-        new_from = self._new_from(fetch, items, ids, start)
+        new_from = self._new_from(items, ids, start) if aligned else None
+        indexes: Sequence[int]
+        fresh: set[Hashable] | None
         if new_from is not None:
-            # The usual page: no set of its ids to make (``recent`` is made a set only if a
-            # later page needs one).
-            indexes: Sequence[int] = range(new_from, len(items))
-            fresh: set[Hashable] | None = None
+            # The usual page: its new records need no check against what was taken, only
+            # against each other; their set is, with the rest of the page, the next page's
+            # ``recent``.
+            indexes, fresh = range(new_from, len(items)), set(ids[new_from:])
+            if len(fresh) < len(items) - new_from:
+                indexes, fresh = self._not_taken(ids, start)  # a record repeats in the page
+            else:
+                fresh.update(ids[start:new_from])
         else:
             indexes, fresh = self._not_taken(ids, start)
         all_new, new = indexes, len(indexes)

@@ -111,6 +111,44 @@ def test_duplicates_within_a_page_are_dropped() -> None:
     assert ids(state.accept(Fetch(0, 3), Page(recs("a", "a", "b"), 0, False, None))) == ["a", "b"]
 
 
+def test_duplicates_within_a_later_page_are_dropped_in_a_keyed_order() -> None:
+    """A page past the first, lined up on its anchor, that repeats a record past the anchor's
+    key: the record is handed out once."""
+    state: PageState[Rec] = PageState(cursor=0, page_size=3, id_of=ID, key_of=KEY)
+    state.accept(Fetch(0, 3), Page((Rec("a", 1), Rec("b", 2), Rec("c", 3)), 0, True, 3))
+    [fetch] = state.next_fetches(1)
+    page = Page((Rec("b", 2), Rec("c", 3), Rec("d", 4), Rec("d", 4)), fetch.cursor, True, 6)
+    assert ids(state.accept(fetch, page)) == ["d"]
+
+
+def test_a_page_after_a_short_one_drops_what_was_taken_in_a_keyed_order() -> None:
+    """A short page that says has_more gives nothing to verify the next page against: records
+    inserted before the position meanwhile push the ones taken into it, and they are dropped
+    by id, in a keyed order too."""
+    state: PageState[Rec] = PageState(cursor=0, page_size=3, id_of=ID, key_of=KEY)
+    state.accept(Fetch(0, 3), Page((Rec("a", 1), Rec("b", 2)), 0, True, 3))
+    [fetch] = state.next_fetches(1)
+    page = Page((Rec("a", 1), Rec("b", 2), Rec("c", 3)), fetch.cursor, True, 6)
+    assert ids(state.accept(fetch, page)) == ["c"]
+
+
+async def test_cursors_that_are_not_offsets_repeat_nothing_in_a_keyed_order() -> None:
+    """The server's own cursors (not offsets), whose pages overlap the one before: the repeats
+    are dropped by id, as in an order with no key."""
+    answers = {
+        0: Page((Rec("a", 1), Rec("b", 2), Rec("c", 3)), 0, True, 101),
+        101: Page((Rec("b", 2), Rec("c", 3), Rec("d", 4)), 101, False, None),
+    }
+
+    async def fetch(request: Fetch) -> Page[Rec]:
+        return answers[request.cursor]
+
+    paginator = Paginator(
+        PageSource(fetch, ID, KEY), start=Position(0), page_size=3, max_items=None, prefetch=2
+    )
+    assert [record.id for record in await paginator.collect()] == ["a", "b", "c", "d"]
+
+
 def test_a_record_of_the_page_before_met_again_after_the_anchor_is_not_yielded_again() -> None:
     """The ids of the page before are kept as a set built once per page (from the page's own
     check); a record of it shifted past the anchor is still dropped, and the page after that is

@@ -113,3 +113,40 @@ async def test_a_handler_that_answers_something_else_is_a_clear_type_error() -> 
     async with aiotofu.Client("k", transport=MockTransport(handler), retry=None) as client:
         with pytest.raises(TypeError, match="not a Response"):
             await client.batches.list().collect()
+
+
+@pytest.mark.parametrize(
+    ("answer", "on_page", "outcome"),
+    [
+        # A 404 is an answer: the server kept up (the window may grow on it).
+        (json_response({"error": {"code": "NOT_FOUND", "message": "no"}}, 404), None, "ok"),
+        # A hook that raises says nothing of the server's load.
+        (json_response({"data": [], "meta": {"has_more": False}}), "raise", "failed"),
+    ],
+)
+async def test_what_a_try_tells_the_concurrency_controller(
+    monkeypatch: pytest.MonkeyPatch, answer: Response, on_page: str | None, outcome: str
+) -> None:
+    from aiotofu import _concurrency
+
+    told: list[str] = []
+    release = _concurrency.Controller.release
+
+    def spy(self: _concurrency.Controller, ticket: Any, outcome: Any, now: float) -> None:
+        told.append(outcome)
+        release(self, ticket, outcome, now)
+
+    def hook(event: aiotofu.PageEvent) -> None:
+        raise RuntimeError("the hook failed")
+
+    monkeypatch.setattr(_concurrency.Controller, "release", spy)
+    client = aiotofu.Client(
+        "key",
+        transport=MockTransport(lambda request: answer),
+        retry=None,
+        on_page=hook if on_page else None,
+    )
+    async with client:
+        with pytest.raises((aiotofu.TofuPilotError, RuntimeError)):
+            await client.batches.list().collect()
+    assert told == [outcome]
