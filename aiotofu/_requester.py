@@ -180,9 +180,10 @@ class Requester:
             ticket = gate.admit_now()
             if ticket is None:
                 ticket = await gate.admit()
-            # What the try says of the server's load: "failed" unless it ends otherwise (an
-            # exception that escapes, a DecodeError or a cancellation, says nothing of it).
-            outcome: Outcome = "failed"
+            # What the try says of the server's load: an answer is "ok" unless its error says
+            # otherwise; an exception that escapes (a DecodeError, a cancellation, a hook that
+            # raises, the client closing) says nothing of it: "failed".
+            outcome: Outcome = "ok"
             try:
                 sent = time.perf_counter()
                 if attempt == 1:
@@ -207,7 +208,6 @@ class Requester:
                     self._finish(request, attempt, sent, status, exc, exchange)
                     raise
                 else:
-                    outcome = "ok"
                     self._finish(request, attempt, sent, status, None, exchange)
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
@@ -215,12 +215,14 @@ class Requester:
                 if self._closing:
                     # Cut off by the client closing its connections, not failed: traced and
                     # logged as cancelled, never retried nor reported as a retry.
-                    outcome = "failed"
                     self._finish(request, attempt, sent, None, asyncio.CancelledError(), exchange)
                     raise StateError(
                         "this client was closed while the request was in flight"
                     ) from error
                 self._finish(request, attempt, sent, status, error, exchange)
+            except BaseException:
+                outcome = "failed"
+                raise
             finally:
                 gate.release(ticket, outcome)
             wait = self._retry.wait_before_retry(attempt, error) if self._retry else None
