@@ -254,6 +254,7 @@ class Requester:
             return  # the usual case: nothing to measure
         seconds = time.perf_counter() - sent
         if telemetry is not None:
+            assert exchange is not None  # started by the same telemetry
             telemetry.finish(exchange, request, self._base_path, seconds, status, error)
         if not logger.isEnabledFor(logging.DEBUG):
             return

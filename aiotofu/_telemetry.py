@@ -23,7 +23,8 @@ instrumentation (like those of requests, httpx and urllib3) honours; the trace c
 injected into the request's headers here instead, so the server still joins the trace.
 
 While the tracer records nothing (the API with no SDK behind its global provider, or a no-op
-provider given), no span is made: a request is sent as it is, and only its duration is measured.
+provider given), no span is made: the context in force still goes to the server (an incoming
+trace, baggage) and still suppresses aiohttp's instrumentation, and the duration is measured.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def _still(current: Callable[[], object], provider: object) -> bool:
 
 @attrs.frozen
 class Exchange:
-    """One traced try in flight: the request as sent (with the trace context's headers), its
-    span, and the context token to detach."""
+    """One try in flight: the request as sent (with the trace context's headers), its span
+    (None while no tracer records), and the context token to detach."""
 
     request: Request
     span: Any
@@ -180,25 +181,29 @@ class Telemetry:
         """Whether a span made now could record (see create())."""
         return self._idle is None or not self._idle()
 
-    def start(self, request: Request, attempt: int, base_path: str) -> Exchange | None:
-        """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``. None
-        while no tracer records (see create()): no span, and the request is sent as it is (with
-        no trace context, and without suppressing aiohttp's instrumentation, which has nothing
-        to double); ``finish`` still measures its duration."""
-        if not self._tracing():
-            return None
-        target = self._target(request, base_path)
-        attributes = target.span_attributes
-        if attempt > 1:
-            attributes = {**attributes, "http.request.resend_count": attempt - 1}
-        span = self._tracer.start_span(target.name, kind=self._client_kind, attributes=attributes)
-        if span.is_recording():
-            # The full URL is the one attribute made per request (its query string): only for
-            # a span that keeps it, not for the API's no-op spans, where it was most of the
-            # cost of a request's telemetry.
-            query = urlencode(request.query)
-            span.set_attribute("url.full", f"{request.url}?{query}" if query else request.url)
-        ctx = self._trace.set_span_in_context(span)
+    def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
+        """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``. While
+        no tracer records (see create()), no span is made: the context in force is passed on
+        as it is (an application's incoming trace and baggage), and aiohttp's instrumentation
+        is suppressed all the same."""
+        span = None
+        if self._tracing():
+            target = self._target(request, base_path)
+            attributes = target.span_attributes
+            if attempt > 1:
+                attributes = {**attributes, "http.request.resend_count": attempt - 1}
+            span = self._tracer.start_span(
+                target.name, kind=self._client_kind, attributes=attributes
+            )
+            if span.is_recording():
+                # The full URL is the one attribute made per request (its query string): only
+                # for a span that keeps it, not for the API's no-op spans, where it was most of
+                # the cost of a request's telemetry.
+                query = urlencode(request.query)
+                span.set_attribute("url.full", f"{request.url}?{query}" if query else request.url)
+            ctx = self._trace.set_span_in_context(span)
+        else:
+            ctx = self._context.get_current()
         if self._suppress is not None:
             ctx = self._context.set_value(self._suppress, True, ctx)
         carrier: dict[str, str] = {}
@@ -210,15 +215,15 @@ class Telemetry:
 
     def finish(
         self,
-        exchange: Exchange | None,
+        exchange: Exchange,
         request: Request,
         base_path: str,
         seconds: float,
         status: int | None,
         error: BaseException | None,
     ) -> None:
-        """A try of ``request`` is over after ``seconds``: close its span (``exchange``, if
-        one was opened) and record its duration."""
+        """A try of ``request`` is over after ``seconds``: give back its context, close its
+        span (if one was made) and record its duration."""
         attributes = dict(self._target(request, base_path).metric_attributes)
         error_type = None
         if status is not None and status >= 400:
@@ -229,9 +234,9 @@ class Telemetry:
             attributes["http.response.status_code"] = status
         if error_type is not None:
             attributes["error.type"] = error_type
-        if exchange is not None:
-            self._context.detach(exchange.token)
-            span = exchange.span
+        self._context.detach(exchange.token)
+        span = exchange.span
+        if span is not None:
             if status is not None:
                 span.set_attribute("http.response.status_code", status)
             if error_type is not None:

@@ -260,3 +260,50 @@ async def test_an_api_without_its_private_global_is_watched_through_its_public_c
         )
         await client.batches.list().collect()
     assert [span.name for span in exporter.get_finished_spans()] == ["GET /v2/batches"]
+
+
+async def test_without_an_sdk_the_trace_context_in_force_still_reaches_the_server() -> None:
+    """With the API alone, an application that extracted an incoming request's context (and
+    baggage) still passes it on: the no-op tracer's span is that context's."""
+    from opentelemetry import baggage, context, propagate
+
+    seen: list[dict[str, str]] = []
+
+    def handler(request: aiotofu.testing.Request) -> aiotofu.testing.Response:
+        seen.append({k: v for k, v in request.headers.items() if k in ("traceparent", "baggage")})
+        return aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    incoming = baggage.set_baggage(
+        "tenant", "acme", propagate.extract({"traceparent": traceparent})
+    )
+    token = context.attach(incoming)
+    try:
+        async with aiotofu.Client("key", transport=aiotofu.testing.MockTransport(handler)) as c:
+            await c.batches.list().collect()
+    finally:
+        context.detach(token)
+    assert seen == [{"traceparent": traceparent, "baggage": "tenant=acme"}]
+
+
+async def test_a_client_that_traces_nothing_still_keeps_aiohttps_instrumentation_quiet(
+    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Spans recorded by nobody, ours included: the aiohttp instrumentation (given a provider
+    of its own) is suppressed while aiotofu sends, as when aiotofu traces."""
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    instrumentor = AioHttpClientInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        async with (
+            Emulator(batches=5) as emu,
+            emu.client(tracer_provider=trace.NoOpTracerProvider()) as client,
+        ):
+            assert len(await client.batches.list().collect()) == 5
+    finally:
+        instrumentor.uninstrument()
+    assert exporter.get_finished_spans() == ()
