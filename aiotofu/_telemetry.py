@@ -57,7 +57,7 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
     tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
     meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
     # The API alone, with no SDK behind its global provider (yet), makes spans that record
-    # nothing: not worth a span, a context and a propagation per request (about 6 µs each).
+    # nothing: not worth making one per request (the context is still passed on: see start).
     # Watched per request: an SDK installed later is used from its next request on.
     idle: Callable[[], bool] | None = None
     if tracer_provider is None:
