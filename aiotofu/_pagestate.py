@@ -625,12 +625,15 @@ class PageState(Generic[T]):
         self._recent_ids = (recent, ids)
         return ids
 
-    def _new_from(self, items: Sequence[T], ids: list[Hashable], start: int) -> int | None:
-        """Where a page lined up on its anchor has its new records, if it is the usual page:
-        from ``start`` on, the anchor's group as taken (its ties, in any order), then records
-        past the anchor's key, in an order by a key that does not move. Those cannot have
-        been taken: what was taken sorts at or before the anchor, and its ties share its key.
-        None otherwise."""
+    def _usual_page(
+        self, items: Sequence[T], ids: list[Hashable], start: int
+    ) -> tuple[range, set[Hashable]] | None:
+        """A page lined up on its anchor, if it is the usual one: from ``start`` on, the
+        anchor's group as taken (its ties, in any order), then records past the anchor's key,
+        each once, in an order by a key that does not move. Those cannot have been taken: what
+        was taken sorts at or before the anchor, and its ties share its key. Their indexes, and
+        the set of the page's ids from ``start`` on (with the rest of the page, the next page's
+        ``recent``); None otherwise (see _not_taken)."""
         anchor, key_of = self.anchor, self.key_of
         if key_of is None or self.mutable or anchor is None or anchor.key is None:
             return None
@@ -638,8 +641,12 @@ class PageState(Generic[T]):
         while end < len(ids) and ids[end] in ties:
             end += 1
         if end == len(ids) or key_of(items[end]) == anchor.key:
-            return None  # nothing new here, or a member of the group not taken: see _not_taken
-        return end
+            return None  # nothing new here, or a member of the group not taken
+        fresh = set(ids[end:])
+        if len(fresh) < len(ids) - end:
+            return None  # a record repeats in the page
+        fresh.update(ids[start:end])
+        return range(end, len(ids)), fresh
 
     def _not_taken(
         self, ids: list[Hashable], start: int
@@ -680,20 +687,10 @@ class PageState(Generic[T]):
         (``aligned``: ``start`` is where the page continues from its anchor)."""
         items = page.items
         ids = list(map(self.id_of, items))
-        new_from = self._new_from(items, ids, start) if aligned else None
+        usual = self._usual_page(items, ids, start) if aligned else None
         indexes: Sequence[int]
         fresh: set[Hashable] | None
-        if new_from is not None:
-            # The usual page: its new records need no check against what was taken, only
-            # against each other; their set is, with the rest of the page, the next page's
-            # ``recent``.
-            indexes, fresh = range(new_from, len(items)), set(ids[new_from:])
-            if len(fresh) < len(items) - new_from:
-                indexes, fresh = self._not_taken(ids, start)  # a record repeats in the page
-            else:
-                fresh.update(ids[start:new_from])
-        else:
-            indexes, fresh = self._not_taken(ids, start)
+        indexes, fresh = usual if usual is not None else self._not_taken(ids, start)
         all_new, new = indexes, len(indexes)
         # A search window or a restart may hold more than a page: take a page, and keep the
         # buffer bound.

@@ -249,14 +249,14 @@ class Requester:
         exchange: Exchange | None,
     ) -> None:
         """One try is over: trace it, and log it at DEBUG."""
-        telemetry = self._telemetry
-        if telemetry is None and not logger.isEnabledFor(logging.DEBUG):
+        telemetry, logged = self._telemetry, logger.isEnabledFor(logging.DEBUG)
+        if telemetry is None and not logged:
             return  # the usual case: nothing to measure
         seconds = time.perf_counter() - sent
         if telemetry is not None:
             assert exchange is not None  # started by the same telemetry
             telemetry.finish(exchange, request, self._base_path, seconds, status, error)
-        if not logger.isEnabledFor(logging.DEBUG):
+        if not logged:
             return
         query = urlencode(request.query)
         path = urlsplit(request.url).path
