@@ -296,6 +296,14 @@ class PageState(Generic[T]):
             self.recent = (*self.recent, self.anchor.id)
 
     _asked: int = attrs.field(default=0, repr=False, eq=False)
+    # The last page whose ids were read, and its ids (see _ids).
+    _page_ids: tuple[Page[T], list[Hashable]] | None = attrs.field(
+        default=None, repr=False, eq=False
+    )
+    # The page requests made lately, by their fields (see _page_fetch).
+    _fetches: dict[tuple[int, int, Any, Any], Fetch] = attrs.field(
+        factory=dict, repr=False, eq=False
+    )
     # Whether ``recent`` holds the records just before ``cursor``, in order (a page's, not
     # the ids a resumed position knows).
     _positional: bool = attrs.field(default=False, repr=False, eq=False)
@@ -357,12 +365,23 @@ class PageState(Generic[T]):
                 overlap = cursor - switch.delta - at
             else:
                 at, start = cursor - overlap, self.start
-            fetches.append(Fetch(at, new + overlap, self.pin, "page", start))
+            fetches.append(self._page_fetch(at, new + overlap, start))
             cursor += new
             if remaining is not None:
                 remaining -= new
         self.horizon = max(self.horizon, cursor)
         return fetches
+
+    def _page_fetch(self, cursor: int, limit: int, start: Any) -> Fetch:
+        """The page request from ``cursor``: the very object predicted before, if it was (so
+        the Paginator finds it in flight by identity, not by comparing fields)."""
+        key = (cursor, limit, self.pin, start)
+        fetch = self._fetches.get(key)
+        if fetch is None:
+            if len(self._fetches) >= 32:  # the pages around the position are what recur
+                self._fetches.clear()
+            fetch = self._fetches[key] = Fetch(cursor, limit, self.pin, "page", start)
+        return fetch
 
     def _reach(self, cursor: int, *, first: bool) -> int:
         """How many records before ``cursor`` the page from there asks for: back to the record
@@ -519,10 +538,7 @@ class PageState(Generic[T]):
         anchor = self.anchor
         assert anchor is not None
         items, id_of, key_of = page.items, self.id_of, self.key_of
-        if items and id_of(items[0]) == anchor.id:
-            index: int | None = 0
-        else:
-            index = self._find(items, anchor.id)
+        index = self._find(page, anchor.id)
         if key_of is None or (anchor.key is None and not anchor.complete):
             # No key to reason about ties with: the anchor is where the page continues from.
             return None if index is None else index + 1
@@ -686,7 +702,7 @@ class PageState(Generic[T]):
         """Yield the records of ``page`` from index ``start`` on that were not taken before
         (``aligned``: ``start`` is where the page continues from its anchor)."""
         items = page.items
-        ids = list(map(self.id_of, items))
+        ids = self._ids(page)
         usual = self._usual_page(items, ids, start) if aligned else None
         indexes: Sequence[int]
         fresh: set[Hashable] | None
@@ -710,7 +726,7 @@ class PageState(Generic[T]):
             if self.mutable:
                 self.yielded.update(ids[i] for i in indexes)
         if items:
-            self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor)
+            self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor, ids)
             if self.offsets and self.lead < self.page_size // 2:
                 self._learn_ties(items)
             self.recent = recent_ids = tuple(ids[: through + 1])
@@ -922,10 +938,22 @@ class PageState(Generic[T]):
             (), (), page, (), fetch, self.pin, before, self._anchor_at, self.start, -1, self.base
         )
 
-    def _find(self, items: Sequence[T], wanted: Hashable) -> int | None:
-        """The index of the record ``wanted`` in ``items``, or None."""
-        id_of = self.id_of
-        return next((i for i, item in enumerate(items) if id_of(item) == wanted), None)
+    def _find(self, page: Page[T], wanted: Hashable) -> int | None:
+        """The index of the record ``wanted`` in ``page``, or None."""
+        try:
+            return self._ids(page).index(wanted)
+        except ValueError:
+            return None
+
+    def _ids(self, page: Page[T]) -> list[Hashable]:
+        """The ids of ``page``'s records, in order: read once per page (most pages look for
+        their anchor among them, then take them)."""
+        kept = self._page_ids
+        if kept is not None and kept[0] is page:
+            return kept[1]
+        ids = list(map(self.id_of, page.items))
+        self._page_ids = (page, ids)
+        return ids
 
     def _fall_back(self, before: Position) -> Chunk[T]:
         """No window holds the anchor: it was deleted (or moved out of reach). Continue after
@@ -936,7 +964,7 @@ class PageState(Generic[T]):
         searched, self.searched, self.search = self.searched, (), ()
         for wanted in reversed(self.recent):
             for fetch, page in searched:
-                found = self._find(page.items, wanted)
+                found = self._find(page, wanted)
                 if found is not None and self._alone(page.items, found):
                     return self._take(fetch, page, found + 1, before)
         raise ConsistencyError(self._lost_message())
@@ -998,11 +1026,13 @@ class PageState(Generic[T]):
         previous: Anchor | None,
         taken: Sequence[int],
         cursor: int,
+        ids: Sequence[Hashable] | None = None,
     ) -> Anchor:
         """The anchor at ``items[index]`` of a page from ``cursor``: its key, and the records
-        taken that share it (``taken``: the indexes of ``items`` taken from this page)."""
+        taken that share it (``taken``: the indexes of ``items`` taken from this page; ``ids``:
+        the ids of ``items``, if read already)."""
         record = items[index]
-        record_id = self.id_of(record)
+        record_id = self.id_of(record) if ids is None else ids[index]
         offset = cursor + index
         if self.key_of is None:
             return Anchor(record_id, offset)
@@ -1011,7 +1041,10 @@ class PageState(Generic[T]):
         first = index
         while first > 0 and key_of(items[first - 1]) == key:
             first -= 1
-        group = [id_of(items[i]) for i in range(first, index + 1)]
+        if ids is None:
+            group = [id_of(items[i]) for i in range(first, index + 1)]
+        else:
+            group = ids[first : index + 1]
         # Where the group begins in the window: seen here (a record of another key before it,
         # or the window's start), else as it was seen before.
         begins = cursor + first if first > 0 or cursor == 0 else -1

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -149,12 +150,13 @@ class Paginator(Generic[T]):
         self._token = listing.token
         self._record_type = listing.record_type
         self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
-        # The current chunk (an accepted page's records) and how many were handed out. Records
-        # are handed out by index (no per-record bookkeeping on the hot path); the position for
-        # resume tokens is derived from the chunk only when asked for.
+        # The current chunk (an accepted page's records) and an iterator over those not handed
+        # out yet. Records are handed out by the iterator (no per-record bookkeeping on the hot
+        # path: one step of it in C); how many were handed out, and from that the position for
+        # resume tokens, is derived only when asked for.
         self._chunk: Chunk[T] | None = None
         self._records: Sequence[T] = ()
-        self._index = 0
+        self._unread: Iterator[T] = iter(())
         self._has_more_seen = False
         self._busy = False
         self._closed = False
@@ -165,14 +167,33 @@ class Paginator(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        index = self._index
-        if index < len(self._records):
-            self._index = index + 1
-            return self._records[index]
+        for record in self._unread:  # the hot path: the next record of the page at hand
+            return record
         if not await self._load_next_chunk():
             raise StopAsyncIteration
-        self._index = 1
-        return self._records[0]
+        return next(self._unread)  # an accepted chunk holds records
+
+    @property
+    def _index(self) -> int:
+        """How many records of the current chunk were handed out."""
+        # Exact: the records are a tuple or a list (see _hand_out), whose iterators know how
+        # many are left.
+        return len(self._records) - operator.length_hint(self._unread)
+
+    def _save(self) -> tuple[PageState[T], Chunk[T] | None, Sequence[T], int]:
+        """What ``_restore`` goes back to: the state, and what was handed out of which chunk."""
+        return self._state.snapshot(), self._chunk, self._records, self._index
+
+    def _restore(self, saved: tuple[PageState[T], Chunk[T] | None, Sequence[T], int]) -> None:
+        self._state, self._chunk, records, handed_out = saved
+        self._hand_out(records, handed_out)
+
+    def _hand_out(self, records: Sequence[T], handed_out: int = 0) -> None:
+        """Make ``records`` the current chunk's, the first ``handed_out`` of them handed out."""
+        if not isinstance(records, (tuple, list)):
+            records = tuple(records)
+        self._records = records
+        self._unread = iter(records[handed_out:] if handed_out else records)
 
     def pages(self) -> AsyncIterator[Page[T]]:
         """Iterate page by page; each Page holds the records not yet yielded, in server order."""
@@ -184,7 +205,7 @@ class Paginator(Generic[T]):
         If it fails, nothing it gathered counts as handed out: calling it again (or iterating)
         continues from where it started, and so does ``resume_token``.
         """
-        saved = (self._state.snapshot(), self._chunk, self._records, self._index)
+        saved = self._save()
         records: list[T] = []
         try:
             while (taken := await self._take_rest()) is not None:
@@ -192,7 +213,7 @@ class Paginator(Generic[T]):
                 records += chunk.records[first:]
         except BaseException:
             await self._cancel_pending()
-            self._state, self._chunk, self._records, self._index = saved
+            self._restore(saved)
             raise
         await self.aclose()
         return records
@@ -211,7 +232,8 @@ class Paginator(Generic[T]):
         """
         self._closed = True
         # Nothing more is handed out; what was stays counted, for the resume token.
-        self._records = self._records[: self._index]
+        handed_out = self._index
+        self._hand_out(self._records[:handed_out], handed_out)
         await self._cancel_pending()
 
     @property
@@ -260,10 +282,11 @@ class Paginator(Generic[T]):
         return await self._take_rest()
 
     async def _take_rest(self) -> tuple[Chunk[T], int] | None:
-        if self._index >= len(self._records) and not await self._load_next_chunk():
+        if not operator.length_hint(self._unread) and not await self._load_next_chunk():
             return None
         assert self._chunk is not None
-        first, self._index = self._index, len(self._records)
+        first = self._index
+        self._unread = iter(())
         return self._chunk, first
 
     async def _next_whole_page(self) -> Page[T]:
@@ -295,7 +318,8 @@ class Paginator(Generic[T]):
             self._busy = False
         if chunk is None:
             return False
-        self._chunk, self._records, self._index = chunk, chunk.records, 0
+        self._chunk = chunk
+        self._hand_out(chunk.records)
         return True
 
     # -- fetching ------------------------------------------------------------------------
@@ -392,14 +416,14 @@ class Paginator(Generic[T]):
         """Hand every remaining page's records to ``take`` as each arrives, then close (for
         ``to_arrow()``: no page is kept here). As ``collect()``: if it fails, nothing it took
         counts as handed out, and iterating again continues from where it started."""
-        saved = (self._state.snapshot(), self._chunk, self._records, self._index)
+        saved = self._save()
         try:
             while (taken := await self._take_rest()) is not None:
                 chunk, first = taken
                 take(chunk.records[first:])
         except BaseException:
             await self._cancel_pending()
-            self._state, self._chunk, self._records, self._index = saved
+            self._restore(saved)
             raise
         await self.aclose()
 
