@@ -1041,6 +1041,7 @@ class PageState(Generic[T]):
         first = index
         while first > 0 and key_of(items[first - 1]) == key:
             first -= 1
+        group: Sequence[Hashable]
         if ids is None:
             group = [id_of(items[i]) for i in range(first, index + 1)]
         else:
