@@ -73,7 +73,31 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
                 idle = functools.partial(_still, trace.get_tracer_provider, proxy)
     elif isinstance(tracer_provider, trace.NoOpTracerProvider):
         idle = functools.partial(bool, True)
-    return Telemetry(tracer, meter, context=context, propagate=propagate, trace=trace, idle=idle)
+    return Telemetry(
+        tracer,
+        meter,
+        context=context,
+        propagate=propagate,
+        trace=trace,
+        idle=idle,
+        context_only=_context_only,
+    )
+
+
+def _context_only(textmap: object) -> bool:
+    """Whether ``textmap`` writes headers that depend on the context alone: the API's default
+    propagators (W3C trace context and baggage, alone or composed), not one of the
+    application's own, which may write what it likes on each request."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    known = (TraceContextTextMapPropagator, W3CBaggagePropagator)
+    if type(textmap) is CompositePropagator:
+        # Its parts are private in opentelemetry-api: absent from some release, not known.
+        parts = getattr(textmap, "_propagators", None)
+        return isinstance(parts, list | tuple) and all(type(part) in known for part in parts)
+    return type(textmap) in known
 
 
 def _unset(module: dict[str, Any], name: str) -> bool:
@@ -118,6 +142,7 @@ class Telemetry:
         propagate: Any,
         trace: Any,
         idle: Callable[[], bool] | None = None,
+        context_only: Callable[[object], bool] | None = None,
     ):
         self._tracer = tracer
         # Whether the tracer records nothing now (the API's proxy with no SDK behind it yet, or
@@ -125,6 +150,11 @@ class Telemetry:
         self._idle = idle
         self._context = context
         self._propagate = propagate
+        # While no span is made: the context a try was last sent in, and its headers, for the
+        # context in force and the global propagator they were made from (see _passed_on).
+        self._context_only = context_only
+        self._passed: tuple[object, object, Any, dict[str, str]] | None = None
+        self._verdict: tuple[object, bool] | None = None  # a propagator, and _context_only's
         self._trace = trace
         self._client_kind = trace.SpanKind.CLIENT
         self._error_status = trace.Status(trace.StatusCode.ERROR)
@@ -201,17 +231,39 @@ class Telemetry:
                 # the cost of a request's telemetry.
                 query = urlencode(request.query)
                 span.set_attribute("url.full", f"{request.url}?{query}" if query else request.url)
-            ctx = self._trace.set_span_in_context(span)
+            ctx = self._sent_in(self._trace.set_span_in_context(span))
+            carrier: dict[str, str] = {}
+            self._propagate.inject(carrier, context=ctx)
         else:
-            ctx = self._context.get_current()
-        if self._suppress is not None:
-            ctx = self._context.set_value(self._suppress, True, ctx)
-        carrier: dict[str, str] = {}
-        self._propagate.inject(carrier, context=ctx)
+            ctx, carrier = self._passed_on()
         if carrier:
             request = attrs.evolve(request, headers={**request.headers, **carrier})
         token = self._context.attach(ctx)
         return Exchange(request, span, token)
+
+    def _sent_in(self, ctx: Any) -> Any:
+        """``ctx`` with aiohttp's instrumentation suppressed."""
+        return ctx if self._suppress is None else self._context.set_value(self._suppress, True, ctx)
+
+    def _passed_on(self) -> tuple[Any, dict[str, str]]:
+        """While no span is made: the context a try is sent in (the one in force) and the
+        headers it puts on the request. Made again only when the context in force or the
+        global propagator changes, where the propagator's headers depend on the context alone
+        (a context is immutable: the same object, the same headers)."""
+        current = self._context.get_current()
+        textmap = self._propagate.get_global_textmap()
+        passed = self._passed
+        if passed is not None and passed[0] is current and passed[1] is textmap:
+            return passed[2], passed[3]
+        ctx = self._sent_in(current)
+        carrier: dict[str, str] = {}
+        textmap.inject(carrier, context=ctx)
+        verdict = self._verdict
+        if verdict is None or verdict[0] is not textmap:
+            judge = self._context_only
+            verdict = self._verdict = (textmap, judge is not None and judge(textmap))
+        self._passed = (current, textmap, ctx, carrier) if verdict[1] else None
+        return ctx, carrier
 
     def finish(
         self,

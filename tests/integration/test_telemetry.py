@@ -307,3 +307,86 @@ async def test_a_client_that_traces_nothing_still_keeps_aiohttps_instrumentation
     finally:
         instrumentor.uninstrument()
     assert exporter.get_finished_spans() == ()
+
+
+def _headers_seen(seen: list[dict[str, str]], *names: str) -> aiotofu.testing.MockTransport:
+    """A transport that answers an empty last page and keeps the headers ``names`` of each
+    request in ``seen``."""
+
+    def handler(request: aiotofu.testing.Request) -> aiotofu.testing.Response:
+        seen.append({k: v for k, v in request.headers.items() if k in names})
+        return aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+
+    return aiotofu.testing.MockTransport(handler)
+
+
+async def test_without_an_sdk_each_request_carries_the_context_in_force_at_its_time() -> None:
+    """The headers made for one context are reused while it is in force (the default
+    propagators write what the context says, nothing else): a context attached between two
+    requests of the same client reaches the server, and so does the one before it again."""
+    from opentelemetry import baggage, context
+
+    seen: list[dict[str, str]] = []
+    async with aiotofu.Client("key", transport=_headers_seen(seen, "baggage")) as client:
+        await client.batches.list().collect()
+        token = context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            await client.batches.list().collect()
+            await client.batches.list().collect()
+        finally:
+            context.detach(token)
+        await client.batches.list().collect()
+    assert seen == [{}, {"baggage": "tenant=acme"}, {"baggage": "tenant=acme"}, {}]
+
+
+async def test_without_an_sdk_an_applications_own_propagator_is_asked_on_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A propagator of the application's own may write what it likes per request (a request
+    id, say): it is asked every time, in the same context, not its first answer kept. One set
+    globally while the client runs is used from the next request on."""
+    from opentelemetry import propagate
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+    class RequestIds(TextMapPropagator):
+        def __init__(self) -> None:
+            self.made = 0
+
+        def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+            self.made += 1
+            carrier["x-request-id"] = str(self.made)
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            return context
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-request-id"}
+
+    seen: list[dict[str, str]] = []
+    async with aiotofu.Client("key", transport=_headers_seen(seen, "x-request-id")) as client:
+        await client.batches.list().collect()
+        monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", RequestIds())  # set_global_textmap
+        for _ in range(3):
+            await client.batches.list().collect()
+    assert seen == [{}, {"x-request-id": "1"}, {"x-request-id": "2"}, {"x-request-id": "3"}]
+
+
+def test_only_the_default_propagators_count_as_writing_the_context_alone() -> None:
+    from opentelemetry import propagate
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from aiotofu._telemetry import _context_only
+
+    class Own(TraceContextTextMapPropagator):  # a subclass may write more
+        pass
+
+    assert _context_only(propagate.get_global_textmap())  # the API's default
+    assert _context_only(TraceContextTextMapPropagator())
+    assert _context_only(CompositePropagator([W3CBaggagePropagator()]))
+    assert not _context_only(Own())
+    assert not _context_only(CompositePropagator([TraceContextTextMapPropagator(), Own()]))
