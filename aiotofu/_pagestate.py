@@ -348,17 +348,27 @@ class PageState(Generic[T]):
             # Reading on, a page overlaps the last record read, which must still be behind.
             return [Fetch(max(0, self.cursor - 1), limit, self.pin, "restart", self.start)]
         count = pages if self.speculate and self.offsets else min(pages, 1)
-        fetches = []
+        fetches: list[Fetch] = []
         cursor, remaining, switch = self.cursor, self.remaining, self.switch
+        lead = 1
         for k in range(count):
             if remaining is not None and remaining <= 0:
                 break
-            # A predicted page follows a full page whose last record it can check, and reaches
-            # back to where that record's tie group begins (see _reach).
-            overlap = int(self.offsets and (self.verify or k > 0))
-            if overlap:
-                overlap = self._reach(cursor, first=k == 0)
-            new = self._new_per_page(overlap, remaining)
+            # A predicted page follows a full page whose last record it can check. The next
+            # page reaches back to where its anchor's tie group begins (see _reach); one
+            # predicted after another, whose last record's group is not known yet, reaches
+            # ``lead`` records back (the largest group met so far and the record before it;
+            # only the last record where the order has no key or its key moves). The lead is
+            # read after the next page's reach, which may widen it.
+            if k:
+                overlap = min(lead, cursor)
+            else:
+                overlap = self._reach(cursor) if self.offsets and self.verify else 0
+                if self.key_of is not None and not self.mutable:
+                    lead = self.lead
+            new = min(self.page_size, API_MAX_LIMIT - overlap)
+            if remaining is not None:
+                new = min(new, remaining)
             if switch is not None and cursor >= switch.at:
                 # In the window planned: the same records, at offsets from its start.
                 at, start = max(0, cursor - switch.delta - overlap), switch.key
@@ -383,22 +393,21 @@ class PageState(Generic[T]):
             fetch = self._fetches[key] = Fetch(cursor, limit, self.pin, "page", start)
         return fetch
 
-    def _reach(self, cursor: int, *, first: bool) -> int:
-        """How many records before ``cursor`` the page from there asks for: back to the record
-        before the anchor's tie group, so that the page shows where the group begins (see
-        _begins), and at least ``lead`` (what the pages predicted after another ask for, whose
-        last record's group is not known yet: ``first`` is False). Only the anchor where the
-        order has no key or its key moves (verified otherwise)."""
+    def _reach(self, cursor: int) -> int:
+        """How many records before ``cursor`` the next page asks for: back to the record before
+        the anchor's tie group, so that the page shows where the group begins (see _begins),
+        and at least ``lead`` (what the pages predicted after it ask for: see _predict). Only
+        the anchor where the order has no key or its key moves (verified otherwise)."""
         if self.key_of is None or self.mutable:
             return 1
         lead = self.lead
-        back = self._begins() if first else None
+        back = self._begins()
         if back is not None:
             needed = cursor - back
             if needed > lead:
                 self._lead_for(needed)
             return max(needed, min(lead, cursor))
-        if first and self.anchor is not None and not self.anchor.complete:
+        if self.anchor is not None and not self.anchor.complete:
             # A group walked by offsets: what precedes the anchor must be known to be taken,
             # which ``recent`` says once a page was taken (not of a position resumed).
             return min(lead, cursor, len(self.recent)) if self._positional else 1

@@ -326,13 +326,16 @@ class Paginator(Generic[T]):
 
     async def _next_chunk(self) -> Chunk[T] | None:
         """The next accepted page with records to yield; None at the end."""
-        state = self._state
+        state, ahead = self._state, self._prefetch + 1
         while not state.done and not self._closed:
+            # The next request, and the `prefetch` predicted after it (the first k of a plan
+            # are the plan of k: see PageState.next_fetches).
+            plan = state.next_fetches(ahead)
             if self._prefetch and self._has_more_seen:
                 # The consumer waits for the next page: it and `prefetch` more may be in flight,
                 # and nothing is buffered, so the bound of (prefetch + 1) pages holds.
-                self._schedule(state.next_fetches(self._prefetch + 1))
-            fetch = state.next_fetches(1)[0]
+                self._schedule(plan)
+            fetch = plan[0]
             page = await self._take(fetch)
             if page is None:  # closed by another task while this page was on its way
                 return None
@@ -341,7 +344,7 @@ class Paginator(Generic[T]):
             except BaseException:
                 await self._cancel_pending()
                 raise
-            following = state.next_fetches(1)
+            following = state.next_fetches(ahead)
             if self._pending and (not following or not _same(self._pending[0][0], following[0])):
                 # Past the end, or the predictions were wrong: what is in flight is of no use.
                 await self._cancel_pending()
@@ -349,7 +352,7 @@ class Paginator(Generic[T]):
                 # Speculation starts only once a page has said has_more. While the consumer
                 # works through this page, `prefetch` pages may be fetched behind it.
                 self._has_more_seen = True
-                self._schedule(state.next_fetches(self._prefetch))
+                self._schedule(following[: self._prefetch])
             if chunk.records:
                 return chunk
         return None
