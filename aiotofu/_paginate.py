@@ -74,6 +74,9 @@ class PageSource(Generic[T]):
     record_type: type[Any] | None = None
 
 
+_FETCH_OF = operator.itemgetter(0)  # of a pending (fetch, task)
+
+
 def _same(one: Fetch, other: Fetch) -> bool:
     """Whether two requests are the same: most often the very object (a page's predictions are
     worked out once), so identity is tried before the fields are compared."""
@@ -388,16 +391,15 @@ class Paginator(Generic[T]):
     def _schedule(self, fetches: list[Fetch]) -> None:
         """Start the given requests that are not in flight yet."""
         pending = self._pending
-        aligned = True  # so far, what is in flight is what is predicted, in the same order
-        for k, fetch in enumerate(fetches):
-            # The usual case: compared in place, no set of every request to build. Past the
-            # requests in flight, while aligned, a prediction (a distinct offset) is not one.
-            if aligned and k < len(pending):
-                if _same(pending[k][0], fetch):
-                    continue
-                aligned = False
-            if not aligned and any(_same(other, fetch) for other, _ in pending):
-                continue
+        in_flight = list(map(_FETCH_OF, pending))
+        if in_flight == fetches[: len(in_flight)]:
+            # The usual case, compared in C (a list's == tries identity first, and a page's
+            # predictions are the same objects from page to page): what is in flight is what
+            # is predicted first, in the same order. The rest are predictions past it.
+            starting = fetches[len(in_flight) :]
+        else:
+            starting = [f for f in fetches if not any(_same(o, f) for o in in_flight)]
+        for fetch in starting:
             task = asyncio.get_running_loop().create_task(self._fetch(fetch))
             task.add_done_callback(_retrieve)
             pending.append((fetch, task))
