@@ -100,9 +100,16 @@ async def _finished(task: asyncio.Task[Any]) -> None:
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a finished task's exception as seen, so a cancelled prefetch logs nothing at exit."""
+    """Mark a finished task's exception as seen, so that a prefetch nobody took logs nothing
+    when it is collected ("Task exception was never retrieved")."""
     if not task.cancelled():
         task.exception()
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel a prefetch nobody will take, and see what it ends with."""
+    task.cancel()
+    task.add_done_callback(_retrieve)
 
 
 class Paginator(Generic[T]):
@@ -272,9 +279,11 @@ class Paginator(Generic[T]):
         # Dropped without aclose(): cancel what is in flight. Nothing can be awaited here, and
         # the collector may run in another thread, hence call_soon_threadsafe.
         for _, task in getattr(self, "_pending", ()):
-            if not task.done():
+            if task.done():
+                _retrieve(task)  # it failed, perhaps: nobody will take what it ended with
+            else:
                 with contextlib.suppress(RuntimeError):  # the loop is already closed
-                    task.get_loop().call_soon_threadsafe(task.cancel)
+                    task.get_loop().call_soon_threadsafe(_abandon, task)
 
     async def take_chunk(self) -> tuple[Chunk[T], int] | None:
         """Hand out, at once, the rest of the current page, else the next page; None at the end.
@@ -400,9 +409,9 @@ class Paginator(Generic[T]):
         else:
             starting = [f for f in fetches if not any(_same(o, f) for o in in_flight)]
         for fetch in starting:
-            task = asyncio.get_running_loop().create_task(self._fetch(fetch))
-            task.add_done_callback(_retrieve)
-            pending.append((fetch, task))
+            # A task nobody takes from here is cancelled (_cancel_pending, __del__), and what
+            # it ended with is seen there: no done callback per page.
+            pending.append((fetch, asyncio.get_running_loop().create_task(self._fetch(fetch))))
 
     async def _cancel_pending(self) -> None:
         tasks = [task for _, task in self._pending]
@@ -414,6 +423,8 @@ class Paginator(Generic[T]):
             # or the cancelled requests would outlive the stream.
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
+            for task in tasks:
+                _retrieve(task)  # one that failed before it was cancelled, or instead
 
     # -- tables (aiotofu._tables): thin methods, the work is done there ------------------------
 

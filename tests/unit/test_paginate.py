@@ -435,3 +435,69 @@ async def test_aclose_from_another_task_stops_the_consumer_and_starts_nothing() 
     assert len(got) <= handed + 1  # at most the record it was already being handed
     assert got == [f"r{i}" for i in range(len(got))]
     assert not other_tasks()
+
+
+@pytest.mark.parametrize("ending", ["aclose", "dropped"])
+async def test_a_prefetched_page_that_failed_unused_logs_nothing(ending: str) -> None:
+    """A page fetched ahead fails, and the consumer stops before it: closed or dropped, no
+    "Task exception was never retrieved" is logged for it when its task is collected."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        source = FakeSource(1000)
+        source.fail_at = {19: 1, 29: 1}
+        paginator = source.paginator(prefetch=3)
+        await paginator.__anext__()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert source.fail_at == {19: 0, 29: 0}  # both failed, ahead of the consumer
+        if ending == "aclose":
+            await paginator.aclose()
+        del paginator
+        gc.collect()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
+
+
+@pytest.mark.parametrize("ending", ["aclose", "dropped"])
+async def test_a_prefetch_that_answers_its_cancellation_with_an_error_logs_nothing(
+    ending: str,
+) -> None:
+    """A request cancelled while it waits that raises something else instead (a transport
+    translating the cancellation, say): seen all the same, nothing logged."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    waiting = asyncio.Event()
+
+    async def fetch(fetch: Fetch) -> Page[Rec]:
+        if fetch.cursor == 0:
+            return Page(recs(*(f"r{i}" for i in range(10))), 0, True, 10)
+        waiting.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("cut off") from None
+        raise AssertionError("never answered")
+
+    try:
+        paginator = Paginator(PageSource(fetch, KEY), page_size=10, max_items=None, prefetch=2)
+        await paginator.__anext__()
+        await waiting.wait()
+        if ending == "aclose":
+            await paginator.aclose()
+        del paginator
+        gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
