@@ -42,8 +42,11 @@ from ._sansio import Request
 __all__ = ["Exchange", "Telemetry", "create"]
 
 SCOPE = "aiotofu"
-# Where opentelemetry.trace keeps the global tracer provider (None until one is set).
+# Where opentelemetry.trace keeps the global tracer provider (None until one is set), and
+# where opentelemetry.metrics._internal keeps the meter provider.
 _PROVIDER_GLOBAL = "_TRACER_PROVIDER"
+_METER_PROVIDER_GLOBAL = "_METER_PROVIDER"
+_UNKNOWN: Any = object()  # another release of the API, which keeps it elsewhere
 
 
 def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry | None:
@@ -81,7 +84,26 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
         trace=trace,
         idle=idle,
         context_only=_context_only,
+        unmetered=_unmetered(metrics, meter_provider),
     )
+
+
+def _unmetered(metrics: Any, meter_provider: Any) -> Callable[[], bool] | None:
+    """What says whether the metrics go nowhere now (None: they may always go somewhere): the
+    API alone, with no SDK behind its global provider yet (its instruments drop what they are
+    given until one is set), or a no-op provider given."""
+    if meter_provider is None:
+        from opentelemetry.metrics import _internal  # where the API keeps its global provider
+
+        module = vars(_internal)
+        if module.get(_METER_PROVIDER_GLOBAL, _UNKNOWN) is None:
+            # Read directly, as the tracer provider's: get_meter() above loaded a provider an
+            # environment variable names; one set later is used from its next request on.
+            return functools.partial(_unset, module, _METER_PROVIDER_GLOBAL)
+        return None
+    if isinstance(meter_provider, metrics.NoOpMeterProvider):
+        return functools.partial(bool, True)
+    return None
 
 
 def _context_only(textmap: object) -> bool:
@@ -143,8 +165,11 @@ class Telemetry:
         trace: Any,
         idle: Callable[[], bool] | None = None,
         context_only: Callable[[object], bool] | None = None,
+        unmetered: Callable[[], bool] | None = None,
     ):
         self._tracer = tracer
+        # Whether the metrics go nowhere now (see _unmetered): then no attributes are made.
+        self._unmetered = unmetered
         # Whether the tracer records nothing now (the API's proxy with no SDK behind it yet, or
         # a no-op provider given): see create().
         self._idle = idle
@@ -276,16 +301,11 @@ class Telemetry:
     ) -> None:
         """A try of ``request`` is over after ``seconds``: give back its context, close its
         span (if one was made) and record its duration."""
-        attributes = dict(self._target(request, base_path).metric_attributes)
         error_type = None
         if status is not None and status >= 400:
             error_type = str(status)
         elif error is not None:
             error_type = type(error).__qualname__
-        if status is not None:
-            attributes["http.response.status_code"] = status
-        if error_type is not None:
-            attributes["error.type"] = error_type
         self._context.detach(exchange.token)
         span = exchange.span
         if span is not None:
@@ -295,10 +315,22 @@ class Telemetry:
                 span.set_attribute("error.type", error_type)
                 span.set_status(self._error_status)
             span.end()
-        self._duration.record(seconds, attributes)
+        if self._metering():
+            attributes = dict(self._target(request, base_path).metric_attributes)
+            if status is not None:
+                attributes["http.response.status_code"] = status
+            if error_type is not None:
+                attributes["error.type"] = error_type
+            self._duration.record(seconds, attributes)
+
+    def _metering(self) -> bool:
+        """Whether a measurement made now could go somewhere (see _unmetered)."""
+        return self._unmetered is None or not self._unmetered()
 
     def page(self, resource: str, records: int) -> None:
         """Count a page of ``resource`` and its records (what a PageEvent says)."""
+        if not self._metering():
+            return
         attributes = self._resource_attributes.get(resource)
         if attributes is None:
             attributes = self._resource_attributes[resource] = {"aiotofu.resource": resource}
@@ -307,12 +339,14 @@ class Telemetry:
 
     def retry(self, path: str, kind: str) -> None:
         """Count a retry of a request for ``path``, by what failed (a RetryEvent's ``kind``)."""
+        if not self._metering():
+            return
         self._retries.add(1, {"aiotofu.resource": resource_of(path), "error.type": kind})
 
     def concurrency_limit(self, limit: int, server: str) -> None:
         """Record the requests allowed in flight (called with every page and retry: only a
         change is recorded)."""
-        if self._limit_set == (limit, server):
+        if self._limit_set == (limit, server) or not self._metering():
             return
         self._limit_set = (limit, server)
         self._limit.set(limit, {"server.address": server})

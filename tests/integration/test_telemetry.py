@@ -390,3 +390,53 @@ def test_only_the_default_propagators_count_as_writing_the_context_alone() -> No
     assert _context_only(CompositePropagator([W3CBaggagePropagator()]))
     assert not _context_only(Own())
     assert not _context_only(CompositePropagator([TraceContextTextMapPropagator(), Own()]))
+
+
+async def test_without_a_metrics_sdk_nothing_is_measured_until_one_is_installed(
+    monkeypatch: pytest.MonkeyPatch, meter_provider: MeterProvider
+) -> None:
+    """The metrics API alone drops every measurement: none is made (no attributes per request)
+    until an SDK's provider is set globally, from the same client's next request on."""
+    from opentelemetry.metrics import _internal
+    from opentelemetry.metrics._internal import instrument
+
+    recorded: list[str] = []
+    for proxy, method in (
+        (instrument._ProxyHistogram, "record"),
+        (instrument._ProxyCounter, "add"),
+        (instrument._ProxyGauge, "set"),
+    ):
+        monkeypatch.setattr(
+            proxy, method, lambda self, *args, **kwargs: recorded.append(self._name)
+        )
+    assert _internal._METER_PROVIDER is None
+    transport = _headers_seen([])
+    async with aiotofu.Client("key", transport=transport) as client:
+        await client.batches.list().collect()
+        assert recorded == []
+        # What metrics.set_meter_provider() does, undone after the test (it can be done once).
+        monkeypatch.setattr(_internal, "_METER_PROVIDER", meter_provider)
+        await client.batches.list().collect()
+    assert sorted(recorded) == [
+        "aiotofu.concurrency.limit",
+        "aiotofu.pages",
+        "aiotofu.records",
+        "http.client.request.duration",
+    ]
+
+
+async def test_a_no_op_meter_provider_given_measures_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry import metrics
+
+    recorded: list[str] = []
+    monkeypatch.setattr(
+        metrics.NoOpHistogram, "record", lambda self, *a, **k: recorded.append(self.name)
+    )
+    monkeypatch.setattr(metrics.NoOpCounter, "add", lambda self, *a, **k: recorded.append("n"))
+    async with aiotofu.Client(
+        "key", transport=_headers_seen([]), meter_provider=metrics.NoOpMeterProvider()
+    ) as client:
+        await client.batches.list().collect()
+    assert recorded == []
