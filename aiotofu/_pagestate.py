@@ -89,6 +89,9 @@ MAX_TIES = 10_000
 # Recoveries in a row that yield nothing new: past this, the server is moving the listing's place
 # faster than it can follow (or orders its ties differently on every request).
 MAX_RECOVERIES = 4
+# Records met deep enough in their tie groups to have been missed by the predicted pages'
+# reach, before that reach is widened at a cost to every page (see PageState._learn_ties).
+MIN_DEEP = 3
 # Pages looked at to find where a nullable key's nulls begin: galloping then halving over any
 # listing the API can hold takes about 2 x 53; past this, writes keep moving them.
 MAX_EDGE_PROBES = 128
@@ -259,8 +262,13 @@ class PageState(Generic[T]):
     offsets: bool = True
     speculate: bool = True
     # How far back a page predicted after another reaches before its first new record (see
-    # _reach): the record before the last one, or as far as the tie groups met so far needed.
+    # _predict): the record before the last one, or as far as the tie groups met so far make
+    # worth it (see _learn_ties).
     lead: int = attrs.field(default=2, repr=False)
+    # What _learn_ties weighs the lead with: the records whose keys it read, and by rank r,
+    # how many of them had at least r - 1 records of their group before them.
+    _keys_seen: int = attrs.field(default=0, repr=False, eq=False)
+    _deep: dict[int, int] = attrs.field(factory=dict, repr=False, eq=False)
     # Whether the next page can be checked against the anchor (it follows a full page).
     verify: bool = False
     restarting: bool = False
@@ -310,7 +318,7 @@ class PageState(Generic[T]):
 
     def snapshot(self) -> PageState[T]:
         """A copy to go back to (what ``collect()`` restores when it fails)."""
-        return attrs.evolve(self, yielded=set(self.yielded))
+        return attrs.evolve(self, yielded=set(self.yielded), deep=dict(self._deep))
 
     @property
     def position(self) -> Position:
@@ -414,32 +422,58 @@ class PageState(Generic[T]):
         return min(lead, cursor)
 
     def _lead_for(self, needed: int) -> None:
-        """Predicted pages reach ``needed`` records back from now on (the tie groups met are
-        this large), so that the next such group at a page's end needs no page asked for
-        again: within half a page, and a tenth of the API's maximum past what a page leaves.
-        Twice that where it costs no new record per page: each change of plan costs the pages
-        in flight, so it changes in few steps (tie groups vary in size)."""
+        """Predicted pages reach ``needed`` records back from now on, where that costs no new
+        record per page (a page smaller than the API's maximum asks for the overlap besides):
+        twice as far, within that room and half a page, since each change of plan costs the
+        pages in flight and tie groups vary in size. Past the room, every record of reach
+        costs every page a new record: ``_learn_ties`` weighs that against the pages asked
+        for again."""
         half, room = self.page_size // 2, API_MAX_LIMIT - self.page_size
-        once = min(needed, half, max(room, API_MAX_LIMIT // 10))
-        self.lead = max(self.lead, once, min(2 * needed, half, room))
+        self.lead = max(self.lead, min(2 * needed, half, room))
 
     def _learn_ties(self, items: Sequence[T]) -> None:
-        """Widen ``lead`` to the largest tie group ``items`` show (and the record before it)."""
+        """Widen ``lead`` for the tie groups ``items`` show: as far as the largest (and the
+        record before it) where that is free (see _lead_for), and past that while the
+        records met that a predicted page reaching ``lead`` back would miss the start of
+        their group for are frequent enough to cost more than one more record of reach.
+
+        A predicted page ends on a record whatever its group; if the group began ``lead``
+        records or more before it, the page after it is asked for again (a page's worth). One
+        more record of reach costs every page one new record (1 / page_size of a page). So
+        the lead stops where fewer than 1 in page_size records sit that deep in their group,
+        counted over the listing so far, and only on evidence (MIN_DEEP of them): a few large
+        groups met by chance do not cost every later page."""
         key_of = self.key_of
         if key_of is None or self.mutable or len(items) <= self.lead:
             return
         keys = list(map(key_of, items))
+        self._keys_seen += len(keys)
         # Equal keys are adjacent in key order, so a group of ``lead`` records or more shows as
         # a key equal to the one ``lead - 1`` places on: one pass in C, and the groups are only
         # measured when one outgrows the lead. Keys are compared, not hashed: an aware
         # datetime's hash goes through its UTC offset, its equality with one of the same zone
         # does not.
-        reach = self.lead - 1  # at least 1: the lead is never below 2
-        if not any(map(operator.eq, keys, itertools.islice(keys, reach, None))):
+        lead = self.lead  # at least 2
+        if not any(map(operator.eq, keys, itertools.islice(keys, lead - 1, None))):
             return
-        largest = max(len(list(group)) for _, group in itertools.groupby(keys))
-        if largest + 1 > self.lead:
-            self._lead_for(largest + 1)
+        # Paid for, the reach stays within a tenth of the API's maximum, as far as any one
+        # bulk import (a group of thousands in one instant) can widen it.
+        room = API_MAX_LIMIT - self.page_size
+        limit = min(self.page_size // 2, max(room, API_MAX_LIMIT // 10))
+        deep = self._deep  # deep[r]: the records met with at least r - 1 before them in a group
+        largest = 0
+        for _, group in itertools.groupby(keys):
+            size = sum(1 for _ in group)
+            largest = max(largest, size)
+            for rank in range(lead, min(size, limit) + 1):
+                deep[rank] = deep.get(rank, 0) + size - rank + 1
+        self._lead_for(largest + 1)
+        lead = self.lead
+        while lead < limit and (missed := deep.get(lead, 0)) >= MIN_DEEP:
+            if missed * self.page_size <= self._keys_seen:
+                break
+            lead += 1
+        self.lead = lead
 
     def _begins(self) -> int | None:
         """The offset a page must start at to show where the anchor's tie group begins (the

@@ -338,6 +338,48 @@ def test_the_reach_back_grows_to_the_largest_tie_group_a_page_shows(groups: list
         assert state.lead >= min(largest + 1, page_size // 2)
 
 
+def lead_after(groups: list[int], page_size: int = 100) -> int:
+    """Walk a listing of tie groups of the given sizes (newest first), a page at a time as
+    predicted, which yields every record once: the lead at the end."""
+    keys = [
+        key
+        for key, size in zip(range(len(groups), 0, -1), groups, strict=True)
+        for _ in range(size)
+    ]
+    records = [Rec(f"r{i}", key) for i, key in enumerate(keys)]
+    state: PageState[Rec] = PageState(
+        cursor=0, page_size=page_size, id_of=ID, key_of=KEY, lookahead=3
+    )
+    yielded: list[str] = []
+    while not state.done:
+        fetch = state.next_fetches(1)[0]
+        end = fetch.cursor + fetch.limit
+        more = end < len(records)
+        page = Page(tuple(records[fetch.cursor : end]), fetch.cursor, more, end if more else None)
+        yielded += ids(state.accept(fetch, page))
+    assert yielded == [record.id for record in records]
+    return state.lead
+
+
+def test_at_the_apis_page_size_the_reach_widens_only_as_far_as_it_pays() -> None:
+    # A page of 100 leaves no room: each record of reach costs every page a new record, and
+    # a predicted page that falls short is asked for again. Pairs in one record of ten: the
+    # reach passes them. Two triples (even on the first page, where two are 2 in 100), or
+    # five in 5 000 records: not worth a record a page; triples in one record of twenty are.
+    # Every record is yielded once whatever the lead.
+    for groups, lead in (
+        ([1] * 8 + [2], 3),
+        ([3, 3] + [1] * 8 + [2] + ([1] * 8 + [2]) * 500, 3),
+        (([1] * 8 + [2]) * 500 + [3] * 5, 3),
+        ([1] * 17 + [3], 4),
+    ):
+        assert lead_after(groups * max(1, 5000 // sum(groups))) == lead, groups
+
+
+def test_one_bulk_import_widens_the_paid_reach_no_further_than_a_tenth_of_a_page() -> None:
+    assert lead_after([1] * 150 + [400] + [1] * 300) == 10
+
+
 # -- the property: any interleaving of writes, deletions, faults and answer orders -------
 
 
