@@ -449,24 +449,32 @@ class PageState(Generic[T]):
         keys = list(map(key_of, items))
         self._keys_seen += len(keys)
         # Equal keys are adjacent in key order, so a group of ``lead`` records or more shows as
-        # a key equal to the one ``lead - 1`` places on: one pass in C, and the groups are only
-        # measured when one outgrows the lead. Keys are compared, not hashed: an aware
-        # datetime's hash goes through its UTC offset, its equality with one of the same zone
-        # does not.
+        # a key equal to the one ``lead - 1`` places on, ``size - lead + 1`` times in a row: the
+        # places where it does are found in one pass in C, and only those are looked at. Keys
+        # are compared, not hashed: an aware datetime's hash goes through its UTC offset, its
+        # equality with one of the same zone does not.
         lead = self.lead  # at least 2
-        if not any(map(operator.eq, keys, itertools.islice(keys, lead - 1, None))):
+        same = map(operator.eq, keys, itertools.islice(keys, lead - 1, None))
+        deep_here = list(itertools.compress(itertools.count(), same))
+        if not deep_here:
             return
         # Paid for, the reach stays within a tenth of the API's maximum, as far as any one
         # bulk import (a group of thousands in one instant) can widen it.
         room = API_MAX_LIMIT - self.page_size
         limit = min(self.page_size // 2, max(room, API_MAX_LIMIT // 10))
         deep = self._deep  # deep[r]: the records met with at least r - 1 before them in a group
-        largest = 0
-        for _, group in itertools.groupby(keys):
-            size = sum(1 for _ in group)
-            largest = max(largest, size)
+        sizes, run = [], 1
+        for at, after in itertools.pairwise(deep_here):
+            if after == at + 1:
+                run += 1
+            else:  # the places of two groups are lead apart at least
+                sizes.append(run + lead - 1)
+                run = 1
+        sizes.append(run + lead - 1)
+        for size in sizes:
             for rank in range(lead, min(size, limit) + 1):
                 deep[rank] = deep.get(rank, 0) + size - rank + 1
+        largest = max(sizes)
         self._lead_for(largest + 1)
         lead = self.lead
         while lead < limit and (missed := deep.get(lead, 0)) >= MIN_DEEP:

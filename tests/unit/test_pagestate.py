@@ -361,6 +361,26 @@ def lead_after(groups: list[int], page_size: int = 100) -> int:
     return state.lead
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=60))
+def test_the_records_deep_in_their_groups_are_counted_exactly(groups: list[int]) -> None:
+    # What the reach is weighed with, for one page: by rank r, the records with at least
+    # r - 1 records of their group before them in the page (up to a tenth of a page).
+    keys = [
+        k for k, size in zip(range(len(groups), 0, -1), groups, strict=True) for _ in range(size)
+    ]
+    items = tuple(Rec(f"r{i}", key) for i, key in enumerate(keys[:100]))
+    state: PageState[Rec] = PageState(cursor=0, page_size=100, id_of=ID, key_of=KEY)
+    state.accept(Fetch(0, 100), Page(items, 0, True, 100))
+    sizes = Counter(KEY(item) for item in items).values()
+    expected = {
+        rank: sum(size - rank + 1 for size in sizes if size >= rank)
+        for rank in range(2, 11)
+        if any(size >= rank for size in sizes)
+    }
+    assert state._deep == (expected if len(items) > 2 else {})  # too short to read: no lead
+
+
 def test_at_the_apis_page_size_the_reach_widens_only_as_far_as_it_pays() -> None:
     # A page of 100 leaves no room: each record of reach costs every page a new record, and
     # a predicted page that falls short is asked for again. Pairs in one record of ten: the
