@@ -200,7 +200,8 @@ class Paginator(Generic[T]):
 
     def _hand_out(self, records: Sequence[T], handed_out: int = 0) -> None:
         """Make ``records`` the current chunk's, the first ``handed_out`` of them handed out."""
-        if not isinstance(records, (tuple, list)):
+        if type(records) is not tuple and type(records) is not list:
+            # Not a subclass either: its iterator may not say how many are left (_index).
             records = tuple(records)
         self._records = records
         self._unread = iter(records[handed_out:] if handed_out else records)
@@ -417,14 +418,15 @@ class Paginator(Generic[T]):
         tasks = [task for _, task in self._pending]
         self._pending.clear()
         for task in tasks:
-            task.cancel()
+            # What each ends with (an error before it was cancelled, or instead) is seen when it
+            # ends, even if this wait is cut short: only here, not on every page.
+            _abandon(task)
         if tasks:
-            # Shielded: this is cleanup, and it must finish even inside a cancelled scope,
-            # or the cancelled requests would outlive the stream.
+            # Shielded: this is cleanup, and it must finish even inside a cancelled anyio scope,
+            # or the cancelled requests would outlive the stream. A plain asyncio cancellation
+            # (asyncio.timeout, a TaskGroup's teardown) still ends the wait early.
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
-            for task in tasks:
-                _retrieve(task)  # one that failed before it was cancelled, or instead
 
     # -- tables (aiotofu._tables): thin methods, the work is done there ------------------------
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 import attrs
 import pytest
@@ -90,6 +90,52 @@ async def test_yields_every_record_in_order() -> None:
     source = FakeSource(95)
     assert [r.id for r in await source.paginator().collect()] == [f"r{i}" for i in range(95)]
     assert not other_tasks()
+
+
+class Shelf(Sequence[Rec]):
+    """Records in a sequence of another kind than a tuple or a list (a slice is one too): its
+    iterator does not say how many are left, so the driver must not count on that."""
+
+    def __init__(self, items: Sequence[Rec]) -> None:
+        self._items = list(items)
+
+    @overload
+    def __getitem__(self, index: int) -> Rec: ...
+    @overload
+    def __getitem__(self, index: slice) -> Shelf: ...
+    def __getitem__(self, index: int | slice) -> Rec | Shelf:
+        if isinstance(index, slice):
+            return Shelf(self._items[index])
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ShelvedList(list[Rec]):
+    """A list whose own iterator, unlike a list's, says nothing of what is left."""
+
+    def __iter__(self) -> Iterator[Rec]:
+        return (item for item in super().__iter__())
+
+
+@pytest.mark.parametrize("kind", [Shelf, ShelvedList])
+async def test_records_in_any_sequence_are_handed_out_once_and_resumed_where_they_stand(
+    kind: Callable[[Sequence[Rec]], Sequence[Rec]],
+) -> None:
+    """Part of a page taken one by one, the rest a page at a time: each record once."""
+    source = FakeSource(25)
+    fetch = source.fetch
+
+    async def shelved(request: Fetch) -> Page[Rec]:
+        page = await fetch(request)
+        return attrs.evolve(page, items=kind(page.items))
+
+    paginator = Paginator(PageSource(shelved, KEY), page_size=10, max_items=None, prefetch=1)
+    first = [(await paginator.__anext__()).id for _ in range(3)]
+    assert paginator._index == 3
+    rest = [r.id for r in await paginator.collect()]
+    assert first + rest == [f"r{i}" for i in range(25)]
 
 
 async def test_a_single_page_stream_sends_exactly_one_request() -> None:
@@ -465,12 +511,15 @@ async def test_a_prefetched_page_that_failed_unused_logs_nothing(ending: str) ->
     assert reported == []
 
 
-@pytest.mark.parametrize("ending", ["aclose", "dropped"])
+@pytest.mark.parametrize("ending", ["aclose", "dropped", "aclose interrupted"])
 async def test_a_prefetch_that_answers_its_cancellation_with_an_error_logs_nothing(
     ending: str,
 ) -> None:
     """A request cancelled while it waits that raises something else instead (a transport
-    translating the cancellation, say): seen all the same, nothing logged."""
+    translating the cancellation, say): seen all the same, nothing logged. Also when the
+    close itself is cancelled while it waits for the requests to end (a plain asyncio
+    cancellation, from ``asyncio.timeout`` or a TaskGroup's teardown: anyio's shield does not
+    hold against those), and they end after it."""
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     previous = loop.get_exception_handler()
@@ -484,6 +533,7 @@ async def test_a_prefetch_that_answers_its_cancellation_with_an_error_logs_nothi
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
+            await asyncio.sleep(0.02)  # letting go takes the transport a moment
             raise RuntimeError("cut off") from None
         raise AssertionError("never answered")
 
@@ -493,6 +543,14 @@ async def test_a_prefetch_that_answers_its_cancellation_with_an_error_logs_nothi
         await waiting.wait()
         if ending == "aclose":
             await paginator.aclose()
+        elif ending == "aclose interrupted":
+            closing = asyncio.create_task(paginator.aclose())
+            await asyncio.sleep(0.005)  # the close waits for the cancelled requests
+            closing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await closing
+            await asyncio.sleep(0.05)  # the requests end, with their error, after it
+            del closing
         del paginator
         gc.collect()
         for _ in range(5):
