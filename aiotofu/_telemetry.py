@@ -93,8 +93,10 @@ def _unmetered(metrics: Any, meter_provider: Any) -> Callable[[], bool] | None:
     API alone, with no SDK behind its global provider yet (its instruments drop what they are
     given until one is set), or a no-op provider given."""
     if meter_provider is None:
-        from opentelemetry.metrics import _internal  # where the API keeps its global provider
-
+        try:  # where the API keeps its global provider: private, so perhaps gone some day
+            from opentelemetry.metrics import _internal
+        except ImportError:
+            return None
         module = vars(_internal)
         if module.get(_METER_PROVIDER_GLOBAL, _UNKNOWN) is None:
             # Read directly, as the tracer provider's: get_meter() above loaded a provider an

@@ -4,6 +4,9 @@ and no double span beside opentelemetry-instrumentation-aiohttp-client."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -423,6 +426,76 @@ async def test_without_a_metrics_sdk_nothing_is_measured_until_one_is_installed(
         "aiotofu.records",
         "http.client.request.duration",
     ]
+
+
+async def test_without_the_api_internals_the_client_measures_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether the metrics go nowhere is read from the API's private module: a release that
+    moves it costs the shortcut, never the client (made, and measuring, as before it)."""
+    from opentelemetry import metrics as metrics_api
+    from opentelemetry.metrics._internal import instrument
+
+    recorded: list[str] = []
+    monkeypatch.setattr(
+        instrument._ProxyCounter, "add", lambda self, *a, **k: recorded.append(self._name)
+    )
+    monkeypatch.delattr(metrics_api, "_internal")
+    monkeypatch.setitem(sys.modules, "opentelemetry.metrics._internal", None)  # ImportError
+    async with aiotofu.Client("key", transport=_headers_seen([])) as client:
+        await client.batches.list().collect()
+    assert "aiotofu.pages" in recorded
+
+
+@pytest.mark.slow
+def test_a_meter_provider_set_after_the_client_is_made_gets_its_measurements() -> None:
+    """The public way, in a fresh interpreter (a global provider can be set once): the SDK's
+    provider set with ``metrics.set_meter_provider()`` after the client is made receives the
+    measurements of its next listing, none of the one before; a client made after it too."""
+    script = """
+import asyncio, json
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+import aiotofu
+from aiotofu.testing import MockTransport, json_response
+
+def answer(request):
+    return json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
+
+def pages(reader):
+    data = reader.get_metrics_data()
+    if data is None:
+        return 0
+    return sum(
+        point.value
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "aiotofu.pages"
+        for point in metric.data.data_points
+    )
+
+async def main():
+    reader = InMemoryMetricReader()
+    async with aiotofu.Client("key", transport=MockTransport(answer)) as client:
+        await client.batches.list().collect()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        before = pages(reader)
+        await client.batches.list().collect()
+        after = pages(reader)
+    async with aiotofu.Client("key", transport=MockTransport(answer)) as client:
+        await client.batches.list().collect()
+    print(json.dumps([before, after, pages(reader)]))
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    before, after, later = json.loads(done.stdout.splitlines()[-1])
+    assert (before, after, later) == (0, 1, 2)
 
 
 async def test_a_no_op_meter_provider_given_measures_nothing(
