@@ -89,8 +89,9 @@ MAX_TIES = 10_000
 # Recoveries in a row that yield nothing new: past this, the server is moving the listing's place
 # faster than it can follow (or orders its ties differently on every request).
 MAX_RECOVERIES = 4
-# Records met deep enough in their tie groups to have been missed by the predicted pages'
-# reach, before that reach is widened at a cost to every page (see PageState._learn_ties).
+# Tie groups met deep enough to have been missed by the predicted pages' reach, before that
+# reach is widened at a cost to every page (see PageState._learn_ties): one large group met
+# early (or one bulk import, too large for any reach to pass) does not widen it.
 MIN_DEEP = 3
 # Pages looked at to find where a nullable key's nulls begin: galloping then halving over any
 # listing the API can hold takes about 2 x 53; past this, writes keep moving them.
@@ -269,6 +270,7 @@ class PageState(Generic[T]):
     # how many of them had at least r - 1 records of their group before them.
     _keys_seen: int = attrs.field(default=0, repr=False, eq=False)
     _deep: dict[int, int] = attrs.field(factory=dict, repr=False, eq=False)
+    _deep_groups: dict[int, int] = attrs.field(factory=dict, repr=False, eq=False)
     # Whether the next page can be checked against the anchor (it follows a full page).
     verify: bool = False
     restarting: bool = False
@@ -318,7 +320,12 @@ class PageState(Generic[T]):
 
     def snapshot(self) -> PageState[T]:
         """A copy to go back to (what ``collect()`` restores when it fails)."""
-        return attrs.evolve(self, yielded=set(self.yielded), deep=dict(self._deep))
+        return attrs.evolve(
+            self,
+            yielded=set(self.yielded),
+            deep=dict(self._deep),
+            deep_groups=dict(self._deep_groups),
+        )
 
     @property
     def position(self) -> Position:
@@ -441,8 +448,8 @@ class PageState(Generic[T]):
         records or more before it, the page after it is asked for again (a page's worth). One
         more record of reach costs every page one new record (1 / page_size of a page). So
         the lead stops where fewer than 1 in page_size records sit that deep in their group,
-        counted over the listing so far, and only on evidence (MIN_DEEP of them): a few large
-        groups met by chance do not cost every later page."""
+        counted over the listing so far, and only on evidence (records of MIN_DEEP groups at
+        least): one or two large groups met by chance do not cost every later page."""
         key_of = self.key_of
         if key_of is None or self.mutable or len(items) <= self.lead:
             return
@@ -471,14 +478,16 @@ class PageState(Generic[T]):
                 sizes.append(run + lead - 1)
                 run = 1
         sizes.append(run + lead - 1)
+        groups = self._deep_groups  # groups[r]: the groups those records were met in
         for size in sizes:
             for rank in range(lead, min(size, limit) + 1):
                 deep[rank] = deep.get(rank, 0) + size - rank + 1
+                groups[rank] = groups.get(rank, 0) + 1
         largest = max(sizes)
         self._lead_for(largest + 1)
         lead = self.lead
-        while lead < limit and (missed := deep.get(lead, 0)) >= MIN_DEEP:
-            if missed * self.page_size <= self._keys_seen:
+        while lead < limit and groups.get(lead, 0) >= MIN_DEEP:
+            if deep[lead] * self.page_size <= self._keys_seen:
                 break
             lead += 1
         self.lead = lead

@@ -365,7 +365,8 @@ def lead_after(groups: list[int], page_size: int = 100) -> int:
 @given(st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=60))
 def test_the_records_deep_in_their_groups_are_counted_exactly(groups: list[int]) -> None:
     # What the reach is weighed with, for one page: by rank r, the records with at least
-    # r - 1 records of their group before them in the page (up to a tenth of a page).
+    # r - 1 records of their group before them in the page (up to a tenth of a page), and
+    # the groups they are in.
     keys = [
         k for k, size in zip(range(len(groups), 0, -1), groups, strict=True) for _ in range(size)
     ]
@@ -379,6 +380,12 @@ def test_the_records_deep_in_their_groups_are_counted_exactly(groups: list[int])
         if any(size >= rank for size in sizes)
     }
     assert state._deep == (expected if len(items) > 2 else {})  # too short to read: no lead
+    groups = {
+        rank: sum(size >= rank for size in sizes)
+        for rank in range(2, 11)
+        if any(size >= rank for size in sizes)
+    }
+    assert state._deep_groups == (groups if len(items) > 2 else {})
 
 
 def test_at_the_apis_page_size_the_reach_widens_only_as_far_as_it_pays() -> None:
@@ -386,8 +393,13 @@ def test_at_the_apis_page_size_the_reach_widens_only_as_far_as_it_pays() -> None
     # a predicted page that falls short is asked for again. Pairs in one record of ten: the
     # reach passes them. Two triples (even on the first page, where two are 2 in 100), or
     # five in 5 000 records: not worth a record a page; triples in one record of twenty are.
-    # Every record is yielded once whatever the lead.
+    # One large group on the first page is no evidence: it widens nothing, even where it
+    # alone holds enough records that deep in it. Every record is yielded once whatever the
+    # lead.
     for groups, lead in (
+        ([12] + [1] * 5000, 2),
+        ([5] + [1] * 5000, 2),
+        ([1] * 300 + [12] + [1] * 5000, 2),
         ([1] * 8 + [2], 3),
         ([3, 3] + [1] * 8 + [2] + ([1] * 8 + [2]) * 500, 3),
         (([1] * 8 + [2]) * 500 + [3] * 5, 3),
