@@ -91,7 +91,7 @@ MAX_TIES = 10_000
 MAX_RECOVERIES = 4
 # Tie groups met deep enough to have been missed by the predicted pages' reach, before that
 # reach is widened at a cost to every page (see PageState._learn_ties): one large group met
-# early (or one bulk import, too large for any reach to pass) does not widen it.
+# early does not widen it. (A bulk import that spans pages counts once in each page.)
 MIN_DEEP = 3
 # Pages looked at to find where a nullable key's nulls begin: galloping then halving over any
 # listing the API can hold takes about 2 x 53; past this, writes keep moving them.
@@ -267,7 +267,8 @@ class PageState(Generic[T]):
     # worth it (see _learn_ties).
     lead: int = attrs.field(default=2, repr=False)
     # What _learn_ties weighs the lead with: the records whose keys it read, and by rank r,
-    # how many of them had at least r - 1 records of their group before them.
+    # how many of them had at least r - 1 records of their group before them, and in how
+    # many groups (a group as one page shows it).
     _keys_seen: int = attrs.field(default=0, repr=False, eq=False)
     _deep: dict[int, int] = attrs.field(factory=dict, repr=False, eq=False)
     _deep_groups: dict[int, int] = attrs.field(factory=dict, repr=False, eq=False)
