@@ -305,6 +305,11 @@ class PageState(Generic[T]):
         if self.anchor is not None and self.anchor.offset == self.cursor - 1:
             self.verify = True
             self.recent = (*self.recent, self.anchor.id)
+        if self.anchor is not None and not self.done:
+            # A position resumed past the span (the window planned after it is no part of a
+            # position) enters the next window before its first page, not pages later: the
+            # offsets sent stay within the span's bound however the listing was resumed.
+            self._reanchor()
 
     _asked: int = attrs.field(default=0, repr=False, eq=False)
     # The last page whose ids were read, and its ids (see _ids).

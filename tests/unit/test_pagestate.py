@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiotofu import ConsistencyError, Page, PaginationError
@@ -833,6 +833,11 @@ async def test_an_order_whose_keys_move_never_repeats_and_loses_nothing_silently
     span=st.integers(1, 30),
     cut=st.integers(0, 160),
     seed=st.integers(0, 2**16),
+)
+# Resumed at offset 69 of a window (the consumer a window behind the pages in flight), the
+# listing walked on in that window, as far as 100, before planning the next one.
+@example(
+    count=133, page_size=11, prefetch=3, descending=True, group=1, span=1, cut=121, seed=0
 )
 async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
     count: int,
