@@ -32,7 +32,7 @@ from ._endpoint import Endpoint, Query
 from ._filters import Filters, check_int
 from ._models import Page
 from ._options import MAX_CURSOR
-from ._pagestate import Anchor, Fetch, PinFrom, Position
+from ._pagestate import RECORD_ID, Anchor, Fetch, PinFrom, Position
 from ._paginate import PageSource
 from ._requester import Requester
 from ._sansio import decode_page
@@ -87,7 +87,7 @@ class EndpointPages(Generic[T, F]):
         restart = key is not None and key.bounds is not None and not key.mutable
         return PageSource(
             fetch=self.fetch,
-            id_of=operator.attrgetter("id"),
+            id_of=RECORD_ID,
             key_of=None if key is None else key.value,
             restart=key is not None and key.bounds is not None,
             mutable=key is not None and key.mutable,
