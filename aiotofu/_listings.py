@@ -36,7 +36,7 @@ from ._models import Page
 from ._options import DEFAULT_PAGE_SIZE, MAX_CURSOR, MAX_PAGE_SIZE
 from ._pages import TICK, EndpointPages, anchor_from_payload
 from ._pagestate import Fetch, Position
-from ._paginate import PageFetcher, PageSource, Paginator
+from ._paginate import AheadFetcher, PageFetcher, PageSource, Paginator
 from ._planning import ShardSearch
 from ._requester import Requester
 from ._retry import is_seconds
@@ -134,7 +134,12 @@ class EndpointEngine(Generic[T, F]):
         end = _shard_end(query, start)
         if end is not None:
             time_of = operator.attrgetter(self._time_field())
-            source = attrs.evolve(source, fetch=_ending(source.fetch, time_of, end))
+            ahead = source.fetch_ahead
+            source = attrs.evolve(
+                source,
+                fetch=_ending(source.fetch, time_of, end),
+                fetch_ahead=None if ahead is None else _ending_ahead(ahead, time_of, end),
+            )
         return source
 
     async def newest_time(self, query: Query[F]) -> Any:
@@ -394,14 +399,30 @@ def _ending(pages: PageFetcher[T], time_of: Callable[[T], Any], end: datetime) -
     ends. Oldest first, those are the last of a page: cutting them moves no offset."""
 
     async def fetch_until_end(fetch: Fetch) -> Page[T]:
-        page = await pages(fetch)
-        items = page.items
-        if not items or time_of(items[-1]) < end:
-            return page
-        kept = tuple(itertools.takewhile(lambda record: time_of(record) < end, items))
-        return Page(kept, page.cursor, False, None)
+        return _until_end(await pages(fetch), time_of, end)
 
     return fetch_until_end
+
+
+def _ending_ahead(
+    pages: AheadFetcher[T], time_of: Callable[[T], Any], end: datetime
+) -> AheadFetcher[T]:
+    """``_ending`` of the pages fetched ahead: each cut once it is decoded."""
+
+    async def fetch_until_end(fetch: Fetch) -> Callable[[], Page[T]]:
+        answer = await pages(fetch)
+        return lambda: _until_end(answer(), time_of, end)
+
+    return fetch_until_end
+
+
+def _until_end(page: Page[T], time_of: Callable[[T], Any], end: datetime) -> Page[T]:
+    """``page`` without its records at or after ``end``; then it is the last."""
+    items = page.items
+    if not items or time_of(items[-1]) < end:
+        return page
+    kept = tuple(itertools.takewhile(lambda record: time_of(record) < end, items))
+    return Page(kept, page.cursor, False, None)
 
 
 def _seconds(name: str, value: Any) -> float:

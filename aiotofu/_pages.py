@@ -34,8 +34,8 @@ from ._models import Page
 from ._options import MAX_CURSOR
 from ._pagestate import RECORD_ID, Anchor, Fetch, PinFrom, Position
 from ._paginate import PageSource
-from ._requester import Requester
-from ._sansio import decode_page
+from ._requester import Received, Requester
+from ._sansio import decode_page, page_of
 from ._tokens import AnchorPayload, ListingToken, encode_payload
 from .errors import InvalidParameterError
 
@@ -87,6 +87,7 @@ class EndpointPages(Generic[T, F]):
         restart = key is not None and key.bounds is not None and not key.mutable
         return PageSource(
             fetch=self.fetch,
+            fetch_ahead=self.fetch_ahead,
             id_of=RECORD_ID,
             key_of=None if key is None else key.value,
             restart=key is not None and key.bounds is not None,
@@ -156,6 +157,13 @@ class EndpointPages(Generic[T, F]):
         request = self.requester.request(self.endpoint.path, self.params(fetch))
         decode = functools.partial(decode_page, cls=self.endpoint.model, cursor=fetch.cursor)
         return await self.requester.send(request, decode)
+
+    async def fetch_ahead(self, fetch: Fetch) -> Received[T]:
+        """``fetch()`` for a page asked for ahead of the consumer: received now, decoded when
+        the answer is called (see ``_requester.Received``)."""
+        request = self.requester.request(self.endpoint.path, self.params(fetch))
+        decode = functools.partial(page_of, cls=self.endpoint.model, cursor=fetch.cursor)
+        return await self.requester.receive(request, decode)
 
     def token(self, position: Position) -> str:
         """The resume token of ``position`` in these pages."""

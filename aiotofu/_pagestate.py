@@ -1075,7 +1075,7 @@ class PageState(Generic[T]):
             return kept[1]
         id_of = self.id_of
         if id_of is RECORD_ID:
-            ids = [item.id for item in page.items]
+            ids = [item.id for item in page.items]  # type: ignore[attr-defined]
         else:
             ids = list(map(id_of, page.items))
         self._page_ids = (page, ids)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the tables' extras: imported only by the methods that need 
     import pandas
     import pyarrow
 
-__all__ = ["PageFetcher", "PageSource", "Paginator"]
+__all__ = ["AheadFetcher", "PageFetcher", "PageSource", "Paginator"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,13 @@ class PageFetcher(Protocol[T]):
     and ``fetch.start``."""
 
     def __call__(self, fetch: Fetch) -> Coroutine[Any, Any, Page[T]]: ...
+
+
+class AheadFetcher(Protocol[T]):
+    """Fetch one page ahead of the consumer: its answer, decoded when called (a page that waits
+    for the consumer holds its bytes, not its records: see ``_requester.Received``)."""
+
+    def __call__(self, fetch: Fetch) -> Coroutine[Any, Any, Callable[[], Page[T]]]: ...
 
 
 @attrs.frozen
@@ -58,6 +65,8 @@ class PageSource(Generic[T]):
     ``nullable``: the key may be null (its nulls come last, in a tail no bound holds);
     ``descending``: the key's order. ``record_type``: the class of the records (None: not
     known), which a table of the listing takes its schema from before any page.
+    ``fetch_ahead``, where given, fetches the pages asked for ahead of the consumer: the same
+    pages as ``fetch``, decoded when the consumer takes them (None: ``fetch`` does).
     """
 
     fetch: PageFetcher[T]
@@ -72,6 +81,7 @@ class PageSource(Generic[T]):
     nullable: bool = False
     descending: bool = False
     record_type: type[Any] | None = None
+    fetch_ahead: AheadFetcher[T] | None = None
 
 
 _FETCH_OF = operator.itemgetter(0)  # of a pending (fetch, task)
@@ -97,6 +107,16 @@ async def _finished(task: asyncio.Task[Any]) -> None:
         await waiter
     finally:
         task.remove_done_callback(wake)
+
+
+def _decoded(pages: PageFetcher[T]) -> AheadFetcher[T]:
+    """``pages`` as an AheadFetcher, for a source without one: its pages come decoded."""
+
+    async def fetch_ahead(fetch: Fetch) -> Callable[[], Page[T]]:
+        page = await pages(fetch)
+        return lambda: page
+
+    return fetch_ahead
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -159,7 +179,10 @@ class Paginator(Generic[T]):
         self._prefetch = prefetch
         self._token = listing.token
         self._record_type = listing.record_type
-        self._pending: deque[tuple[Fetch, asyncio.Task[Page[T]]]] = deque()
+        # Pages fetched ahead: a task per request, each ending with the page's answer, decoded
+        # when it is taken (a waiting page holds its bytes, not its records).
+        self._fetch_ahead = listing.fetch_ahead or _decoded(listing.fetch)
+        self._pending: deque[tuple[Fetch, asyncio.Task[Callable[[], Page[T]]]]] = deque()
         # The current chunk (an accepted page's records) and an iterator over those not handed
         # out yet. Records are handed out by the iterator (no per-record bookkeeping on the hot
         # path: one step of it in C); how many were handed out, and from that the position for
@@ -388,15 +411,16 @@ class Paginator(Generic[T]):
                 await _finished(task)
             if task.cancelled() and self._closed:
                 return None
-            page = task.result()
+            answer = task.result()
+            self._pending.popleft()
+            # Decoded now that it is taken (see AheadFetcher): DecodeError here, if it must.
+            return answer()
         except BaseException:
-            # This page failed (after its retries) or the consumer was cancelled: the pages
-            # fetched ahead of it are of no use now. The state is untouched, so iterating
-            # again retries from the same position.
+            # This page failed (after its retries, or decoding) or the consumer was cancelled:
+            # the pages fetched ahead of it are of no use now. The state is untouched, so
+            # iterating again retries from the same position.
             await self._cancel_pending()
             raise
-        self._pending.popleft()
-        return page
 
     def _schedule(self, fetches: list[Fetch]) -> None:
         """Start the given requests that are not in flight yet."""
@@ -412,12 +436,18 @@ class Paginator(Generic[T]):
         for fetch in starting:
             # A task nobody takes from here is cancelled (_cancel_pending, __del__), and what
             # it ended with is seen there: no done callback per page.
-            pending.append((fetch, asyncio.get_running_loop().create_task(self._fetch(fetch))))
+            task = asyncio.get_running_loop().create_task(self._fetch_ahead(fetch))
+            pending.append((fetch, task))
 
     async def _cancel_pending(self) -> None:
         tasks = [task for _, task in self._pending]
         self._pending.clear()
         for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                # Answered and let go: decoded all the same, so that every page answered is
+                # reported (see Received); what it would raise is of no use now.
+                with contextlib.suppress(Exception):
+                    task.result()()
             # What each ends with (an error before it was cancelled, or instead) is seen when it
             # ends, even if this wait is cut short: only here, not on every page.
             _abandon(task)

@@ -18,12 +18,13 @@ StateError, which a listing's prefetch, whose consumer has gone, drops silently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import attrs
@@ -33,7 +34,7 @@ from ._concurrency import Controller, Outcome, Ticket, classify
 from ._events import PageEvent, resource_of
 from ._models import Page
 from ._retry import RetryPolicy
-from ._sansio import Request, Response, build_request, explain_not_found
+from ._sansio import Request, Response, build_request, check_page, explain_not_found
 from .errors import (
     APIError,
     NotFoundError,
@@ -46,9 +47,10 @@ from .errors import (
 if TYPE_CHECKING:
     from ._telemetry import Exchange, Telemetry
 
-__all__ = ["RequestLog", "Requester", "RetryEvent", "Transport"]
+__all__ = ["Received", "RequestLog", "Requester", "RetryEvent", "Transport"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 logger = logging.getLogger("aiotofu")
 # A library's logger: silent unless the application configures logging (without a handler,
@@ -113,6 +115,45 @@ class RequestLog:
     attempt: int
 
 
+class Received(Generic[T]):
+    """A page's answer, received whole and checked (its status, its content type), its records
+    not decoded yet: what a page fetched ahead of its consumer waits as (``Requester.receive``).
+    A page waiting so is its bytes, not hundreds of objects that the garbage collector would
+    walk again and again while they wait (and then promote, and walk with the whole heap).
+
+    Calling it decodes the page, once, and reports it as a page decoded on arrival is (the
+    client's ``PageEvent``, the metrics), its ``seconds`` those of the exchange and of the
+    decoding, not of the wait; DecodeError then if the body does not fit.
+    """
+
+    __slots__ = ("_decode", "_page", "_report", "_response")
+
+    def __init__(
+        self,
+        response: Response,
+        decode: Callable[[Response], Page[T]],
+        report: Callable[[Page[T], float], None] | None = None,
+    ) -> None:
+        self._response = response
+        self._decode = decode
+        self._report = report
+        self._page: Page[T] | None = None
+
+    def __call__(self) -> Page[T]:
+        page = self._page
+        if page is None:
+            decoding = time.perf_counter()
+            page = self._page = self._decode(self._response)
+            report = self._report
+            if report is not None:
+                report(page, decoding)
+        return page
+
+    def __repr__(self) -> str:
+        state = "decoded" if self._page is not None else f"{len(self._response.body)} bytes"
+        return f"<aiotofu received page, {state}>"
+
+
 class Requester:
     """Builds, limits, sends, retries and decodes the requests of one client."""
 
@@ -163,6 +204,11 @@ class Requester:
             self.base_url, path, api_key=self._api_key, query=query, user_agent=self._user_agent
         )
 
+    async def receive(self, request: Request, decode: Callable[[Response], Page[T]]) -> Received[T]:
+        """``send`` for a page asked for ahead of its consumer: sent, retried and its status
+        checked now, ``decode`` applied when the Received is called (see Received)."""
+        return await self.send(request, functools.partial(_received, decode=decode))
+
     async def send(self, request: Request, decode: Callable[[Response], R]) -> R:
         """Send ``request`` within the concurrency limit, retry per the policy, decode the answer.
 
@@ -211,6 +257,13 @@ class Requester:
                     self._finish(request, attempt, sent, status, None, exchange)
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
+                    elif isinstance(result, Received) and (
+                        self._on_page is not None or self._telemetry is not None
+                    ):
+                        # Reported once decoded, as if decoded now: the wait is not counted.
+                        result._report = functools.partial(
+                            self._page_decoded, request, began, attempt, time.perf_counter()
+                        )
                     return result
                 if self._closing:
                     # Cut off by the client closing its connections, not failed: traced and
@@ -299,6 +352,18 @@ class Requester:
                 )
             )
 
+    def _page_decoded(
+        self,
+        request: Request,
+        began: float,
+        attempt: int,
+        arrived: float,
+        page: Page[Any],
+        decoding: float,
+    ) -> None:
+        """Report a page received at ``arrived`` and decoded from ``decoding`` on."""
+        self._page(request, page, began + (decoding - arrived), attempt)
+
     def _report(
         self, request: Request, attempt: int, wait: float, error: APIError | TransportError
     ) -> None:
@@ -330,6 +395,13 @@ class Requester:
             self._telemetry.concurrency_limit(self.control.window, self._host)
         if self._on_retry is not None:
             self._on_retry(event)
+
+
+def _received(response: Response, decode: Callable[[Response], Page[T]]) -> Received[T]:
+    """The answer to a page request, checked (the error its status says is raised now, where
+    it is retried) and left to ``decode`` later."""
+    check_page(response)
+    return Received(response, decode)
 
 
 class _Gate:

@@ -24,10 +24,12 @@ __all__ = [
     "Request",
     "Response",
     "build_request",
+    "check_page",
     "decode_page",
     "decode_records",
     "error_from_response",
     "explain_not_found",
+    "page_of",
     "parse_retry_after",
 ]
 
@@ -112,9 +114,21 @@ def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
 
     The body goes from bytes to frozen records in one msgspec call (see ``_wire``).
     """
+    check_page(response)
+    return page_of(response, cls, cursor=cursor)
+
+
+def check_page(response: Response) -> None:
+    """Raise the matching error unless ``response`` is a success with a JSON body: what
+    ``decode_page`` checks before it decodes the body."""
     if not 200 <= response.status < 300:
         raise error_from_response(response)
     _check_json(response)
+
+
+def page_of(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
+    """The Page in the body of ``response``, already checked (``check_page``); DecodeError if
+    it does not fit, PaginationError if its cursor would never end."""
     body = decode_body(response.body, cls)
     has_more, next_cursor = body.meta.has_more, body.meta.next_cursor
     if has_more and (next_cursor is None or next_cursor <= cursor):

@@ -836,9 +836,7 @@ async def test_an_order_whose_keys_move_never_repeats_and_loses_nothing_silently
 )
 # Resumed at offset 69 of a window (the consumer a window behind the pages in flight), the
 # listing walked on in that window, as far as 100, before planning the next one.
-@example(
-    count=133, page_size=11, prefetch=3, descending=True, group=1, span=1, cut=121, seed=0
-)
+@example(count=133, page_size=11, prefetch=3, descending=True, group=1, span=1, cut=121, seed=0)
 async def test_a_listing_that_re_anchors_sends_offsets_bounded_by_its_span(
     count: int,
     page_size: int,
