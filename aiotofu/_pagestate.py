@@ -811,26 +811,7 @@ class PageState(Generic[T]):
             if fresh is not None and through == len(items) - 1:
                 fresh.update(ids[:start])
                 self._recent_ids = (recent_ids, fresh)
-        cursor = fetch.cursor
-        if isinstance(indexes, range):
-            records: Sequence[T] = items[indexes.start : indexes.stop]
-            offsets: Sequence[int] = range(cursor + indexes.start, cursor + indexes.stop)
-        else:
-            records = [items[i] for i in indexes]
-            offsets = [cursor + i for i in indexes]
-        chunk = Chunk(
-            records,
-            offsets,
-            page,
-            indexes,
-            fetch,
-            self.pin,
-            before,
-            self._anchor_at,
-            self.start,
-            through,
-            self.base,
-        )
+        chunk = self._chunk(fetch, page, indexes, before, through)
         self._moved_past(fetch, page, cut, through)
         return chunk
 
@@ -857,10 +838,25 @@ class PageState(Generic[T]):
         self._positional = True
         fresh.update(ids[:start])
         self._recent_ids = (recent_ids, fresh)
-        cursor = fetch.cursor
-        chunk = Chunk(
-            items[indexes.start :],
-            range(cursor + indexes.start, cursor + indexes.stop),
+        chunk = self._chunk(fetch, page, indexes, before, through)
+        self._moved_past(fetch, page, False, through)
+        return chunk
+
+    def _chunk(
+        self, fetch: Fetch, page: Page[T], indexes: Sequence[int], before: Position, through: int
+    ) -> Chunk[T]:
+        """The Chunk of the records of ``page`` at ``indexes``, the listing then standing at
+        its index ``through``."""
+        items, cursor = page.items, fetch.cursor
+        if isinstance(indexes, range):
+            records: Sequence[T] = items[indexes.start : indexes.stop]
+            offsets: Sequence[int] = range(cursor + indexes.start, cursor + indexes.stop)
+        else:
+            records = [items[i] for i in indexes]
+            offsets = [cursor + i for i in indexes]
+        return Chunk(
+            records,
+            offsets,
             page,
             indexes,
             fetch,
@@ -871,8 +867,6 @@ class PageState(Generic[T]):
             through,
             self.base,
         )
-        self._moved_past(fetch, page, False, through)
-        return chunk
 
     def _moved_past(self, fetch: Fetch, page: Page[T], cut: bool, through: int) -> None:
         """Where the listing goes once ``page`` was taken up to its index ``through`` (``cut``:

@@ -128,16 +128,15 @@ class Received(Generic[T]):
 
     __slots__ = ("_decode", "_page", "_report", "_response")
 
-    def __init__(
-        self,
-        response: Response,
-        decode: Callable[[Response], Page[T]],
-        report: Callable[[Page[T], float], None] | None = None,
-    ) -> None:
+    def __init__(self, response: Response, decode: Callable[[Response], Page[T]]) -> None:
         self._response = response
         self._decode = decode
-        self._report = report
+        self._report: Callable[[Page[T], float], None] | None = None
         self._page: Page[T] | None = None
+
+    def report_with(self, report: Callable[[Page[T], float], None]) -> None:
+        """Once decoded, the page goes to ``report`` with the time its decoding began."""
+        self._report = report
 
     def __call__(self) -> Page[T]:
         page = self._page
@@ -261,8 +260,10 @@ class Requester:
                         self._on_page is not None or self._telemetry is not None
                     ):
                         # Reported once decoded, as if decoded now: the wait is not counted.
-                        result._report = functools.partial(
-                            self._page_decoded, request, began, attempt, time.perf_counter()
+                        result.report_with(
+                            functools.partial(
+                                self._page_decoded, request, began, attempt, time.perf_counter()
+                            )
                         )
                     return result
                 if self._closing:
