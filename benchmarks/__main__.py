@@ -451,8 +451,9 @@ def report(results: dict[str, Any]) -> str:
             )
             lines += [
                 f"With client and server on one CPU ({ours['rounds']} rounds, the placement "
-                f"that measures within a few per cent from run to run): median {ours['median']:.2f}x "
-                f"(quartiles {ours['q1']:.2f}-{ours['q3']:.2f}); with prefetch=0 "
+                "that measures within a few per cent from run to run): median "
+                f"{ours['median']:.2f}x (quartiles {ours['q1']:.2f}-{ours['q3']:.2f}); with "
+                "prefetch=0 "
                 f"{bare['median']:.2f}x.",
                 "",
             ]
