@@ -803,14 +803,7 @@ class PageState(Generic[T]):
             if self.mutable:
                 self.yielded.update(ids[i] for i in indexes)
         if items:
-            self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor, ids)
-            if self.offsets and self.lead < self.page_size // 2:
-                self._learn_ties(items)
-            self.recent = recent_ids = tuple(ids[: through + 1])
-            self._positional = True
-            if fresh is not None and through == len(items) - 1:
-                fresh.update(ids[:start])
-                self._recent_ids = (recent_ids, fresh)
+            self._stand_at(fetch, page, ids, start, indexes, fresh, through)
         chunk = self._chunk(fetch, page, indexes, before, through)
         self._moved_past(fetch, page, cut, through)
         return chunk
@@ -831,16 +824,34 @@ class PageState(Generic[T]):
         indexes, fresh = usual
         through = len(items) - 1
         self.empty_run = self.recoveries = 0
-        self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor, ids)
-        if self.offsets and self.lead < self.page_size // 2:
-            self._learn_ties(items)
-        self.recent = recent_ids = tuple(ids)
-        self._positional = True
-        fresh.update(ids[:start])
-        self._recent_ids = (recent_ids, fresh)
+        self._stand_at(fetch, page, ids, start, indexes, fresh, through)
         chunk = self._chunk(fetch, page, indexes, before, through)
         self._moved_past(fetch, page, False, through)
         return chunk
+
+    def _stand_at(
+        self,
+        fetch: Fetch,
+        page: Page[T],
+        ids: list[Hashable],
+        start: int,
+        indexes: Sequence[int],
+        fresh: set[Hashable] | None,
+        through: int,
+    ) -> None:
+        """The page's records at ``indexes`` are taken and the listing stands at its index
+        ``through``: the anchor there, the tie groups the page shows learnt, and the ids up to
+        it the next page is checked against (``fresh``, the set of the page's ids from
+        ``start`` on, made when it was checked, if it holds them all)."""
+        items = page.items
+        self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor, ids)
+        if self.offsets and self.lead < self.page_size // 2:
+            self._learn_ties(items)
+        self.recent = recent_ids = tuple(ids[: through + 1])
+        self._positional = True
+        if fresh is not None and through == len(items) - 1:
+            fresh.update(ids[:start])
+            self._recent_ids = (recent_ids, fresh)
 
     def _chunk(
         self, fetch: Fetch, page: Page[T], indexes: Sequence[int], before: Position, through: int
