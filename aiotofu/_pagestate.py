@@ -321,6 +321,10 @@ class PageState(Generic[T]):
     _page_ids: tuple[Page[T], list[Hashable]] | None = attrs.field(
         default=None, repr=False, eq=False
     )
+    # The last page whose keys were compared, and its runs of equal keys (see _tie_runs).
+    _page_runs: tuple[Page[T], list[tuple[int, int]]] | None = attrs.field(
+        default=None, repr=False, eq=False
+    )
     # The page requests made lately, by their fields (see _page_fetch).
     _fetches: dict[tuple[int, int, Any, Any], Fetch] = attrs.field(
         factory=dict, repr=False, eq=False
@@ -449,8 +453,8 @@ class PageState(Generic[T]):
         half, room = self.page_size // 2, API_MAX_LIMIT - self.page_size
         self.lead = max(self.lead, min(2 * needed, half, room))
 
-    def _learn_ties(self, items: Sequence[T]) -> None:
-        """Widen ``lead`` for the tie groups ``items`` show: as far as the largest (and the
+    def _learn_ties(self, page: Page[T]) -> None:
+        """Widen ``lead`` for the tie groups ``page`` shows: as far as the largest (and the
         record before it) where that is free (see _lead_for), and past that while the
         records met that a predicted page reaching ``lead`` back would miss the start of
         their group for are frequent enough to cost more than one more record of reach.
@@ -461,34 +465,18 @@ class PageState(Generic[T]):
         the lead stops where fewer than 1 in page_size records sit that deep in their group,
         counted over the listing so far, and only on evidence (records of MIN_DEEP groups at
         least): one or two large groups met by chance do not cost every later page."""
-        key_of = self.key_of
-        if key_of is None or self.mutable or len(items) <= self.lead:
+        if self.key_of is None or self.mutable or len(page.items) <= self.lead:
             return
-        keys = list(map(key_of, items))
-        self._keys_seen += len(keys)
-        # Equal keys are adjacent in key order, so a group of ``lead`` records or more shows as
-        # a key equal to the one ``lead - 1`` places on, ``size - lead + 1`` times in a row: the
-        # places where it does are found in one pass in C, and only those are looked at. Keys
-        # are compared, not hashed: an aware datetime's hash goes through its UTC offset, its
-        # equality with one of the same zone does not.
+        self._keys_seen += len(page.items)
         lead = self.lead  # at least 2
-        same = map(operator.eq, keys, itertools.islice(keys, lead - 1, None))
-        deep_here = list(itertools.compress(itertools.count(), same))
-        if not deep_here:
+        sizes = [end - first for first, end in self._tie_runs(page) if end - first >= lead]
+        if not sizes:
             return
         # Paid for, the reach stays within a tenth of the API's maximum, as far as any one
         # bulk import (a group of thousands in one instant) can widen it.
         room = API_MAX_LIMIT - self.page_size
         limit = min(self.page_size // 2, max(room, API_MAX_LIMIT // 10))
         deep = self._deep  # deep[r]: the records met with at least r - 1 before them in a group
-        sizes, run = [], 1
-        for at, after in itertools.pairwise(deep_here):
-            if after == at + 1:
-                run += 1
-            else:  # the places of two groups are lead apart at least
-                sizes.append(run + lead - 1)
-                run = 1
-        sizes.append(run + lead - 1)
         groups = self._deep_groups  # groups[r]: the groups those records were met in
         for size in sizes:
             for rank in range(lead, min(size, limit) + 1):
@@ -502,6 +490,33 @@ class PageState(Generic[T]):
                 break
             lead += 1
         self.lead = lead
+
+    def _tie_runs(self, page: Page[T]) -> list[tuple[int, int]]:
+        """The runs of records of ``page`` that share a key, two or more, as ``(first, end)``
+        indexes: read once per page (the tie groups it teaches, the repeats it may hold).
+
+        Equal keys are adjacent in key order, so a run shows as keys equal to the next one:
+        found in one pass in C, and only those places are looked at. Keys are compared, not
+        hashed: an aware datetime's hash goes through its UTC offset, its equality with one of
+        the same zone does not."""
+        kept = self._page_runs
+        if kept is not None and kept[0] is page:
+            return kept[1]
+        assert self.key_of is not None
+        keys = list(map(self.key_of, page.items))
+        same = map(operator.eq, keys, itertools.islice(keys, 1, None))
+        runs: list[tuple[int, int]] = []
+        first = last = -2
+        for at in itertools.compress(itertools.count(), same):
+            if at != last + 1:  # a new run: the one before ended with the record after ``last``
+                if last >= 0:
+                    runs.append((first, last + 2))
+                first = at
+            last = at
+        if last >= 0:
+            runs.append((first, last + 2))
+        self._page_runs = (page, runs)
+        return runs
 
     def _begins(self) -> int | None:
         """The offset a page must start at to show where the anchor's tie group begins (the
@@ -716,16 +731,17 @@ class PageState(Generic[T]):
         self._recent_ids = (recent, ids)
         return ids
 
-    def _usual_page(
-        self, items: Sequence[T], ids: list[Hashable], start: int
-    ) -> tuple[range, set[Hashable]] | None:
+    def _usual_page(self, page: Page[T], ids: list[Hashable], start: int) -> range | None:
         """A page lined up on its anchor, if it is the usual one: from ``start`` on, the
         anchor's group as taken (its ties, in any order), then records past the anchor's key,
         each once, in an order by a key that does not move. Those cannot have been taken: what
-        was taken sorts at or before the anchor, and its ties share its key. Their indexes, and
-        the set of the page's ids from ``start`` on (with the rest of the page, the next page's
-        ``recent``); None otherwise (see _not_taken)."""
-        anchor, key_of = self.anchor, self.key_of
+        was taken sorts at or before the anchor, and its ties share its key. Their indexes;
+        None otherwise (see _not_taken).
+
+        A record repeated in a page shares its key with itself, and the order puts equal keys
+        side by side (the same trust as the rest of the page's order): only the runs of equal
+        keys are looked at for repeats, not every id hashed."""
+        anchor, key_of, items = self.anchor, self.key_of, page.items
         if key_of is None or self.mutable or anchor is None or anchor.key is None:
             return None
         ties, end = anchor.ties, start
@@ -733,11 +749,11 @@ class PageState(Generic[T]):
             end += 1
         if end == len(ids) or key_of(items[end]) == anchor.key:
             return None  # nothing new here, or a member of the group not taken
-        fresh = set(ids[end:])
-        if len(fresh) < len(ids) - end:
-            return None  # a record repeats in the page
-        fresh.update(ids[start:end])
-        return range(end, len(ids)), fresh
+        for first, last in self._tie_runs(page):
+            first = max(first, end)
+            if last - first > 1 and len(set(ids[first:last])) < last - first:
+                return None  # a record repeats in the page
+        return range(end, len(ids))
 
     def _not_taken(
         self, ids: list[Hashable], start: int
@@ -778,12 +794,12 @@ class PageState(Generic[T]):
         (``aligned``: ``start`` is where the page continues from its anchor)."""
         items = page.items
         ids = self._ids(page)
-        usual = self._usual_page(items, ids, start) if aligned else None
+        usual = self._usual_page(page, ids, start) if aligned else None
         if usual is not None and self.remaining is None:
             return self._take_usual(fetch, page, start, before, ids, usual)
         indexes: Sequence[int]
         fresh: set[Hashable] | None
-        indexes, fresh = usual if usual is not None else self._not_taken(ids, start)
+        indexes, fresh = (usual, None) if usual is not None else self._not_taken(ids, start)
         all_new, new = indexes, len(indexes)
         # A search window or a restart may hold more than a page: take a page, and keep the
         # buffer bound.
@@ -815,16 +831,14 @@ class PageState(Generic[T]):
         start: int,
         before: Position,
         ids: list[Hashable],
-        usual: tuple[range, set[Hashable]],
+        indexes: range,
     ) -> Chunk[T]:
         """``_take`` of the usual page (see _usual_page) with no ``max_items``: every record
         from the first new one on is yielded, and the listing stands at the end of the page.
         The same steps, without those that cannot apply (a cut, a record dropped, a moving key)."""
-        items = page.items
-        indexes, fresh = usual
-        through = len(items) - 1
+        through = len(page.items) - 1
         self.empty_run = self.recoveries = 0
-        self._stand_at(fetch, page, ids, start, indexes, fresh, through)
+        self._stand_at(fetch, page, ids, start, indexes, None, through)
         chunk = self._chunk(fetch, page, indexes, before, through)
         self._moved_past(fetch, page, False, through)
         return chunk
@@ -846,7 +860,7 @@ class PageState(Generic[T]):
         items = page.items
         self.anchor = self._anchor_at(items, through, self.anchor, indexes, fetch.cursor, ids)
         if self.offsets and self.lead < self.page_size // 2:
-            self._learn_ties(items)
+            self._learn_ties(page)
         self.recent = recent_ids = tuple(ids[: through + 1])
         self._positional = True
         if fresh is not None and through == len(items) - 1:
