@@ -55,7 +55,7 @@ MEASURE_SPAN = 1.0  # seconds of successes the measured rate is taken over
 MIN_SPAN = 0.1  # the shortest span a rate is measured on (the first 429 may come early)
 
 
-@attrs.frozen
+@attrs.define  # one per try, never changed: not frozen, whose __init__ is slower
 class Ticket:
     """An admitted try: its place in the sequence of admissions (``seq``, from 1) and when it
     started. Hand it back to :meth:`Controller.release`."""

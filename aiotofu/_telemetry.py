@@ -134,7 +134,7 @@ def _still(current: Callable[[], object], provider: object) -> bool:
     return current() is provider
 
 
-@attrs.frozen
+@attrs.define  # one per try, never changed: not frozen, whose __init__ is slower
 class Exchange:
     """One try in flight: the request as sent (with the trace context's headers), its span
     (None while no tracer records), and the context token to detach."""
