@@ -257,7 +257,8 @@ class Requester:
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
                     elif isinstance(result, Received) and (
-                        self._on_page is not None or self._telemetry is not None
+                        self._on_page is not None
+                        or (self._telemetry is not None and self._telemetry.metering())
                     ):
                         # Reported once decoded, as if decoded now: the wait is not counted.
                         result.report_with(
@@ -334,10 +335,12 @@ class Requester:
 
     def _page(self, request: Request, page: Page[Any], began: float, attempt: int) -> None:
         telemetry, on_page = self._telemetry, self._on_page
-        if on_page is None and telemetry is None:
-            return
+        metering = telemetry is not None and telemetry.metering()
+        if on_page is None and not metering:
+            return  # the usual case: nothing to report
         resource = resource_of(request.url)  # the URL's path holds /v2/: not parsed
-        if telemetry is not None:
+        if metering:
+            assert telemetry is not None
             telemetry.page(resource, len(page.items))
             telemetry.concurrency_limit(self.control.window, self._host)
         if on_page is not None:

@@ -71,7 +71,7 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
                 # What get_tracer_provider() reads, read directly: the call also looks up an
                 # environment variable (a KeyError raised and caught), per request. The provider
                 # a variable names was loaded by the call above, or never will be.
-                idle = functools.partial(_unset, module, _PROVIDER_GLOBAL)
+                idle = _Unset(module, _PROVIDER_GLOBAL)
             else:  # another release of the API: its public call
                 idle = functools.partial(_still, trace.get_tracer_provider, proxy)
     elif isinstance(tracer_provider, trace.NoOpTracerProvider):
@@ -101,7 +101,7 @@ def _unmetered(metrics: Any, meter_provider: Any) -> Callable[[], bool] | None:
         if module.get(_METER_PROVIDER_GLOBAL, _UNKNOWN) is None:
             # Read directly, as the tracer provider's: get_meter() above loaded a provider an
             # environment variable names; one set later is used from its next request on.
-            return functools.partial(_unset, module, _METER_PROVIDER_GLOBAL)
+            return _Unset(module, _METER_PROVIDER_GLOBAL)
         return None
     if isinstance(meter_provider, metrics.NoOpMeterProvider):
         return functools.partial(bool, True)
@@ -124,9 +124,23 @@ def _context_only(textmap: object) -> bool:
     return type(textmap) in known
 
 
-def _unset(module: dict[str, Any], name: str) -> bool:
-    """Whether ``module``'s global ``name`` is still None (no provider set)."""
-    return module.get(name) is None
+@attrs.frozen
+class _Unset:
+    """Says whether ``module``'s global ``name`` is still None (no provider set). Asked on
+    every try, so the Telemetry reads the global itself rather than call this (see _tracing and
+    metering); calling it does the same."""
+
+    module: dict[str, Any]
+    name: str
+
+    def __call__(self) -> bool:
+        return self.module.get(self.name) is None
+
+
+def _global_of(watch: Callable[[], bool] | None) -> tuple[dict[str, Any], str] | None:
+    """The module and global name an _Unset watches, to be read directly; None for another
+    watch (or none)."""
+    return (watch.module, watch.name) if isinstance(watch, _Unset) else None
 
 
 def _still(current: Callable[[], object], provider: object) -> bool:
@@ -175,6 +189,10 @@ class Telemetry:
         # Whether the tracer records nothing now (the API's proxy with no SDK behind it yet, or
         # a no-op provider given): see create().
         self._idle = idle
+        # Where either is a provider global still unset (the usual case: the API without an
+        # SDK), that global, read on each try without a call (see _tracing, metering).
+        self._idle_global = _global_of(idle)
+        self._unmetered_global = _global_of(unmetered)
         self._context = context
         self._propagate = propagate
         # While no span is made: the context a try was last sent in, and its headers, for the
@@ -236,6 +254,9 @@ class Telemetry:
 
     def _tracing(self) -> bool:
         """Whether a span made now could record (see create())."""
+        watched = self._idle_global
+        if watched is not None:
+            return watched[0].get(watched[1]) is not None
         return self._idle is None or not self._idle()
 
     def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
@@ -317,7 +338,7 @@ class Telemetry:
                 span.set_attribute("error.type", error_type)
                 span.set_status(self._error_status)
             span.end()
-        if self._metering():
+        if self.metering():
             attributes = dict(self._target(request, base_path).metric_attributes)
             if status is not None:
                 attributes["http.response.status_code"] = status
@@ -325,13 +346,16 @@ class Telemetry:
                 attributes["error.type"] = error_type
             self._duration.record(seconds, attributes)
 
-    def _metering(self) -> bool:
+    def metering(self) -> bool:
         """Whether a measurement made now could go somewhere (see _unmetered)."""
+        watched = self._unmetered_global
+        if watched is not None:
+            return watched[0].get(watched[1]) is not None
         return self._unmetered is None or not self._unmetered()
 
     def page(self, resource: str, records: int) -> None:
         """Count a page of ``resource`` and its records (what a PageEvent says)."""
-        if not self._metering():
+        if not self.metering():
             return
         attributes = self._resource_attributes.get(resource)
         if attributes is None:
@@ -341,14 +365,14 @@ class Telemetry:
 
     def retry(self, path: str, kind: str) -> None:
         """Count a retry of a request for ``path``, by what failed (a RetryEvent's ``kind``)."""
-        if not self._metering():
+        if not self.metering():
             return
         self._retries.add(1, {"aiotofu.resource": resource_of(path), "error.type": kind})
 
     def concurrency_limit(self, limit: int, server: str) -> None:
         """Record the requests allowed in flight (called with every page and retry: only a
         change is recorded)."""
-        if self._limit_set == (limit, server) or not self._metering():
+        if self._limit_set == (limit, server) or not self.metering():
             return
         self._limit_set = (limit, server)
         self._limit.set(limit, {"server.address": server})
