@@ -177,9 +177,11 @@ class Controller:
         active = self._active(now)
         # Forgotten here too, not only when a rate is measured: a client that is never
         # throttled never measures one, and would keep a time per request for ever.
-        self._forget_before(active - MEASURE_SPAN)
-        self._successes.append(active)
-        if in_use * 2 >= self.window:
+        successes = self._successes
+        if successes and successes[0] <= active - MEASURE_SPAN:  # most tries: nothing to forget
+            self._forget_before(active - MEASURE_SPAN)
+        successes.append(active)
+        if in_use * 2 >= self.window and self._window < self.ceiling:
             self._resize(min(float(self.ceiling), self._window + 1.0 / self._window))
         if self._rate is not None:
             # Cubic recovery from the cut: back to the rate cut from whatever was measured

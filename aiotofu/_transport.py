@@ -67,13 +67,20 @@ def is_session(value: object) -> bool:
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
-async def _read_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, or DecodeError once it passes MAX_BODY_BYTES, counted decompressed."""
+def _in_one_piece(response: aiohttp.ClientResponse) -> bool:
+    """Whether the body can be read in one piece: its length is known, within MAX_BODY_BYTES,
+    and not compressed (Content-Length counts the compressed bytes: 64 KiB of gzip can inflate
+    to 64 MiB). Else ``_read_counted`` reads it."""
     length = response.content_length
-    if length is not None and length <= MAX_BODY_BYTES and not _compressed(response):
-        return await response.read()  # the usual case: aiohttp reads it in one piece
-    # Compressed (Content-Length counts the compressed bytes: 64 KiB of gzip can inflate to
-    # 64 MiB) or of unknown length: count what aiohttp hands over, decompressed.
+    if length is None or length > MAX_BODY_BYTES:
+        return False
+    encoding = response.headers.get("Content-Encoding")
+    return encoding is None or encoding.strip().lower() in ("", "identity")
+
+
+async def _read_counted(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, or DecodeError once it passes MAX_BODY_BYTES, counted as aiohttp hands
+    it over, decompressed."""
     chunks = []
     size = 0
     async for chunk in response.content.iter_chunked(256 * 1024):
@@ -85,11 +92,6 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _compressed(response: aiohttp.ClientResponse) -> bool:
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    return encoding not in ("", "identity")
 
 
 def _has_netrc_login(host: str) -> bool:
@@ -245,7 +247,10 @@ class AiohttpTransport:
                 # A lent session may raise on error statuses; the status is ours to decipher.
                 raise_for_status=False,
             ) as response:
-                body = await _read_body(response)
+                if _in_one_piece(response):  # the usual case: aiohttp reads it in one piece
+                    body = await response.read()
+                else:
+                    body = await _read_counted(response)
                 return Response(status=response.status, headers=response.headers, body=body)
         except (asyncio.TimeoutError, TimeoutError) as exc:  # distinct classes before 3.11
             raise RequestTimeoutError(
