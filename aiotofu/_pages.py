@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -152,11 +152,13 @@ class EndpointPages(Generic[T, F]):
         given = bounds.get(name, getattr(self.query.filters, name))
         bounds[name] = value if given is None else tighter(given, value)
 
-    async def fetch(self, fetch: Fetch) -> Page[T]:
-        """The page ``fetch`` asks for, decoded into the endpoint's model."""
+    def fetch(self, fetch: Fetch) -> Coroutine[Any, Any, Page[T]]:
+        """The page ``fetch`` asks for, decoded into the endpoint's model: the requester's
+        coroutine that sends it (one frame less on every step of the request; what it sends
+        is worked out now)."""
         request = self.requester.request(self.endpoint.path, self.params(fetch))
         decode = functools.partial(decode_page, cls=self.endpoint.model, cursor=fetch.cursor)
-        return await self.requester.send(request, decode)
+        return self.requester.send(request, decode)
 
     async def fetch_ahead(self, fetch: Fetch) -> Received[T]:
         """``fetch()`` for a page asked for ahead of the consumer: received now, decoded when

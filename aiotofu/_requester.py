@@ -203,10 +203,13 @@ class Requester:
             self.base_url, path, api_key=self._api_key, query=query, user_agent=self._user_agent
         )
 
-    async def receive(self, request: Request, decode: Callable[[Response], Page[T]]) -> Received[T]:
+    def receive(
+        self, request: Request, decode: Callable[[Response], Page[T]]
+    ) -> Coroutine[Any, Any, Received[T]]:
         """``send`` for a page asked for ahead of its consumer: sent, retried and its status
-        checked now, ``decode`` applied when the Received is called (see Received)."""
-        return await self.send(request, functools.partial(_received, decode=decode))
+        checked now, ``decode`` applied when the Received is called (see Received). Send's own
+        coroutine, not one that awaits it: one frame less on every step of the request."""
+        return self.send(request, functools.partial(_received, decode=decode))
 
     async def send(self, request: Request, decode: Callable[[Response], R]) -> R:
         """Send ``request`` within the concurrency limit, retry per the policy, decode the answer.
