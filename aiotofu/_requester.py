@@ -34,7 +34,7 @@ from ._concurrency import Controller, Outcome, Ticket, classify
 from ._events import PageEvent, resource_of
 from ._models import Page
 from ._retry import RetryPolicy
-from ._sansio import Request, Response, build_request, check_page, explain_not_found
+from ._sansio import Request, Response, check_page, explain_not_found, request_headers
 from .errors import (
     APIError,
     NotFoundError,
@@ -174,8 +174,11 @@ class Requester:
     ) -> None:
         self.transport = transport
         self.base_url = base_url
-        self._api_key = api_key  # never in a repr, an error or a log line
-        self._user_agent = user_agent
+        # What every request carries, made once (as ``_sansio.build_request`` makes them): the
+        # headers (the key among them: never in a repr, an error or a log line) and the URL of
+        # each path asked for.
+        self._headers = request_headers(api_key, user_agent)
+        self._urls: dict[str, str] = {}
         self._retry = retry
         self.control = Controller(max_concurrency, adaptive=adaptive, rate_limit=rate_limit)
         self._gate = _Gate(self.control, clock)
@@ -199,9 +202,12 @@ class Requester:
 
     def request(self, path: str, query: list[tuple[str, str]] | None = None) -> Request:
         """A GET request for ``path`` below the base URL, with the key and our User-Agent."""
-        return build_request(
-            self.base_url, path, api_key=self._api_key, query=query, user_agent=self._user_agent
-        )
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self.base_url.rstrip("/") + path
+        # Each request its own copy of the headers (a test's handler may change its own).
+        headers = self._headers.copy()
+        return Request(method="GET", url=url, query=tuple(query or ()), headers=headers)
 
     def receive(
         self, request: Request, decode: Callable[[Response], Page[T]]

@@ -31,6 +31,7 @@ __all__ = [
     "explain_not_found",
     "page_of",
     "parse_retry_after",
+    "request_headers",
 ]
 
 T = TypeVar("T")
@@ -101,12 +102,17 @@ def build_request(
         method="GET",
         url=base_url.rstrip("/") + path,
         query=tuple(query or ()),
-        headers={
-            "Authorization": f"Bearer {api_key}",
-            "Accept": "application/json",
-            "User-Agent": user_agent,
-        },
+        headers=request_headers(api_key, user_agent),
     )
+
+
+def request_headers(api_key: str, user_agent: str) -> dict[str, str]:
+    """The headers of every request: the key, JSON, our User-Agent."""
+    return {
+        "Authorization": f"Bearer {api_key}",
+        "Accept": "application/json",
+        "User-Agent": user_agent,
+    }
 
 
 def decode_page(response: Response, cls: type[T], *, cursor: int) -> Page[T]:
