@@ -300,8 +300,8 @@ class PageState(Generic[T]):
     # per count asked for. Predicting as far as the caller will ask anyway changes nothing
     # (``horizon`` reaches the same offset before the next page is taken).
     lookahead: int = attrs.field(default=1, repr=False, eq=False)
-    # ``recent`` as a set, with the tuple it was made of: built once per page (from the ids
-    # the page was checked with), not once per use.
+    # ``recent`` as a set, with the tuple it was made of: made when first asked for (or from
+    # the ids a page was checked with, where a set of them was made), not once per use.
     _recent_ids: tuple[tuple[Hashable, ...], frozenset[Hashable] | set[Hashable]] | None = (
         attrs.field(default=None, repr=False, eq=False)
     )
@@ -323,8 +323,9 @@ class PageState(Generic[T]):
     _page_ids: tuple[Page[T], list[Hashable]] | None = attrs.field(
         default=None, repr=False, eq=False
     )
-    # The last page whose keys were compared, and its runs of equal keys (see _tie_runs).
-    _page_runs: tuple[Page[T], list[tuple[int, int]]] | None = attrs.field(
+    # The last page whose keys were compared, its runs of equal keys and whether its keys are
+    # in the listing's order (see _key_runs).
+    _page_runs: tuple[Page[T], list[tuple[int, int]], bool] | None = attrs.field(
         default=None, repr=False, eq=False
     )
     # The page requests made lately, by their fields (see _page_fetch).
@@ -471,7 +472,8 @@ class PageState(Generic[T]):
             return
         self._keys_seen += len(page.items)
         lead = self.lead  # at least 2
-        sizes = [end - first for first, end in self._tie_runs(page) if end - first >= lead]
+        runs, _ = self._key_runs(page)
+        sizes = [end - first for first, end in runs if end - first >= lead]
         if not sizes:
             return
         # Paid for, the reach stays within a tenth of the API's maximum, as far as any one
@@ -493,9 +495,11 @@ class PageState(Generic[T]):
             lead += 1
         self.lead = lead
 
-    def _tie_runs(self, page: Page[T]) -> list[tuple[int, int]]:
+    def _key_runs(self, page: Page[T]) -> tuple[list[tuple[int, int]], bool]:
         """The runs of records of ``page`` that share a key, two or more, as ``(first, end)``
-        indexes: read once per page (the tie groups it teaches, the repeats it may hold).
+        indexes, and whether its keys are in the listing's order (False where that is not
+        known: a null key, keys that do not compare): read once per page (the tie groups it
+        teaches, the repeats it may hold).
 
         Equal keys are adjacent in key order, so a run shows as keys equal to the next one:
         found in one pass in C, and only those places are looked at. Keys are compared, not
@@ -503,9 +507,14 @@ class PageState(Generic[T]):
         the same zone does not."""
         kept = self._page_runs
         if kept is not None and kept[0] is page:
-            return kept[1]
+            return kept[1], kept[2]
         assert self.key_of is not None
         keys = list(map(self.key_of, page.items))
+        in_order = operator.ge if self.descending else operator.le
+        try:
+            ordered = all(map(in_order, keys, itertools.islice(keys, 1, None)))
+        except TypeError:  # a null key (nulls come last), or keys that do not compare
+            ordered = False
         same = map(operator.eq, keys, itertools.islice(keys, 1, None))
         runs: list[tuple[int, int]] = []
         first = last = -2
@@ -517,8 +526,8 @@ class PageState(Generic[T]):
             last = at
         if last >= 0:
             runs.append((first, last + 2))
-        self._page_runs = (page, runs)
-        return runs
+        self._page_runs = (page, runs, ordered)
+        return runs, ordered
 
     def _begins(self) -> int | None:
         """The offset a page must start at to show where the anchor's tie group begins (the
@@ -740,9 +749,10 @@ class PageState(Generic[T]):
         was taken sorts at or before the anchor, and its ties share its key. Their indexes;
         None otherwise (see _not_taken).
 
-        A record repeated in a page shares its key with itself, and the order puts equal keys
-        side by side (the same trust as the rest of the page's order): only the runs of equal
-        keys are looked at for repeats, not every id hashed."""
+        A record repeated in a page shares its key with itself, and a page in order puts equal
+        keys side by side: there, only the runs of equal keys are looked at for repeats, not
+        every id hashed (the keys are compared anyway, for the tie groups). A page out of order
+        (a server's bug, or keys that do not compare) is checked id by id."""
         anchor, key_of, items = self.anchor, self.key_of, page.items
         if key_of is None or self.mutable or anchor is None or anchor.key is None:
             return None
@@ -751,7 +761,10 @@ class PageState(Generic[T]):
             end += 1
         if end == len(ids) or key_of(items[end]) == anchor.key:
             return None  # nothing new here, or a member of the group not taken
-        for first, last in self._tie_runs(page):
+        runs, ordered = self._key_runs(page)
+        if not ordered:
+            runs = [(end, len(ids))]
+        for first, last in runs:
             first = max(first, end)
             if last - first > 1 and len(set(ids[first:last])) < last - first:
                 return None  # a record repeats in the page

@@ -121,6 +121,35 @@ def test_duplicates_within_a_later_page_are_dropped_in_a_keyed_order() -> None:
     assert ids(state.accept(fetch, page)) == ["d"]
 
 
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_record_repeated_apart_in_a_page_out_of_order_is_handed_out_once(
+    descending: bool,
+) -> None:
+    """A page lined up on its anchor whose order is broken (a server's bug, or a collation that
+    does not put equal keys side by side) and that repeats a record away from its first place:
+    handed out once all the same."""
+    sign = -1 if descending else 1
+    state: PageState[Rec] = PageState(
+        cursor=0, page_size=3, id_of=ID, key_of=KEY, descending=descending
+    )
+    first = (Rec("a", sign * 1), Rec("b", sign * 2), Rec("c", sign * 3))
+    state.accept(Fetch(0, 3), Page(first, 0, True, 3))
+    [fetch] = state.next_fetches(1)
+    page = Page(
+        (
+            Rec("b", sign * 2),
+            Rec("c", sign * 3),
+            Rec("d", sign * 4),
+            Rec("e", sign * 5),
+            Rec("d", sign * 4),
+        ),
+        fetch.cursor,
+        True,
+        6,
+    )
+    assert ids(state.accept(fetch, page)) == ["d", "e"]
+
+
 def test_a_page_after_a_short_one_drops_what_was_taken_in_a_keyed_order() -> None:
     """A short page that says has_more gives nothing to verify the next page against: records
     inserted before the position meanwhile push the ones taken into it, and they are dropped
