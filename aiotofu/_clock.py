@@ -28,8 +28,9 @@ class Clock(Protocol):
 class SystemClock:
     """Real time: ``time.monotonic`` and ``anyio.sleep``."""
 
-    # ``time.monotonic`` itself, not a method that calls it: read twice on every try.
-    monotonic = staticmethod(time.monotonic)
+    def monotonic(self) -> float:
+        """``time.monotonic()``, looked up when called (a test may patch it)."""
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         """``anyio.sleep(seconds)``."""

@@ -34,7 +34,14 @@ from ._concurrency import Controller, Outcome, Ticket, classify
 from ._events import PageEvent, resource_of
 from ._models import Page
 from ._retry import RetryPolicy
-from ._sansio import Request, Response, check_page, explain_not_found, request_headers
+from ._sansio import (
+    Request,
+    Response,
+    check_page,
+    explain_not_found,
+    request_headers,
+    request_url,
+)
 from .errors import (
     APIError,
     NotFoundError,
@@ -201,10 +208,11 @@ class Requester:
         return f"<aiotofu requester for {self.base_url}>"
 
     def request(self, path: str, query: list[tuple[str, str]] | None = None) -> Request:
-        """A GET request for ``path`` below the base URL, with the key and our User-Agent."""
+        """A GET request for ``path`` below the base URL, with the key and our User-Agent: what
+        ``_sansio.build_request`` makes, from the URL and headers kept for this client."""
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = self.base_url.rstrip("/") + path
+            url = self._urls[path] = request_url(self.base_url, path)
         # Each request its own copy of the headers (a test's handler may change its own).
         headers = self._headers.copy()
         return Request(method="GET", url=url, query=tuple(query or ()), headers=headers)
@@ -265,6 +273,8 @@ class Requester:
                     self._finish(request, attempt, sent, status, None, exchange)
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
+                    # A page fetched ahead is reported once decoded, if it was to be when it
+                    # arrived (a provider set while it waits counts from the next request on).
                     elif isinstance(result, Received) and (
                         self._on_page is not None
                         or (self._telemetry is not None and self._telemetry.metering())

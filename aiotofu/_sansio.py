@@ -32,6 +32,7 @@ __all__ = [
     "page_of",
     "parse_retry_after",
     "request_headers",
+    "request_url",
 ]
 
 T = TypeVar("T")
@@ -100,10 +101,15 @@ def build_request(
     """A GET request for ``path`` (which starts with ``/v2/``) below ``base_url``."""
     return Request(
         method="GET",
-        url=base_url.rstrip("/") + path,
+        url=request_url(base_url, path),
         query=tuple(query or ()),
         headers=request_headers(api_key, user_agent),
     )
+
+
+def request_url(base_url: str, path: str) -> str:
+    """The URL of ``path`` (which starts with ``/v2/``) below ``base_url``, without a query."""
+    return base_url.rstrip("/") + path
 
 
 def request_headers(api_key: str, user_agent: str) -> dict[str, str]:

@@ -124,11 +124,11 @@ def _context_only(textmap: object) -> bool:
     return type(textmap) in known
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class _Unset:
     """Says whether ``module``'s global ``name`` is still None (no provider set). Asked on
     every try, so the Telemetry reads the global itself rather than call this (see _tracing and
-    metering); calling it does the same."""
+    metering); a call does the same, as any other watch of ``idle`` or ``unmetered`` would."""
 
     module: dict[str, Any]
     name: str
