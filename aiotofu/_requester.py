@@ -273,13 +273,13 @@ class Requester:
                     self._finish(request, attempt, sent, status, None, exchange)
                     if isinstance(result, Page):
                         self._page(request, result, began, attempt)
-                    # A page fetched ahead is reported once decoded, if it was to be when it
-                    # arrived (a provider set while it waits counts from the next request on).
                     elif isinstance(result, Received) and (
                         self._on_page is not None
                         or (self._telemetry is not None and self._telemetry.metering())
                     ):
                         # Reported once decoded, as if decoded now: the wait is not counted.
+                        # Whether it is, is decided now (a meter provider set while the page
+                        # waits counts from the next request on).
                         result.report_with(
                             functools.partial(
                                 self._page_decoded, request, began, attempt, time.perf_counter()
