@@ -810,8 +810,6 @@ class PageState(Generic[T]):
         items = page.items
         ids = self._ids(page)
         usual = self._usual_page(page, ids, start) if aligned else None
-        if usual is not None and self.remaining is None:
-            return self._take_usual(fetch, page, start, before, ids, usual)
         indexes: Sequence[int]
         fresh: set[Hashable] | None
         indexes, fresh = (usual, None) if usual is not None else self._not_taken(ids, start)
@@ -837,25 +835,6 @@ class PageState(Generic[T]):
             self._stand_at(fetch, page, ids, start, indexes, fresh, through)
         chunk = self._chunk(fetch, page, indexes, before, through)
         self._moved_past(fetch, page, cut, through)
-        return chunk
-
-    def _take_usual(
-        self,
-        fetch: Fetch,
-        page: Page[T],
-        start: int,
-        before: Position,
-        ids: list[Hashable],
-        indexes: range,
-    ) -> Chunk[T]:
-        """``_take`` of the usual page (see _usual_page) with no ``max_items``: every record
-        from the first new one on is yielded, and the listing stands at the end of the page.
-        The same steps, without those that cannot apply (a cut, a record dropped, a moving key)."""
-        through = len(page.items) - 1
-        self.empty_run = self.recoveries = 0
-        self._stand_at(fetch, page, ids, start, indexes, None, through)
-        chunk = self._chunk(fetch, page, indexes, before, through)
-        self._moved_past(fetch, page, False, through)
         return chunk
 
     def _stand_at(
