@@ -85,6 +85,7 @@ class PageSource(Generic[T]):
 
 
 _FETCH_OF = operator.itemgetter(0)  # of a pending (fetch, task)
+_drain: Callable[[Iterator[Any]], None] = deque(maxlen=0).extend  # exhausts an iterator, in C
 
 
 def _same(one: Fetch, other: Fetch) -> bool:
@@ -196,8 +197,21 @@ class Paginator(Generic[T]):
 
     # -- the consumer's side -------------------------------------------------------------
 
-    def __aiter__(self) -> Paginator[T]:
-        return self
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[T]:
+        """What ``async for`` steps through: the records ``__anext__`` would hand out, from a
+        generator, whose step resumes its frame where ``__anext__`` makes a coroutine (about
+        half the cost of a record's step). Its state is the paginator's: a generator left
+        behind by ``break`` holds nothing, and the next ``async for`` goes on from there."""
+        while True:
+            # The iterator is the paginator's own: replaced only once drained (see _hand_out),
+            # so a record taken otherwise (``__anext__``, ``aclose()``) is not handed out here.
+            for record in self._unread:
+                yield record
+            if not await self._load_next_chunk():
+                return
 
     async def __anext__(self) -> T:
         for record in self._unread:  # the hot path: the next record of the page at hand
@@ -227,6 +241,8 @@ class Paginator(Generic[T]):
             # Not a subclass either: its iterator may not say how many are left (_index).
             records = tuple(records)
         self._records = records
+        # Drained first: a generator stepping through the old one (_stream) gets no more.
+        _drain(self._unread)
         self._unread = iter(records[handed_out:] if handed_out else records)
 
     def pages(self) -> AsyncIterator[Page[T]]:
@@ -322,7 +338,7 @@ class Paginator(Generic[T]):
             return None
         assert self._chunk is not None
         first = self._index
-        self._unread = iter(())
+        _drain(self._unread)  # all handed out now, here and to a generator (_stream)
         return self._chunk, first
 
     async def _next_whole_page(self) -> Page[T]:

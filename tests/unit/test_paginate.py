@@ -302,6 +302,69 @@ async def test_a_dropped_paginator_cancels_its_requests_when_collected() -> None
     assert source.cancelled == 3
 
 
+async def test_async_for_again_after_break_goes_on_with_the_next_record() -> None:
+    """``async for`` steps through a generator of the paginator's: one left behind by
+    ``break`` holds no record, and the next loop (or ``__anext__``) goes on from there."""
+    source = FakeSource(35)
+    paginator = source.paginator(prefetch=1)
+    got = []
+    for stop in ("r3", "r12", "r20"):
+        async for record in paginator:
+            got.append(record.id)
+            if record.id == stop:
+                break
+        got.append((await paginator.__anext__()).id)  # interleaved with the loops
+    got += [record.id async for record in paginator]
+    assert got == [f"r{i}" for i in range(35)]
+    assert [record async for record in paginator] == []  # the end stays the end
+
+
+async def test_aclose_from_another_task_ends_an_async_for_mid_page() -> None:
+    """The consumer is between two records of a page when another task closes the
+    paginator: its loop gets no record more, and the position counts what it got."""
+    source = FakeSource(100)
+    paginator = source.paginator(prefetch=2)
+    got: list[str] = []
+    between, closed = asyncio.Event(), asyncio.Event()
+
+    async def consume() -> None:
+        async for record in paginator:
+            got.append(record.id)
+            if record.id == "r12":
+                between.set()
+                await closed.wait()
+
+    consumer = asyncio.create_task(consume())
+    await between.wait()
+    await paginator.aclose()
+    closed.set()
+    await consumer
+    assert got == [f"r{i}" for i in range(13)]
+    assert paginator.position.cursor == 13
+    assert not other_tasks()
+
+
+async def test_a_paginator_dropped_after_break_cancels_its_requests() -> None:
+    """Without ``async with``: the loop's generator, left behind by ``break``, is closed by
+    the event loop, and the paginator it held is collected with its requests cancelled."""
+    source = FakeSource(1000)
+    source.hold = {9, 19, 29}
+
+    async def first() -> str:
+        async for record in source.paginator(prefetch=3):
+            await asyncio.sleep(0)  # the requests ahead are under way
+            return record.id
+        raise AssertionError("no record")
+
+    assert await first() == "r0"
+    for _ in range(5):
+        gc.collect()
+        await asyncio.sleep(0)
+    assert source.in_flight == 0
+    assert source.cancelled == 3
+    assert not other_tasks()
+
+
 async def test_an_error_cancels_the_speculation_and_iterating_again_retries() -> None:
     source = FakeSource(60)
     source.fail_at = {19: 1}
