@@ -193,6 +193,9 @@ class Requester:
         self._on_retry = on_retry
         self._on_page = on_page
         self._telemetry = telemetry
+        # Whether the transport's HTTP client may call hooks that read the context a try is
+        # sent in (see Telemetry.start); one that does not say may.
+        self._hooked: Callable[[], bool] | None = getattr(transport, "hooked", None)
         self._base_path = urlsplit(base_url).path
         self._host = urlsplit(base_url).hostname or ""
         self._closing = False
@@ -311,7 +314,10 @@ class Requester:
 
     def _start(self, request: Request, attempt: int) -> Exchange | None:
         telemetry = self._telemetry
-        return None if telemetry is None else telemetry.start(request, attempt, self._base_path)
+        if telemetry is None:
+            return None
+        hooked = self._hooked
+        return telemetry.start(request, attempt, self._base_path, hooked=hooked is None or hooked())
 
     def _finish(
         self,

@@ -24,7 +24,8 @@ injected into the request's headers here instead, so the server still joins the 
 
 While the tracer records nothing (the API with no SDK behind its global provider, or a no-op
 provider given), no span is made: the context in force still goes to the server (an incoming
-trace, baggage) and still suppresses aiohttp's instrumentation, and the duration is measured.
+trace, baggage) and still suppresses aiohttp's instrumentation where that could see the try (a
+session with trace configs, which is where it hooks in), and the duration is measured.
 """
 
 from __future__ import annotations
@@ -151,11 +152,11 @@ def _still(current: Callable[[], object], provider: object) -> bool:
 @attrs.define  # one per try, never changed: not frozen, whose __init__ is slower
 class Exchange:
     """One try in flight: the request as sent (with the trace context's headers), its span
-    (None while no tracer records), and the context token to detach."""
+    (None while no tracer records), and the context token to detach (None: none attached)."""
 
     request: Request
     span: Any
-    token: object
+    token: object | None
 
 
 @attrs.frozen
@@ -259,11 +260,14 @@ class Telemetry:
             return watched[0].get(watched[1]) is not None
         return self._idle is None or not self._idle()
 
-    def start(self, request: Request, attempt: int, base_path: str) -> Exchange:
+    def start(
+        self, request: Request, attempt: int, base_path: str, *, hooked: bool = True
+    ) -> Exchange:
         """Open the span of try ``attempt`` of ``request``; send ``Exchange.request``. While
         no tracer records (see create()), no span is made: the context in force is passed on
         as it is (an application's incoming trace and baggage), and aiohttp's instrumentation
-        is suppressed all the same."""
+        is suppressed all the same, where it could see the try (``hooked``: the HTTP client
+        may call hooks on it; else no context is attached, as none would be read)."""
         span = None
         if self._tracing():
             target = self._target(request, base_path)
@@ -286,8 +290,9 @@ class Telemetry:
             ctx, carrier = self._passed_on()
         if carrier:
             request = attrs.evolve(request, headers={**request.headers, **carrier})
-        token = self._context.attach(ctx)
-        return Exchange(request, span, token)
+        if span is None and not hooked:
+            return Exchange(request, None, None)
+        return Exchange(request, span, self._context.attach(ctx))
 
     def _sent_in(self, ctx: Any) -> Any:
         """``ctx`` with aiohttp's instrumentation suppressed."""
@@ -329,7 +334,8 @@ class Telemetry:
             error_type = str(status)
         elif error is not None:
             error_type = type(error).__qualname__
-        self._context.detach(exchange.token)
+        if exchange.token is not None:
+            self._context.detach(exchange.token)
         span = exchange.span
         if span is not None:
             if status is not None:

@@ -206,6 +206,14 @@ class AiohttpTransport:
         # netrc login once).
         self._proxies: dict[str, URL | None] = {}
 
+    def hooked(self) -> bool:
+        """Whether aiohttp may call hooks on a request sent now: those of its session's trace
+        configs, where OpenTelemetry's aiohttp instrumentation puts its own when the session
+        is made (True until it is made). Without any, nothing of aiohttp's sees the context a
+        request is sent in (see ``_telemetry.Telemetry.start``)."""
+        session = self._session
+        return session is None or bool(session.trace_configs)
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise StateError("this client is closed")

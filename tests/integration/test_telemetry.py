@@ -325,6 +325,47 @@ def _headers_seen(seen: list[dict[str, str]], *names: str) -> aiotofu.testing.Mo
     return aiotofu.testing.MockTransport(handler)
 
 
+class _Unhooked(aiotofu.testing.MockTransport):
+    """A transport whose HTTP client calls no hooks on a request (aiohttp without trace
+    configs): nothing of it can read the context a request is sent in."""
+
+    def hooked(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("hooked", [True, False])
+async def test_without_an_sdk_instrumentation_is_suppressed_where_a_hook_could_see_it(
+    hooked: bool,
+) -> None:
+    """With the API alone, a try is sent in a context that suppresses HTTP instrumentation
+    where the transport's client may call hooks (a transport that does not say, as a
+    MockTransport, may); where it calls none, no context is attached. Either way the request
+    carries the trace context in force."""
+    from opentelemetry import context, propagate
+
+    suppress = context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
+    seen: list[tuple[object, str | None]] = []
+
+    def handler(request: aiotofu.testing.Request) -> aiotofu.testing.Response:
+        seen.append((context.get_value(suppress), request.headers.get("traceparent")))
+        return aiotofu.testing.json_response(
+            {"data": [], "meta": {"has_more": False, "next_cursor": None}}
+        )
+
+    transport = (aiotofu.testing.MockTransport if hooked else _Unhooked)(handler)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    token = context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        async with aiotofu.Client("key", transport=transport) as client:
+            await client.batches.list().collect()
+            await client.batches.list().collect()
+        after = context.get_current()
+    finally:
+        context.detach(token)
+    assert seen == [(True if hooked else None, traceparent)] * 2
+    assert context.get_value(suppress, after) is None  # what was attached was detached
+
+
 async def test_without_an_sdk_each_request_carries_the_context_in_force_at_its_time() -> None:
     """The headers made for one context are reused while it is in force (the default
     propagators write what the context says, nothing else): a context attached between two

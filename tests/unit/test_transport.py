@@ -66,3 +66,21 @@ async def test_a_given_session_is_used_and_left_open(mocked: Any) -> None:
             await client.batches.list().collect()
         assert not session.closed
     assert len(sent(mocked)) == 1
+
+
+async def test_hooked_says_whether_the_session_calls_trace_hooks(mocked: Any) -> None:
+    """Where the session has trace configs (OpenTelemetry's aiohttp instrumentation adds one
+    to every session made while it is on), a request's context may be read by them; without
+    any, it cannot. Before the session is made, it may."""
+    from aiotofu._transport import AiohttpTransport
+
+    mocked.get(PATTERN, payload=EMPTY)
+    made = AiohttpTransport(None, 5.0)
+    assert made.hooked()
+    async with aiotofu.Client(KEY) as client:  # a session of its own, made on the first request
+        await client.batches.list().collect()
+        assert client._transport.hooked() is False  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession(trace_configs=[aiohttp.TraceConfig()]) as traced:
+        assert AiohttpTransport(traced, 5.0).hooked()
+    async with aiohttp.ClientSession() as plain:
+        assert not AiohttpTransport(plain, 5.0).hooked()
