@@ -103,6 +103,16 @@ MAX_EDGE_PROBES = 128
 RECORD_ID: Callable[[Any], Hashable] = operator.attrgetter("id")
 
 
+def _zeros_in(flags: bytes) -> list[int]:
+    """The indexes of the zero bytes of ``flags``, each found by ``bytes.find`` (memchr)."""
+    found: list[int] = []
+    at = flags.find(0)
+    while at >= 0:
+        found.append(at)
+        at = flags.find(0, at + 1)
+    return found
+
+
 def _rank_of(anchor: Anchor) -> int:
     return len(anchor.ties)
 
@@ -501,24 +511,30 @@ class PageState(Generic[T]):
         known: a null key, keys that do not compare): read once per page (the tie groups it
         teaches, the repeats it may hold).
 
-        Equal keys are adjacent in key order, so a run shows as keys equal to the next one:
-        found in one pass in C, and only those places are looked at. Keys are compared, not
-        hashed: an aware datetime's hash goes through its UTC offset, its equality with one of
-        the same zone does not."""
+        Equal keys are adjacent in key order, so a run shows as keys equal to the next one.
+        Each key is compared with the next once, in one pass in C: most are strictly in order,
+        and only the others are looked at again (a tie, or keys out of order). Keys are
+        compared, not hashed: an aware datetime's hash goes through its UTC offset, its
+        equality with one of the same zone does not."""
         kept = self._page_runs
         if kept is not None and kept[0] is page:
             return kept[1], kept[2]
         assert self.key_of is not None
         keys = list(map(self.key_of, page.items))
-        in_order = operator.ge if self.descending else operator.le
+        following = itertools.islice(keys, 1, None)
         try:
-            ordered = all(map(in_order, keys, itertools.islice(keys, 1, None)))
+            # A byte per pair, 1 where strictly in order: the others are found by memchr.
+            strict = bytes(map(operator.gt if self.descending else operator.lt, keys, following))
         except TypeError:  # a null key (nulls come last), or keys that do not compare
             ordered = False
-        same = map(operator.eq, keys, itertools.islice(keys, 1, None))
+            same = map(operator.eq, keys, itertools.islice(keys, 1, None))
+            equal = list(itertools.compress(itertools.count(), same))
+        else:
+            equal = [at for at in _zeros_in(strict) if keys[at] == keys[at + 1]]
+            ordered = len(equal) == strict.count(0)
         runs: list[tuple[int, int]] = []
         first = last = -2
-        for at in itertools.compress(itertools.count(), same):
+        for at in equal:
             if at != last + 1:  # a new run: the one before ended with the record after ``last``
                 if last >= 0:
                     runs.append((first, last + 2))

@@ -8,6 +8,7 @@ order, failures retried by iterating again, resume) against a model of the serve
 from __future__ import annotations
 
 import asyncio
+import itertools
 import operator
 import random
 from collections import Counter
@@ -52,6 +53,42 @@ def ids(chunk: Any) -> list[str]:
 
 
 # -- the usual path ----------------------------------------------------------------------
+
+
+def _runs_by_definition(keys: list[Any], descending: bool) -> tuple[list[tuple[int, int]], bool]:
+    """The runs of two or more equal neighbouring keys, and whether the keys are in order (a
+    null among them, which does not compare, says not), worked out the plain way."""
+    runs, first = [], 0
+    for at in range(1, len(keys) + 1):
+        if at == len(keys) or keys[at] != keys[first]:
+            if at - first > 1:
+                runs.append((first, at))
+            first = at
+    try:
+        pairs = itertools.pairwise(keys)
+        ordered = all((a >= b) if descending else (a <= b) for a, b in pairs)
+    except TypeError:
+        ordered = False
+    return runs, ordered
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(0, 4), st.none()), max_size=12)
+    | st.lists(st.integers(0, 3), max_size=12).map(sorted),
+    st.booleans(),
+)
+def test_a_pages_runs_of_equal_keys_and_its_order_are_read_as_defined(
+    keys: list[int | None], descending: bool
+) -> None:
+    """What the tie groups and the repeat check are read from (``_key_runs``): found by
+    looking again only where a key is not strictly before the next."""
+    keys = keys[::-1] if descending else keys
+    state: PageState[Rec] = PageState(
+        cursor=0, page_size=12, id_of=ID, key_of=KEY, descending=descending
+    )
+    page = Page(tuple(Rec(str(i), key) for i, key in enumerate(keys)), 0, False, None)
+    assert state._key_runs(page) == _runs_by_definition(keys, descending)
 
 
 def test_every_page_after_the_first_starts_at_the_last_record_taken() -> None:
