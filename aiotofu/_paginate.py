@@ -204,12 +204,17 @@ class Paginator(Generic[T]):
         """What ``async for`` steps through: the records ``__anext__`` would hand out, from a
         generator, whose step resumes its frame where ``__anext__`` makes a coroutine (about
         half the cost of a record's step). Its state is the paginator's: a generator left
-        behind by ``break`` holds nothing, and the next ``async for`` goes on from there."""
+        behind by ``break`` holds no record of its own, and the next ``async for`` goes on
+        from there."""
         while True:
-            # The iterator is the paginator's own: replaced only once drained (see _hand_out),
-            # so a record taken otherwise (``__anext__``, ``aclose()``) is not handed out here.
-            for record in self._unread:
+            # The iterator is the paginator's own, drained before it is replaced (see
+            # _hand_out): a record taken otherwise (``__anext__``, ``take_chunk()``) or let go
+            # by ``aclose()`` is not handed out here.
+            unread = self._unread
+            for record in unread:
                 yield record
+            if self._unread is not unread:
+                continue  # records put back meanwhile (a failed collect(): _restore)
             if not await self._load_next_chunk():
                 return
 

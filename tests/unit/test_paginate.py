@@ -319,6 +319,21 @@ async def test_async_for_again_after_break_goes_on_with_the_next_record() -> Non
     assert [record async for record in paginator] == []  # the end stays the end
 
 
+async def test_a_loop_goes_on_with_the_records_a_failed_collect_put_back() -> None:
+    """``collect()`` fails inside an ``async for`` (or beside a held iterator): what it took
+    is put back, and the loop hands it out next, each record once."""
+    source = FakeSource(40)
+    source.fail_at = {19: 1}
+    paginator = source.paginator(prefetch=0)
+    got = []
+    async for record in paginator:
+        got.append(record.id)
+        if record.id == "r2":
+            with pytest.raises(RuntimeError, match="failure at 19"):
+                await paginator.collect()
+    assert got == [f"r{i}" for i in range(40)]
+
+
 async def test_aclose_from_another_task_ends_an_async_for_mid_page() -> None:
     """The consumer is between two records of a page when another task closes the
     paginator: its loop gets no record more, and the position counts what it got."""
