@@ -525,10 +525,16 @@ class PageState(Generic[T]):
         try:
             # A byte per pair, 1 where strictly in order: the others are found by memchr.
             strict = bytes(map(operator.gt if self.descending else operator.lt, keys, following))
-        except TypeError:  # a null key (nulls come last), or keys that do not compare
-            ordered = False
+        except (TypeError, ValueError):
+            # A null key (nulls come last), keys that do not compare, or comparisons that do
+            # not answer a bool (a bytes of them cannot be made): each question asked apart.
             same = map(operator.eq, keys, itertools.islice(keys, 1, None))
             equal = list(itertools.compress(itertools.count(), same))
+            in_order = operator.ge if self.descending else operator.le
+            try:
+                ordered = all(map(in_order, keys, itertools.islice(keys, 1, None)))
+            except TypeError:
+                ordered = False
         else:
             equal = [at for at in _zeros_in(strict) if keys[at] == keys[at + 1]]
             ordered = len(equal) == strict.count(0)

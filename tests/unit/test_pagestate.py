@@ -8,6 +8,7 @@ order, failures retried by iterating again, resume) against a model of the serve
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import operator
 import random
@@ -72,18 +73,50 @@ def _runs_by_definition(keys: list[Any], descending: bool) -> tuple[list[tuple[i
     return runs, ordered
 
 
+class _Truth:
+    """What a comparison of some types answers in place of a bool (numpy's, for one)."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return self.value
+
+
+@functools.total_ordering
+class _Boxed:
+    """A key whose comparisons answer a _Truth."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> Any:
+        return _Truth(isinstance(other, _Boxed) and self.value == other.value)
+
+    def __lt__(self, other: object) -> Any:
+        if not isinstance(other, _Boxed):
+            return NotImplemented
+        return _Truth(self.value < other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.one_of(st.integers(0, 4), st.none()), max_size=12)
     | st.lists(st.integers(0, 3), max_size=12).map(sorted),
     st.booleans(),
+    st.booleans(),
 )
 def test_a_pages_runs_of_equal_keys_and_its_order_are_read_as_defined(
-    keys: list[int | None], descending: bool
+    keys: list[Any], descending: bool, boxed: bool
 ) -> None:
     """What the tie groups and the repeat check are read from (``_key_runs``): found by
-    looking again only where a key is not strictly before the next."""
+    looking again only where a key is not strictly before the next, and the same for keys
+    whose comparisons answer something else than a bool."""
     keys = keys[::-1] if descending else keys
+    if boxed:
+        keys = [None if key is None else _Boxed(key) for key in keys]
     state: PageState[Rec] = PageState(
         cursor=0, page_size=12, id_of=ID, key_of=KEY, descending=descending
     )
