@@ -69,7 +69,9 @@ class Transport(Protocol):
     """Sends one request and returns the complete response (body read, connection released).
 
     A failure to get one raises TransportError. ``aiotofu.testing.MockTransport`` is one that
-    answers from a function; the default sends with aiohttp.
+    answers from a function; the default sends with aiohttp. A transport may also have
+    ``hooked() -> bool``: whether hooks of its HTTP client (an instrumentation's) may run in the
+    context a request is sent in; one without it is taken to say they may.
     """
 
     def send(self, request: Request) -> Coroutine[Any, Any, Response]:

@@ -209,10 +209,15 @@ class AiohttpTransport:
     def hooked(self) -> bool:
         """Whether aiohttp may call hooks on a request sent now: those of its session's trace
         configs, where OpenTelemetry's aiohttp instrumentation puts its own when the session
-        is made (True until it is made). Without any, nothing of aiohttp's sees the context a
-        request is sent in (see ``_telemetry.Telemetry.start``)."""
+        is made, or its client middlewares (aiohttp 3.12 on), which run in the request's
+        context too. True until the session is made. Without either, nothing of aiohttp's
+        sees the context a request is sent in (see ``_telemetry.Telemetry.start``)."""
         session = self._session
-        return session is None or bool(session.trace_configs)
+        return (
+            session is None
+            or bool(session.trace_configs)
+            or bool(getattr(session, "_middlewares", None))  # private: no public name
+        )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -307,6 +307,8 @@ async def test_a_client_that_traces_nothing_still_keeps_aiohttps_instrumentation
             emu.client(tracer_provider=trace.NoOpTracerProvider()) as client,
         ):
             assert len(await client.batches.list().collect()) == 5
+            # Again, on the session made by then (whose trace configs are the instrumentation's).
+            assert len(await client.batches.list().collect()) == 5
     finally:
         instrumentor.uninstrument()
     assert exporter.get_finished_spans() == ()

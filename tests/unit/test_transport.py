@@ -4,6 +4,7 @@ a MockTransport (``test_client.py``, ``test_requester.py``)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -84,3 +85,10 @@ async def test_hooked_says_whether_the_session_calls_trace_hooks(mocked: Any) ->
         assert AiohttpTransport(traced, 5.0).hooked()
     async with aiohttp.ClientSession() as plain:
         assert not AiohttpTransport(plain, 5.0).hooked()
+
+    async def middleware(request: Any, handler: Any) -> Any:
+        return await handler(request)
+
+    if "middlewares" in inspect.signature(aiohttp.ClientSession).parameters:  # aiohttp 3.12 on
+        async with aiohttp.ClientSession(middlewares=(middleware,)) as wrapped:
+            assert AiohttpTransport(wrapped, 5.0).hooked()
