@@ -25,7 +25,8 @@ injected into the request's headers here instead, so the server still joins the 
 While the tracer records nothing (the API with no SDK behind its global provider, or a no-op
 provider given), no span is made: the context in force still goes to the server (an incoming
 trace, baggage) and still suppresses aiohttp's instrumentation where that could see the try (a
-session with trace configs, which is where it hooks in), and the duration is measured.
+session with trace configs, which is where it hooks in, or with middlewares), and the duration
+is measured.
 """
 
 from __future__ import annotations
