@@ -32,6 +32,8 @@ is measured.
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -60,7 +62,7 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
     from . import __version__
 
     tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
-    meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
+    instruments = _instruments_of(metrics, meter_provider)
     # The API alone, with no SDK behind its global provider (yet), makes spans that record
     # nothing: not worth making one per request (the context is still passed on: see start).
     # Watched per request: an SDK installed later is used from its next request on.
@@ -80,13 +82,77 @@ def create(tracer_provider: Any = None, meter_provider: Any = None) -> Telemetry
         idle = functools.partial(bool, True)
     return Telemetry(
         tracer,
-        meter,
+        instruments,
         context=context,
         propagate=propagate,
         trace=trace,
         idle=idle,
         context_only=_context_only,
         unmetered=_unmetered(metrics, meter_provider),
+    )
+
+
+@attrs.frozen(eq=False)
+class _Instruments:
+    """The client's metric instruments, from one meter (see _instruments_of)."""
+
+    duration: Any
+    records: Any
+    pages: Any
+    retries: Any
+    limit: Any
+
+
+# Instruments made once per meter provider, shared by every client given it (None: the global
+# one). The API's global proxy keeps every meter asked of it, and each meter every instrument
+# made from it, until an SDK is set: a meter per client would pile up in a process that makes
+# clients by the hundred (a daemon's jobs, a worker's tasks).
+_INSTRUMENTS: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
+_GLOBAL_INSTRUMENTS: list[_Instruments] = []  # at most one
+_INSTRUMENTS_LOCK = threading.Lock()  # clients may be made in several threads (SyncClient)
+
+
+def _instruments_of(metrics: Any, meter_provider: Any) -> _Instruments:
+    """The instruments of ``meter_provider`` (None: the global one), made on first use."""
+    from . import __version__
+
+    with _INSTRUMENTS_LOCK:
+        if meter_provider is None:
+            if not _GLOBAL_INSTRUMENTS:
+                _GLOBAL_INSTRUMENTS.append(_instruments(metrics.get_meter(SCOPE, __version__)))
+            return _GLOBAL_INSTRUMENTS[0]
+        meter = functools.partial(
+            metrics.get_meter, SCOPE, __version__, meter_provider=meter_provider
+        )
+        try:
+            made = _INSTRUMENTS.get(meter_provider)
+        except TypeError:  # a provider that cannot be weakly referenced: its own each time
+            return _instruments(meter())
+        if made is None:
+            made = _INSTRUMENTS[meter_provider] = _instruments(meter())
+        return made
+
+
+def _instruments(meter: Any) -> _Instruments:
+    """The client's instruments, made from ``meter``."""
+    return _Instruments(
+        duration=meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests.",
+        ),
+        records=meter.create_counter(
+            "aiotofu.records", unit="{record}", description="Records received in pages."
+        ),
+        pages=meter.create_counter("aiotofu.pages", unit="{page}", description="Pages received."),
+        retries=meter.create_counter(
+            "aiotofu.retries", unit="{retry}", description="Requests retried, by error type."
+        ),
+        limit=meter.create_gauge(
+            "aiotofu.concurrency.limit",
+            unit="{request}",
+            description="Requests the client allows in flight at once.",
+        ),
     )
 
 
@@ -176,7 +242,7 @@ class Telemetry:
     def __init__(
         self,
         tracer: Any,
-        meter: Any,
+        instruments: _Instruments,
         *,
         context: Any,
         propagate: Any,
@@ -208,25 +274,11 @@ class Telemetry:
         # Private in opentelemetry-api (no public name yet), and what every HTTP client
         # instrumentation reads: absent from some release, the spans may double, no more.
         self._suppress = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
-        self._duration = meter.create_histogram(
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-        )
-        self._records = meter.create_counter(
-            "aiotofu.records", unit="{record}", description="Records received in pages."
-        )
-        self._pages = meter.create_counter(
-            "aiotofu.pages", unit="{page}", description="Pages received."
-        )
-        self._retries = meter.create_counter(
-            "aiotofu.retries", unit="{retry}", description="Requests retried, by error type."
-        )
-        self._limit = meter.create_gauge(
-            "aiotofu.concurrency.limit",
-            unit="{request}",
-            description="Requests the client allows in flight at once.",
-        )
+        self._duration = instruments.duration
+        self._records = instruments.records
+        self._pages = instruments.pages
+        self._retries = instruments.retries
+        self._limit = instruments.limit
         self._targets: dict[tuple[str, str], _Target] = {}
         self._resource_attributes: dict[str, dict[str, str]] = {}
         self._limit_set: tuple[int, str] | None = None

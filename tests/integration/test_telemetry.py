@@ -541,6 +541,68 @@ asyncio.run(main())
     assert (before, after, later) == (0, 1, 2)
 
 
+def test_clients_made_one_after_another_leave_no_meters_behind() -> None:
+    """With the API alone (a fresh interpreter: no provider set), its global proxy keeps every
+    meter asked of it and every instrument made from one, until an SDK is set: clients made by
+    the hundred (a daemon's jobs, a worker's tasks) share one meter and its instruments."""
+    script = """
+import asyncio, gc, json
+import aiotofu
+from aiotofu.testing import MockTransport, json_response
+
+def answer(request):
+    return json_response({"data": [], "meta": {"has_more": False, "next_cursor": None}})
+
+async def main():
+    for _ in range(20):
+        async with aiotofu.Client("key", transport=MockTransport(answer)) as client:
+            await client.batches.list().collect()
+    gc.collect()
+    # The API's proxies, by name (private classes, which move between its releases).
+    proxies = [
+        kind.__name__
+        for kind in map(type, gc.get_objects())
+        if str(vars(kind).get("__module__", "")).startswith("opentelemetry.metrics")
+        and kind.__name__.startswith("_Proxy")
+        and kind.__name__ != "_ProxyMeterProvider"
+    ]
+    meters = proxies.count("_ProxyMeter")
+    print(json.dumps([meters, len(proxies) - meters]))
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    meters, instruments = json.loads(done.stdout.splitlines()[-1])
+    assert meters == 1
+    assert instruments == 5  # a histogram, three counters and a gauge
+
+
+async def test_clients_on_one_meter_provider_count_into_the_same_instruments(
+    meter_provider: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    """Two clients given the same provider count into its instruments (those made for it,
+    not the global provider's, shared from the first client on): their pages add up."""
+    for _ in range(2):
+        async with aiotofu.Client(
+            "key", transport=_headers_seen([]), meter_provider=meter_provider
+        ) as client:
+            await client.batches.list().collect()
+    data = reader.get_metrics_data()
+    assert data is not None
+    [pages] = [
+        point.value
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "aiotofu.pages"
+        for point in metric.data.data_points
+    ]
+    assert pages == 2
+
+
 async def test_a_no_op_meter_provider_given_measures_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
