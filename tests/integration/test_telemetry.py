@@ -541,6 +541,7 @@ asyncio.run(main())
     assert (before, after, later) == (0, 1, 2)
 
 
+@pytest.mark.slow
 def test_clients_made_one_after_another_leave_no_meters_behind() -> None:
     """With the API alone (a fresh interpreter: no provider set), its global proxy keeps every
     meter asked of it and every instrument made from one, until an SDK is set: clients made by
