@@ -591,17 +591,8 @@ async def test_clients_on_one_meter_provider_count_into_the_same_instruments(
             "key", transport=_headers_seen([]), meter_provider=meter_provider
         ) as client:
             await client.batches.list().collect()
-    data = reader.get_metrics_data()
-    assert data is not None
-    [pages] = [
-        point.value
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "aiotofu.pages"
-        for point in metric.data.data_points
-    ]
-    assert pages == 2
+    [pages] = metrics(reader)["aiotofu.pages"]
+    assert pages.value == 2
 
 
 async def test_a_no_op_meter_provider_given_measures_nothing(
