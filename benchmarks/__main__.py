@@ -27,6 +27,7 @@ os.environ.setdefault("DISABLE_TELEMETRY", "1")  # the official SDK must not pho
 from benchmarks import (
     contenders,
     depth,
+    instructions,
     ratelimit,
     runs_page,
     shards,
@@ -469,6 +470,8 @@ def report(results: dict[str, Any]) -> str:
                 f"| {name} | {runs[f'{name} µs/record']:.2f} | {runs[f'{name} µs/KiB']:.2f} |"
             )
         lines.append("")
+    if "instructions" in results:
+        lines += [*instructions.table(results["instructions"]), ""]
     if "runs" in results:
         section = results["runs"]
         lines += [
@@ -549,6 +552,7 @@ def load_scenario(quick: bool) -> dict[str, Any]:
 SCENARIOS = {
     "latency": latency_bound,
     "cpu": cpu_bound,
+    "instructions": instructions.instructions,
     "runs": runs_cpu_bound,
     "memory": memory,
     "scaling": scaling,
