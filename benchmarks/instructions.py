@@ -13,9 +13,9 @@ Each contender runs in a child process (``python -m benchmarks.instructions NAME
 that lists once to warm up, then N times; one listing's counts are those of N = 2 less those of
 N = 1 (the interpreter's start, the imports and the warm-up cancel out). Every listing starts
 after ``gc.collect()`` (as many in both runs), so that a full collection does not land in one
-run and not the other.
-Under callgrind a client runs about 50 times slower, so the emulator, at full speed in its own
-process, always has the next answer ready: prefetch finds its pages waiting.
+run and not the other. Under callgrind a client runs about 50 times slower, so the emulator, at
+full speed in its own process, always has the next answer ready: prefetch finds its pages
+waiting.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ EVENTS = (
     "Bim",  # ... mispredicted
 )
 
-NAMED: dict[str, contenders.Contender] = {
-    "raw floor (aiohttp + JSON)": contenders.raw_aiohttp,
+FLOOR = "raw floor (aiohttp + JSON)"
+NAMED: dict[str, contenders.Contender] = {  # the cpu scenario's names, for the same contenders
+    FLOOR: contenders.raw_aiohttp,
     "aiotofu (defaults)": contenders.aiotofu_contender(prefetch=2),
     "aiotofu prefetch=0": contenders.aiotofu_contender(prefetch=0),
 }
-FLOOR = "raw floor (aiohttp + JSON)"
 
 _COLLECTED = re.compile(r"^==\d+== Collected : ([\d ]+)$", re.MULTILINE)
 
@@ -89,6 +89,7 @@ def per_record(one: dict[str, int], two: dict[str, int], records: int) -> dict[s
 
 
 def _callgrind(name: str, base_url: str, key: str, listings: int) -> dict[str, int]:
+    """The totals of a child process (``_child``) making ``listings`` listings, under callgrind."""
     command = [
         "valgrind",
         "--tool=callgrind",
