@@ -71,13 +71,21 @@ def collected(stderr: str) -> dict[str, int]:
     return dict(zip(EVENTS, counts, strict=True))
 
 
+def l1_misses(events: dict[str, float]) -> float:
+    """First-level cache misses: instructions, data read and data written."""
+    return events["I1mr"] + events["D1mr"] + events["D1mw"]
+
+
+def mispredicted(events: dict[str, float]) -> float:
+    """Mispredicted branches, conditional and indirect."""
+    return events["Bcm"] + events["Bim"]
+
+
 def estimated_cycles(events: dict[str, float]) -> float:
     """KCachegrind's cycle estimation, ``Ir + 10 Bm + 10 L1m + 100 LLm``: a rough weight of a
     miss and a mispredicted branch against an instruction, the same for every contender."""
-    l1_misses = events["I1mr"] + events["D1mr"] + events["D1mw"]
     ll_misses = events["ILmr"] + events["DLmr"] + events["DLmw"]
-    mispredicted = events["Bcm"] + events["Bim"]
-    return events["Ir"] + 10 * mispredicted + 10 * l1_misses + 100 * ll_misses
+    return events["Ir"] + 10 * mispredicted(events) + 10 * l1_misses(events) + 100 * ll_misses
 
 
 def per_record(one: dict[str, int], two: dict[str, int], records: int) -> dict[str, float]:
@@ -152,8 +160,8 @@ def table(section: dict[str, Any]) -> list[str]:
     for name, f in section["contenders"].items():
         ratio = section["ratio_to_floor"][name]
         lines.append(
-            f"| {name} | {f['Ir']:,.0f} | {f['I1mr'] + f['D1mr'] + f['D1mw']:,.0f} "
-            f"| {f['Bcm'] + f['Bim']:,.0f} | {f['estimated_cycles']:,.0f} "
+            f"| {name} | {f['Ir']:,.0f} | {l1_misses(f):,.0f} "
+            f"| {mispredicted(f):,.0f} | {f['estimated_cycles']:,.0f} "
             f"| {ratio['instructions']:.2f} | {ratio['estimated_cycles']:.2f} |"
         )
     return lines
